@@ -1,0 +1,79 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "secretc",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "secretc", targets: ["secretc"]),
+        .library(name: "GPG", targets: ["GPG"]),
+        .library(name: "SecretModel", targets: ["SecretModel"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // gpgme, as the system provides it. Only the GPG target imports it.
+        .systemLibrary(
+            name: "CGPGME",
+            pkgConfig: "gpgme",
+            providers: [.apt(["libgpgme-dev"]), .brew(["gpgme"])]
+        ),
+        // Swift-owned wrapper: every gpgme handle owned by a class, every error mapped.
+        .target(
+            name: "GPG",
+            dependencies: ["CGPGME", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
+        // Declarations, manifests, validation and located diagnostics.
+        .target(
+            name: "SecretModel",
+            dependencies: ["GPG", "Yams"],
+            swiftSettings: strictSettings
+        ),
+        // The command line: argument parsing and printing only.
+        .executableTarget(
+            name: "secretc",
+            dependencies: [
+                "SecretModel", "GPG",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Benchmarks and data-set generators (not a product).
+        .executableTarget(
+            name: "secretc-bench",
+            dependencies: [
+                "SecretModel", "GPG",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "TestSupport",
+            dependencies: ["GPG"],
+            path: "Tests/TestSupport",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "GPGTests", dependencies: ["GPG", "TestSupport"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "SecretModelTests",
+            dependencies: ["SecretModel", "GPG", "TestSupport"],
+            resources: [.copy("Vectors")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["TestSupport"],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

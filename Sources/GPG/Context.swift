@@ -1,0 +1,320 @@
+internal import CGPGME
+import Foundation
+
+/// One gpgme context bound to one GnuPG home.
+///
+/// A context is not thread-safe: use one per thread. Each operation spawns one
+/// `gpg` process, so keep a context and batch work through it.
+public final class Context {
+    /// The longest GnuPG home path whose agent sockets still fit `sun_path`.
+    public static let maximumHomeLength = 86
+
+    /// The GnuPG home in use (nil: gpg's default, `GNUPGHOME` or `~/.gnupg`).
+    public let home: String?
+    private let raw: gpgme_ctx_t
+    private let passphrase: Unmanaged<PassphraseBox>
+
+    /// Creates a context on `home`.
+    /// - Parameters:
+    ///   - home: the GnuPG home; nil uses `GNUPGHOME` or gpg's default.
+    ///   - passphrase: offered in loopback mode when a secret key asks for one;
+    ///     nil means a protected key fails with ``GPGError/passphraseRequired(key:)``.
+    /// - Throws: ``GPGError/engineUnavailable(_:)`` or ``GPGError/homeTooLong(path:limit:)``.
+    public init(home: String? = nil, passphrase: String? = nil) throws {
+        try Engine.ensureReady()
+        let effectiveHome = home ?? ProcessInfo.processInfo.environment["GNUPGHOME"]
+        if let effectiveHome, effectiveHome.utf8.count > Self.maximumHomeLength {
+            throw GPGError.homeTooLong(path: effectiveHome, limit: Self.maximumHomeLength)
+        }
+        var context: gpgme_ctx_t?
+        try check(gpgme_new(&context), "context")
+        raw = context!
+        self.home = home
+        self.passphrase = Unmanaged.passRetained(PassphraseBox(passphrase))
+        do {
+            try check(gpgme_set_protocol(raw, GPGME_PROTOCOL_OpenPGP), "context")
+            if let home { try check(gpgme_ctx_set_engine_info(raw, GPGME_PROTOCOL_OpenPGP, nil, home), "context") }
+            gpgme_set_offline(raw, 1)
+            try check(gpgme_set_pinentry_mode(raw, GPGME_PINENTRY_MODE_LOOPBACK), "context")
+            gpgme_set_passphrase_cb(raw, passphraseCallback, self.passphrase.toOpaque())
+        } catch {
+            gpgme_release(raw)
+            self.passphrase.release()
+            throw error
+        }
+    }
+
+    deinit {
+        gpgme_release(raw)
+        passphrase.release()
+    }
+
+    // MARK: Keys
+
+    /// Imports every key in `data` (armored or binary) and returns the
+    /// fingerprints gpg reported, in order.
+    @discardableResult
+    public func importKeys(_ data: [UInt8]) throws -> [String] {
+        let input = try DataHandle.copying(data)
+        try check(gpgme_op_import(raw, input.raw), "import")
+        guard let result = gpgme_op_import_result(raw) else { return [] }
+        var fingerprints: [String] = []
+        var status = result.pointee.imports
+        while let current = status {
+            if gpgme_err_code(current.pointee.result) == GPG_ERR_NO_ERROR, let fpr = current.pointee.fpr {
+                fingerprints.append(String(cString: fpr))
+            }
+            status = current.pointee.next
+        }
+        if fingerprints.isEmpty && result.pointee.considered == 0 {
+            throw GPGError.invalidData("no OpenPGP key found")
+        }
+        return fingerprints
+    }
+
+    /// Looks up one key in the keyring by fingerprint (of the key or a subkey).
+    /// - Throws: ``GPGError/keyNotFound(_:)`` or ``GPGError/noSecretKey(_:)``.
+    public func key(_ fingerprint: String, secret: Bool = false) throws -> KeyInfo {
+        let key = try handle(fingerprint, secret: secret)
+        return withExtendedLifetime(key) { KeyInfo(key.raw) }
+    }
+
+    /// Every key in the keyring (public, or only those with a secret half).
+    public func listKeys(secret: Bool = false) throws -> [KeyInfo] {
+        try check(gpgme_op_keylist_start(raw, nil, secret ? 1 : 0), "key listing")
+        return try collectKeyList()
+    }
+
+    /// The keys held in `data`, read without importing them into the keyring.
+    public func keys(in data: [UInt8]) throws -> [KeyInfo] {
+        let input = try DataHandle.copying(data)
+        try check(gpgme_op_keylist_from_data_start(raw, input.raw, 0), "key listing")
+        return try withExtendedLifetime(input) { try collectKeyList() }
+    }
+
+    private func collectKeyList() throws -> [KeyInfo] {
+        var keys: [KeyInfo] = []
+        while true {
+            var key: gpgme_key_t?
+            let error = gpgme_op_keylist_next(raw, &key)
+            if gpgme_err_code(error) == GPG_ERR_EOF { break }
+            if gpgme_err_code(error) != GPG_ERR_NO_ERROR {
+                _ = gpgme_op_keylist_end(raw)
+                throw GPGError.invalidData(errorMessage(error))
+            }
+            guard let key else { continue }
+            keys.append(KeyInfo(key))
+            gpgme_key_unref(key)
+        }
+        try check(gpgme_op_keylist_end(raw), "key listing")
+        return keys
+    }
+
+    private func handle(_ fingerprint: String, secret: Bool) throws -> KeyHandle {
+        var key: gpgme_key_t?
+        let error = gpgme_get_key(raw, fingerprint, &key, secret ? 1 : 0)
+        switch gpgme_err_code(error) {
+        case GPG_ERR_NO_ERROR: return KeyHandle(key!)
+        case GPG_ERR_EOF where secret: throw GPGError.noSecretKey(fingerprint)
+        case GPG_ERR_EOF: throw GPGError.keyNotFound(fingerprint)
+        case GPG_ERR_AMBIGUOUS_NAME: throw GPGError.keyNotFound("\(fingerprint) (ambiguous)")
+        case GPG_ERR_INV_VALUE: throw GPGError.keyNotFound("\(fingerprint) (not a fingerprint)")
+        default: throw GPGError.operationFailed(
+            operation: "key look-up", code: gpgme_err_code(error).rawValue, message: errorMessage(error))
+        }
+    }
+
+    /// The public key, ASCII-armored.
+    public func exportPublicKey(_ fingerprint: String) throws -> String {
+        try export(fingerprint, mode: 0)
+    }
+
+    /// The secret key, ASCII-armored (for handing a runtime key to a service).
+    public func exportSecretKey(_ fingerprint: String) throws -> String {
+        try export(fingerprint, mode: gpgme_export_mode_t(GPGME_EXPORT_MODE_SECRET))
+    }
+
+    private func export(_ fingerprint: String, mode: gpgme_export_mode_t) throws -> String {
+        let output = try DataHandle()
+        gpgme_set_armor(raw, 1)
+        defer { gpgme_set_armor(raw, 0) }
+        try mapSecretKeyErrors(fingerprint) {
+            try check(gpgme_op_export(raw, fingerprint, mode, output.raw), "export")
+        }
+        let armored = output.take(wiping: mode != 0)
+        guard !armored.isEmpty else { throw GPGError.keyNotFound(fingerprint) }
+        return String(decoding: armored, as: UTF8.self)
+    }
+
+    /// Generates a key pair without a passphrase: an Ed25519 signing primary and
+    /// a Curve25519 encryption subkey (gpg's `future-default`).
+    /// - Parameters:
+    ///   - userID: e.g. `runtime-production <secretc@localhost>`.
+    ///   - expires: seconds from now; nil for never.
+    public func generateKey(userID: String, expires: Int? = nil) throws -> KeyInfo {
+        var flags = UInt32(GPGME_CREATE_NOPASSWD) | UInt32(GPGME_CREATE_FORCE)
+        if expires == nil { flags |= UInt32(GPGME_CREATE_NOEXPIRE) }
+        try check(
+            gpgme_op_createkey(raw, userID, "future-default", 0, UInt(expires ?? 0), nil, flags), "key generation")
+        guard let result = gpgme_op_genkey_result(raw), let fpr = result.pointee.fpr else {
+            throw GPGError.operationFailed(operation: "key generation", code: 0, message: "no key was created")
+        }
+        return try key(String(cString: fpr), secret: true)
+    }
+
+    // MARK: Encryption
+
+    /// Encrypts `plaintext` to every recipient (binary OpenPGP message).
+    /// - Parameter recipients: primary or subkey fingerprints; each must be able to encrypt.
+    public func encrypt(_ plaintext: UnsafeRawBufferPointer, to recipients: [String]) throws -> [UInt8] {
+        precondition(!recipients.isEmpty, "encrypt needs at least one recipient")
+        let keys = try recipients.map { fingerprint -> KeyHandle in
+            let key = try handle(fingerprint, secret: false)
+            let info = withExtendedLifetime(key) { KeyInfo(key.raw) }
+            guard info.canEncrypt else {
+                throw GPGError.unusableKey(fingerprint: info.fingerprint, reason: unusableReason(info, need: "encrypt"))
+            }
+            return key
+        }
+        var array: [gpgme_key_t?] = keys.map { $0.raw } + [nil]
+        let input = try DataHandle(copying: plaintext)
+        let output = try DataHandle()
+        let error = array.withUnsafeMutableBufferPointer { buffer in
+            gpgme_op_encrypt(raw, buffer.baseAddress, GPGME_ENCRYPT_ALWAYS_TRUST, input.raw, output.raw)
+        }
+        try check(error, "encrypt")
+        return withExtendedLifetime(keys) { output.take() }
+    }
+
+    /// Encrypts a byte array; see ``encrypt(_:to:)-(UnsafeRawBufferPointer,_)``.
+    public func encrypt(_ plaintext: [UInt8], to recipients: [String]) throws -> [UInt8] {
+        try plaintext.withUnsafeBytes { try encrypt($0, to: recipients) }
+    }
+
+    /// Decrypts an OpenPGP message with whatever secret key the home holds.
+    /// - Throws: ``GPGError/noSecretKey(_:)`` when no recipient key is here,
+    ///   ``GPGError/decryptionFailed(_:)`` when the message is damaged.
+    public func decrypt(_ ciphertext: [UInt8]) throws -> SecureBytes {
+        let input = try DataHandle.copying(ciphertext)
+        let output = try DataHandle()
+        let error = gpgme_op_decrypt(raw, input.raw, output.raw)
+        let code = gpgme_err_code(error)
+        if code != GPG_ERR_NO_ERROR {
+            _ = output.take(wiping: true)
+            switch code {
+            case GPG_ERR_NO_SECKEY: throw GPGError.noSecretKey("any recipient of the message")
+            case GPG_ERR_NO_DATA: throw GPGError.invalidData("no encrypted OpenPGP message found")
+            case GPG_ERR_CANCELED: throw GPGError.passphraseRequired(key: "for the message")
+            case GPG_ERR_BAD_PASSPHRASE: throw GPGError.badPassphrase(key: "for the message")
+            default: throw GPGError.decryptionFailed(errorMessage(error))
+            }
+        }
+        return SecureBytes(output.take(wiping: true))
+    }
+
+    // MARK: Signatures
+
+    /// A detached binary signature over `data` made with the secret key `signer`.
+    public func signDetached(_ data: [UInt8], as signer: String) throws -> [UInt8] {
+        let key = try handle(signer, secret: true)
+        let info = withExtendedLifetime(key) { KeyInfo(key.raw) }
+        guard info.canSign else {
+            throw GPGError.unusableKey(fingerprint: info.fingerprint, reason: unusableReason(info, need: "sign"))
+        }
+        gpgme_signers_clear(raw)
+        defer { gpgme_signers_clear(raw) }
+        try withExtendedLifetime(key) { try check(gpgme_signers_add(raw, key.raw), "sign") }
+        let input = try DataHandle.copying(data)
+        let output = try DataHandle()
+        try mapSecretKeyErrors(signer) {
+            try check(gpgme_op_sign(raw, input.raw, output.raw, GPGME_SIG_MODE_DETACH), "sign")
+        }
+        return output.take()
+    }
+
+    /// Checks a detached signature; one entry per signature found.
+    /// - Throws: ``GPGError/invalidData(_:)`` when `signature` holds no signature.
+    public func verifyDetached(signature: [UInt8], data: [UInt8]) throws -> [SignatureCheck] {
+        let signatureData = try DataHandle.copying(signature)
+        let signedData = try DataHandle.copying(data)
+        let error = gpgme_op_verify(raw, signatureData.raw, signedData.raw, nil)
+        switch gpgme_err_code(error) {
+        case GPG_ERR_NO_ERROR: break
+        case GPG_ERR_NO_DATA, GPG_ERR_BAD_DATA, GPG_ERR_INV_PACKET:
+            throw GPGError.invalidData("no valid OpenPGP signature found")
+        default: try check(error, "verify")
+        }
+        var checks: [SignatureCheck] = []
+        var signature = gpgme_op_verify_result(raw)?.pointee.signatures
+        while let current = signature {
+            let sig = current.pointee
+            checks.append(SignatureCheck(
+                status: Self.status(sig.status),
+                signer: sig.fpr.map { String(cString: $0) } ?? "",
+                timestamp: Int(sig.timestamp)))
+            signature = sig.next
+        }
+        if checks.isEmpty { throw GPGError.invalidData("no valid OpenPGP signature found") }
+        // The result pointers are gone now; resolve subkey fingerprints to primaries.
+        for index in checks.indices where !checks[index].signer.isEmpty {
+            if let primary = try? key(checks[index].signer).fingerprint { checks[index].signer = primary }
+        }
+        return checks
+    }
+
+    private static func status(_ error: gpgme_error_t) -> SignatureCheck.Status {
+        switch gpgme_err_code(error) {
+        case GPG_ERR_NO_ERROR: return .good
+        case GPG_ERR_BAD_SIGNATURE: return .bad
+        case GPG_ERR_NO_PUBKEY: return .missingKey
+        case GPG_ERR_KEY_EXPIRED: return .keyExpired
+        case GPG_ERR_CERT_REVOKED: return .keyRevoked
+        case GPG_ERR_SIG_EXPIRED: return .signatureExpired
+        default: return .error(errorMessage(error))
+        }
+    }
+
+    // MARK: Helpers
+
+    private func mapSecretKeyErrors(_ key: String, _ body: () throws -> Void) throws {
+        let box = passphrase.takeUnretainedValue()
+        box.wasRequested = false
+        do {
+            try body()
+        } catch GPGError.operationFailed(_, let code, _) where code == GPG_ERR_NO_SECKEY.rawValue {
+            throw GPGError.noSecretKey(key)
+        } catch GPGError.operationFailed(_, let code, _) where code == GPG_ERR_BAD_PASSPHRASE.rawValue {
+            throw box.value == nil ? GPGError.passphraseRequired(key: key) : GPGError.badPassphrase(key: key)
+        } catch GPGError.operationFailed(_, let code, _) where code == GPG_ERR_CANCELED.rawValue && box.wasRequested {
+            throw GPGError.passphraseRequired(key: key)
+        }
+    }
+
+    private func unusableReason(_ info: KeyInfo, need: String) -> String {
+        if info.isRevoked { return "it is revoked" }
+        if info.isExpired { return "it expired" }
+        if info.isDisabled { return "it is disabled" }
+        return "it has no valid subkey that can \(need)"
+    }
+}
+
+/// The passphrase offered in loopback mode, shared with gpgme's C callback.
+final class PassphraseBox {
+    let value: SecureBytes?
+    var wasRequested = false
+    init(_ value: String?) { self.value = value.map(SecureBytes.init) }
+}
+
+private let passphraseCallback: gpgme_passphrase_cb_t = { hook, _, _, previousWasBad, fd in
+    guard let hook else { return gpgme_error(GPG_ERR_CANCELED) }
+    let box = Unmanaged<PassphraseBox>.fromOpaque(hook).takeUnretainedValue()
+    box.wasRequested = true
+    guard let value = box.value, previousWasBad == 0 else {
+        return gpgme_error(previousWasBad != 0 ? GPG_ERR_BAD_PASSPHRASE : GPG_ERR_CANCELED)
+    }
+    value.withUnsafeBytes { bytes in
+        if let base = bytes.baseAddress { _ = gpgme_io_writen(fd, base, bytes.count) }
+    }
+    _ = gpgme_io_writen(fd, "\n", 1)
+    return 0
+}

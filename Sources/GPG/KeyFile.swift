@@ -1,0 +1,179 @@
+import Crypto
+import Foundation
+
+/// A first look at a key file, without gpg: is it OpenPGP, public or secret,
+/// and which primary keys (by v4 fingerprint) does it hold.
+///
+/// gpg remains the authority on everything else (self-signatures, usable
+/// subkeys, expiry, revocation). This scan exists so a project's key files
+/// can be listed with one gpg run and the results mapped back to each file.
+public struct KeyFile: Sendable, Hashable {
+    /// What kind of OpenPGP block a file holds.
+    public enum Kind: Sendable, Hashable {
+        case publicKey
+        /// A secret key: it must never be committed as a principal's key.
+        case secretKey
+    }
+
+    public var kind: Kind
+    /// Fingerprints (upper-case hex) of every primary key in the file, in order.
+    /// Empty for keys whose version has no v4 fingerprint.
+    public var fingerprints: [String]
+    /// Primary keys found, including any whose fingerprint could not be computed.
+    public var primaryKeyCount: Int
+
+    /// Scans `bytes` (ASCII-armored or binary).
+    /// - Throws: ``GPGError/invalidData(_:)`` saying what is wrong.
+    public init(scanning bytes: [UInt8]) throws {
+        let packets = try Self.binary(from: bytes)
+        var fingerprints: [String] = []
+        var count = 0
+        var kind: Kind?
+        var offset = 0
+        while offset < packets.count {
+            let packet = try Packet(in: packets, at: offset)
+            if packet.tag == 6 || packet.tag == 5 {
+                let packetKind: Kind = packet.tag == 6 ? .publicKey : .secretKey
+                if kind == nil { kind = packetKind } else if kind != packetKind {
+                    throw GPGError.invalidData("mixes public and secret keys")
+                }
+                count += 1
+                if let fingerprint = Self.v4Fingerprint(packets, packet) { fingerprints.append(fingerprint) }
+            } else if offset == 0 {
+                throw GPGError.invalidData("does not start with a key (packet type \(packet.tag))")
+            }
+            offset = packet.end
+        }
+        guard let kind, count > 0 else { throw GPGError.invalidData("holds no key") }
+        self.kind = kind
+        self.fingerprints = fingerprints
+        self.primaryKeyCount = count
+    }
+
+    /// The packet bytes: the armored body decoded, or `bytes` as they are.
+    static func binary(from bytes: [UInt8]) throws -> [UInt8] {
+        guard let first = bytes.first else { throw GPGError.invalidData("the file is empty") }
+        if first & 0x80 != 0 { return bytes }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw GPGError.invalidData("neither ASCII armor nor binary OpenPGP")
+        }
+        var body = ""
+        var state = 0  // 0 before BEGIN, 1 in headers, 2 in body, 3 after END
+        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
+            let line = rawLine.trimmingCharacters(in: .whitespaces)
+            switch state {
+            case 0 where line.hasPrefix("-----BEGIN PGP "):
+                state = 1
+            case 1 where line.isEmpty:
+                state = 2
+            case 1 where !line.contains(":"):
+                state = 2
+                body += line
+            case 2 where line.hasPrefix("-----END PGP "):
+                state = 3
+            case 2 where line.hasPrefix("="):
+                continue  // CRC-24 checksum; gpg verifies it
+            case 2:
+                body += line
+            default:
+                continue
+            }
+            if state == 3 { break }
+        }
+        guard state == 3 else {
+            throw GPGError.invalidData(state == 0 ? "no '-----BEGIN PGP' armor line" : "the armor is not closed")
+        }
+        guard let data = Data(base64Encoded: body), !data.isEmpty else {
+            throw GPGError.invalidData("the armored body is not valid base64")
+        }
+        return Array(data)
+    }
+
+    /// SHA-1 over 0x99, the two-byte body length and the key packet body (RFC 4880 §12.2).
+    private static func v4Fingerprint(_ bytes: [UInt8], _ packet: Packet) -> String? {
+        guard packet.bodyStart < packet.end, bytes[packet.bodyStart] == 4 else { return nil }
+        // A secret key packet starts with its public part; find where it ends.
+        let publicLength: Int
+        if packet.tag == 6 {
+            publicLength = packet.end - packet.bodyStart
+        } else {
+            guard let length = publicPartLength(bytes, from: packet.bodyStart, to: packet.end) else { return nil }
+            publicLength = length
+        }
+        guard publicLength <= 0xFFFF else { return nil }
+        var hasher = Insecure.SHA1()
+        hasher.update(data: [0x99, UInt8(publicLength >> 8), UInt8(publicLength & 0xFF)])
+        hasher.update(data: bytes[packet.bodyStart..<(packet.bodyStart + publicLength)])
+        return hasher.finalize().map { String(format: "%02X", $0) }.joined()
+    }
+
+    /// Length of the public-key fields of a v4 key packet: version, time,
+    /// algorithm, then the algorithm's MPIs (and, for EC, an OID first).
+    private static func publicPartLength(_ bytes: [UInt8], from start: Int, to end: Int) -> Int? {
+        var index = start + 6
+        guard index <= end else { return nil }
+        let algorithm = bytes[start + 5]
+        func skipMPI() -> Bool {
+            guard index + 2 <= end else { return false }
+            let bits = Int(bytes[index]) << 8 | Int(bytes[index + 1])
+            index += 2 + (bits + 7) / 8
+            return index <= end
+        }
+        func skipOID() -> Bool {
+            guard index < end else { return false }
+            index += 1 + Int(bytes[index])
+            return index <= end
+        }
+        let ok: Bool
+        switch algorithm {
+        case 1, 2, 3: ok = skipMPI() && skipMPI()  // RSA n, e
+        case 16, 20: ok = skipMPI() && skipMPI() && skipMPI()  // Elgamal p, g, y
+        case 17: ok = skipMPI() && skipMPI() && skipMPI() && skipMPI()  // DSA p, q, g, y
+        case 19, 22: ok = skipOID() && skipMPI()  // ECDSA, EdDSA
+        case 18:  // ECDH: OID, point, KDF parameters
+            ok = skipOID() && skipMPI() && index < end && { index += 1 + Int(bytes[index]); return index <= end }()
+        default: ok = false
+        }
+        return ok ? index - start : nil
+    }
+}
+
+/// One OpenPGP packet's header, located in a byte array.
+private struct Packet {
+    var tag: Int
+    var bodyStart: Int
+    var end: Int
+
+    init(in bytes: [UInt8], at offset: Int) throws {
+        let header = bytes[offset]
+        guard header & 0x80 != 0 else { throw GPGError.invalidData("bad packet header at byte \(offset)") }
+        var index = offset + 1
+        func byte() throws -> Int {
+            guard index < bytes.count else { throw GPGError.invalidData("truncated packet at byte \(offset)") }
+            defer { index += 1 }
+            return Int(bytes[index])
+        }
+        let length: Int
+        if header & 0x40 != 0 {  // new format
+            tag = Int(header & 0x3F)
+            let first = try byte()
+            switch first {
+            case 0..<192: length = first
+            case 192..<224: length = ((first - 192) << 8) + (try byte()) + 192
+            case 255: length = (try byte()) << 24 | (try byte()) << 16 | (try byte()) << 8 | (try byte())
+            default: throw GPGError.invalidData("partial-length packet where a key was expected")
+            }
+        } else {  // old format
+            tag = Int((header >> 2) & 0x0F)
+            switch header & 0x03 {
+            case 0: length = try byte()
+            case 1: length = (try byte()) << 8 | (try byte())
+            case 2: length = (try byte()) << 24 | (try byte()) << 16 | (try byte()) << 8 | (try byte())
+            default: length = bytes.count - index
+            }
+        }
+        bodyStart = index
+        end = index + length
+        guard end <= bytes.count else { throw GPGError.invalidData("truncated packet at byte \(offset)") }
+    }
+}

@@ -1,0 +1,100 @@
+internal import CGPGME
+import Foundation
+
+/// What secretc needs to know about an OpenPGP key, copied out of gpgme.
+public struct KeyInfo: Sendable, Hashable {
+    /// The primary key's fingerprint, upper-case hex.
+    public var fingerprint: String
+    /// User ids, in the key's order, revoked ones left out.
+    public var userIDs: [String]
+    /// Fingerprints of every subkey, the primary first.
+    public var subkeyFingerprints: [String]
+    /// True when a valid (unexpired, unrevoked) subkey can encrypt.
+    public var canEncrypt: Bool
+    /// True when a valid (unexpired, unrevoked) subkey can sign.
+    public var canSign: Bool
+    /// True when the secret half is available (only for keyring look-ups).
+    public var hasSecret: Bool
+    public var isRevoked: Bool
+    public var isExpired: Bool
+    public var isDisabled: Bool
+    /// When the primary key expires, nil for never.
+    public var expires: Date?
+    /// When the primary key was created.
+    public var created: Date?
+
+    public init(
+        fingerprint: String, userIDs: [String], subkeyFingerprints: [String] = [],
+        canEncrypt: Bool, canSign: Bool, hasSecret: Bool = false, isRevoked: Bool = false,
+        isExpired: Bool = false, isDisabled: Bool = false, expires: Date? = nil, created: Date? = nil
+    ) {
+        self.fingerprint = fingerprint
+        self.userIDs = userIDs
+        self.subkeyFingerprints = subkeyFingerprints
+        self.canEncrypt = canEncrypt
+        self.canSign = canSign
+        self.hasSecret = hasSecret
+        self.isRevoked = isRevoked
+        self.isExpired = isExpired
+        self.isDisabled = isDisabled
+        self.expires = expires
+        self.created = created
+    }
+
+    /// The first user id, or the fingerprint when the key has none.
+    public var displayName: String { userIDs.first ?? fingerprint }
+}
+
+extension KeyInfo {
+    /// Copies a gpgme key; the caller still owns (and unrefs) `key`.
+    init(_ key: gpgme_key_t) {
+        var uids: [String] = []
+        var uid = key.pointee.uids
+        while let current = uid {
+            if current.pointee.revoked == 0, current.pointee.invalid == 0, let text = current.pointee.uid {
+                uids.append(String(cString: text))
+            }
+            uid = current.pointee.next
+        }
+        var fingerprints: [String] = []
+        var canEncrypt = false
+        var canSign = false
+        var subkey = key.pointee.subkeys
+        var primaryExpires: Date?
+        var primaryCreated: Date?
+        var first = true
+        while let current = subkey {
+            let sub = current.pointee
+            if let fpr = sub.fpr { fingerprints.append(String(cString: fpr)) }
+            if first {
+                primaryExpires = sub.expires > 0 ? Date(timeIntervalSince1970: TimeInterval(sub.expires)) : nil
+                primaryCreated = sub.timestamp > 0 ? Date(timeIntervalSince1970: TimeInterval(sub.timestamp)) : nil
+                first = false
+            }
+            let usable = sub.revoked == 0 && sub.expired == 0 && sub.disabled == 0 && sub.invalid == 0
+            if usable && sub.can_encrypt != 0 { canEncrypt = true }
+            if usable && sub.can_sign != 0 { canSign = true }
+            subkey = sub.next
+        }
+        let keyUsable = key.pointee.revoked == 0 && key.pointee.expired == 0 && key.pointee.disabled == 0
+        self.init(
+            fingerprint: key.pointee.fpr.map { String(cString: $0) } ?? fingerprints.first ?? "",
+            userIDs: uids,
+            subkeyFingerprints: fingerprints,
+            canEncrypt: keyUsable && canEncrypt,
+            canSign: keyUsable && canSign,
+            hasSecret: key.pointee.secret != 0,
+            isRevoked: key.pointee.revoked != 0,
+            isExpired: key.pointee.expired != 0,
+            isDisabled: key.pointee.disabled != 0,
+            expires: primaryExpires,
+            created: primaryCreated)
+    }
+}
+
+/// Owns one `gpgme_key_t` reference.
+final class KeyHandle {
+    let raw: gpgme_key_t
+    init(_ raw: gpgme_key_t) { self.raw = raw }
+    deinit { gpgme_key_unref(raw) }
+}

@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "secretc", targets: ["secretc"]),
         .library(name: "GPG", targets: ["GPG"]),
         .library(name: "SecretModel", targets: ["SecretModel"]),
+        .library(name: "SecretCore", targets: ["SecretCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -33,17 +34,20 @@ let package = Package(
             dependencies: ["CGPGME", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
+        // Names, their grammar and the seeds' status shape: shared by the
+        // compiler and the runtime, so it depends on nothing.
+        .target(name: "SecretCore", swiftSettings: strictSettings),
         // Declarations, manifests, validation and located diagnostics.
         .target(
             name: "SecretModel",
-            dependencies: ["GPG", "Yams"],
+            dependencies: ["SecretCore", "GPG", "Yams"],
             swiftSettings: strictSettings
         ),
         // The command line: argument parsing and printing only.
         .executableTarget(
             name: "secretc",
             dependencies: [
-                "SecretModel", "GPG",
+                "SecretCore", "SecretModel", "GPG",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -66,7 +70,7 @@ let package = Package(
         .testTarget(name: "GPGTests", dependencies: ["GPG", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "SecretModelTests",
-            dependencies: ["SecretModel", "GPG", "TestSupport"],
+            dependencies: ["SecretCore", "SecretModel", "GPG", "TestSupport"],
             resources: [.copy("Vectors")],
             swiftSettings: strictSettings
         ),

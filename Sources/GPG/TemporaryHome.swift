@@ -1,0 +1,39 @@
+import Foundation
+
+/// A private GnuPG home with a short path under `/tmp`, for work that must not
+/// touch the user's keyring (listing a project's keys, importing a runtime key).
+/// ``remove()`` stops its agent and deletes it; `deinit` does the same.
+public final class TemporaryHome: @unchecked Sendable {
+    public let path: String
+    private let lock = NSLock()
+    private var removed = false
+
+    /// Creates `/tmp/secretc.XXXXXX` with mode 0700.
+    public init() throws {
+        var template = Array("/tmp/secretc.XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw GPGError.engineUnavailable("cannot create a temporary GnuPG home in /tmp: \(String(cString: strerror(errno)))")
+        }
+        path = String(cString: made)
+    }
+
+    deinit { remove() }
+
+    /// Stops the home's gpg-agent, if one was started, and deletes the folder.
+    public func remove() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !removed else { return }
+        removed = true
+        let agentSocket = path + "/S.gpg-agent"
+        if FileManager.default.fileExists(atPath: agentSocket) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["gpgconf", "--homedir", path, "--kill", "all"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            if (try? process.run()) != nil { process.waitUntilExit() }
+        }
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}

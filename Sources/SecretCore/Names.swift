@@ -1,0 +1,77 @@
+import Foundation
+
+/// The grammar of every name secretc stores (documented in `docs/declarations.md`).
+///
+/// Names travel into bundle lines, file names and environment variables, so
+/// none may hold white space, `/`, `=`, `:` or quotes.
+public enum NameKind: String, Sendable, CaseIterable {
+    /// A user id: 1-128 of `A-Z a-z 0-9 . _ @ + -`, starting with a letter or digit.
+    case user = "user id"
+    /// A plugin slug: lower-case words of `a-z 0-9` joined by single `-`, at most 64.
+    case plugin = "plugin slug"
+    /// A secret key: 1-128 of `A-Z 0-9 _` (the seeds' `^[A-Z0-9_]+$`).
+    case secretKey = "secret key name"
+    /// A GPG key name (a principal): 1-64 of `a-z 0-9 . _ -`, starting with a letter or digit.
+    case principal = "key name"
+    /// An environment: 1-32 of `a-z 0-9 -`, starting with a letter.
+    case environment = "environment name"
+    /// A scope (a service that may read a value): 1-64 of `a-z 0-9 _ -`, starting with a letter.
+    case scope = "scope name"
+    /// An environment variable name: `[A-Za-z_][A-Za-z0-9_]*`, at most 128.
+    case environmentVariable = "environment variable name"
+
+    /// The grammar as users read it in messages.
+    public var rule: String {
+        switch self {
+        case .user: return "1-128 characters of A-Z a-z 0-9 . _ @ + -, starting with a letter or digit"
+        case .plugin: return "lower-case letters and digits in words joined by single '-', starting with a letter, at most 64"
+        case .secretKey: return "1-128 characters of A-Z 0-9 _"
+        case .principal: return "1-64 characters of a-z 0-9 . _ -, starting with a letter or digit"
+        case .environment: return "1-32 characters of a-z 0-9 -, starting with a letter"
+        case .scope: return "1-64 characters of a-z 0-9 _ -, starting with a letter"
+        case .environmentVariable: return "letters, digits and '_', not starting with a digit, at most 128"
+        }
+    }
+
+    /// True when `name` follows this grammar.
+    public func accepts(_ name: String) -> Bool {
+        let scalars = Array(name.utf8)
+        guard let first = scalars.first else { return false }
+        func all(_ allowed: (UInt8) -> Bool) -> Bool { scalars.allSatisfy(allowed) }
+        switch self {
+        case .user:
+            return scalars.count <= 128 && (first.isLetter || first.isDigit)
+                && all { $0.isLetter || $0.isDigit || "._@+-".utf8.contains($0) }
+        case .plugin:
+            guard scalars.count <= 64, first.isLower, scalars.last != UInt8(ascii: "-") else { return false }
+            return all { $0.isLower || $0.isDigit || $0 == UInt8(ascii: "-") } && !name.contains("--")
+        case .secretKey:
+            return scalars.count <= 128 && all { $0.isUpper || $0.isDigit || $0 == UInt8(ascii: "_") }
+        case .principal:
+            return scalars.count <= 64 && (first.isLower || first.isDigit)
+                && all { $0.isLower || $0.isDigit || "._-".utf8.contains($0) }
+        case .environment:
+            return scalars.count <= 32 && first.isLower && all { $0.isLower || $0.isDigit || $0 == UInt8(ascii: "-") }
+        case .scope:
+            return scalars.count <= 64 && first.isLower
+                && all { $0.isLower || $0.isDigit || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }
+        case .environmentVariable:
+            return scalars.count <= 128 && !first.isDigit
+                && all { $0.isLetter || $0.isDigit || $0 == UInt8(ascii: "_") }
+        }
+    }
+}
+
+/// The environment variable the runtime reads for a slot when the manifest
+/// names none: the slug and key upper-cased, `-` as `_`, joined by `_`
+/// (`google-sheets` + `API_KEY` → `GOOGLE_SHEETS_API_KEY`).
+public func defaultEnvironmentVariable(plugin: String, key: String) -> String {
+    plugin.uppercased().replacingOccurrences(of: "-", with: "_") + "_" + key
+}
+
+extension UInt8 {
+    fileprivate var isLower: Bool { self >= UInt8(ascii: "a") && self <= UInt8(ascii: "z") }
+    fileprivate var isUpper: Bool { self >= UInt8(ascii: "A") && self <= UInt8(ascii: "Z") }
+    fileprivate var isLetter: Bool { isLower || isUpper }
+    fileprivate var isDigit: Bool { self >= UInt8(ascii: "0") && self <= UInt8(ascii: "9") }
+}

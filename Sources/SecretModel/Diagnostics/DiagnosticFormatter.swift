@@ -1,0 +1,107 @@
+import Foundation
+
+/// Renders diagnostics for people (compiler style), for tools (JSON) and for
+/// GitHub Actions (workflow annotations).
+public enum DiagnosticFormat: String, Sendable, CaseIterable {
+    case text
+    case json
+    case github
+}
+
+public struct DiagnosticFormatter: Sendable {
+    public var format: DiagnosticFormat
+    /// ANSI colours, for a terminal that wants them.
+    public var colour: Bool
+    /// File contents by display path, for quoting the offending line.
+    public var sources: [String: String]
+
+    public init(format: DiagnosticFormat, colour: Bool = false, sources: [String: String] = [:]) {
+        self.format = format
+        self.colour = colour
+        self.sources = sources
+    }
+
+    /// The whole report for `diagnostics` (already sorted), ending in a newline
+    /// unless empty (text and GitHub formats) or a JSON array.
+    public func render(_ diagnostics: [Diagnostic]) -> String {
+        switch format {
+        case .text: return diagnostics.map(text).joined()
+        case .github: return diagnostics.map(github).joined()
+        case .json: return json(diagnostics)
+        }
+    }
+
+    /// `file:line:col: error: message [CODE]`, then the line and a caret.
+    private func text(_ diagnostic: Diagnostic) -> String {
+        let severity = diagnostic.severity.rawValue + ":"
+        let painted: String
+        if colour {
+            let code = diagnostic.severity == .error ? "\u{1B}[1;31m" : "\u{1B}[1;33m"
+            painted = "\u{1B}[1m\(diagnostic.location):\u{1B}[0m \(code)\(severity)\u{1B}[0m"
+        } else {
+            painted = "\(diagnostic.location): \(severity)"
+        }
+        var out = "\(painted) \(diagnostic.message) [\(diagnostic.code.rawValue)]\n"
+        if let line = sourceLine(diagnostic.location) {
+            let prefix = line.unicodeScalars.prefix(max(0, diagnostic.location.column - 1))
+            let padding = String(prefix.map { $0 == "\t" ? "\t" : " " })
+            out += "    \(line)\n    \(padding)^\n"
+        }
+        return out
+    }
+
+    private func sourceLine(_ location: SourceLocation) -> String? {
+        guard let text = sources[location.file] else { return nil }
+        var number = 1
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if number == location.line {
+                let trimmed = line.hasSuffix("\r") ? line.dropLast() : line
+                // Never quote an over-long line (a key block, a minified manifest) in full.
+                return trimmed.count > 200 ? nil : String(trimmed)
+            }
+            number += 1
+        }
+        return nil
+    }
+
+    /// `::error file=F,line=L,col=C,title=CODE::message`
+    private func github(_ diagnostic: Diagnostic) -> String {
+        let command = diagnostic.severity == .error ? "error" : "warning"
+        let location = diagnostic.location
+        let properties = [
+            "file=\(escapeProperty(location.file))", "line=\(location.line)", "col=\(location.column)",
+            "title=\(escapeProperty("secretc " + diagnostic.code.rawValue))",
+        ].joined(separator: ",")
+        return "::\(command) \(properties)::\(escapeData(diagnostic.message))\n"
+    }
+
+    private func escapeData(_ text: String) -> String {
+        text.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "\r", with: "%0D")
+            .replacingOccurrences(of: "\n", with: "%0A")
+    }
+
+    private func escapeProperty(_ text: String) -> String {
+        escapeData(text).replacingOccurrences(of: ":", with: "%3A").replacingOccurrences(of: ",", with: "%2C")
+    }
+
+    /// A JSON array of `{file, line, column, severity, code, message}`.
+    private func json(_ diagnostics: [Diagnostic]) -> String {
+        struct Entry: Encodable {
+            var file: String
+            var line: Int
+            var column: Int
+            var severity: String
+            var code: String
+            var message: String
+        }
+        let entries = diagnostics.map {
+            Entry(
+                file: $0.location.file, line: $0.location.line, column: $0.location.column,
+                severity: $0.severity.rawValue, code: $0.code.rawValue, message: $0.message)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(entries)) ?? Data("[]".utf8)
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+}

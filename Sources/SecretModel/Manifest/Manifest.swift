@@ -1,0 +1,42 @@
+import Foundation
+import SecretCore
+
+/// A plugin's `manifest.json`: its declared secret schema.
+public struct Manifest: Sendable {
+    public var file: SourceFile
+    public var slug: Located<String>
+    public var name: String?
+    public var secrets: [SecretSpec]
+
+    /// The spec for `key`, if declared.
+    public func secret(_ key: String) -> SecretSpec? { secrets.first { $0.key.value == key } }
+}
+
+/// One entry of a manifest's `secrets`: the seeds' `key`, `label`,
+/// `placeholder`, `help`, plus `required`, `pattern`, `env`, `scopes`.
+public struct SecretSpec: Sendable {
+    public var key: Located<String>
+    public var label: String
+    public var placeholder: String?
+    public var help: String?
+    /// A required key should have a value in every slot that declares the plugin.
+    public var required: Bool
+    /// A regular expression (ICU syntax, matched against the whole value).
+    public var pattern: Located<String>?
+    /// The environment variable for the fallback and for `secretc exec`.
+    public var env: Located<String>?
+    /// Services that may read this key by default.
+    public var scopes: [String]?
+
+    /// `env`, else the documented default derived from slug and key.
+    public func environmentVariable(plugin: String) -> String {
+        env?.value ?? defaultEnvironmentVariable(plugin: plugin, key: key.value)
+    }
+
+    /// True when `value` matches ``pattern`` as a whole (or there is none).
+    public func accepts(_ value: String) -> Bool {
+        guard let pattern = pattern?.value else { return true }
+        guard let regex = try? NSRegularExpression(pattern: "^(?:\(pattern))$") else { return false }
+        return regex.firstMatch(in: value, range: NSRange(value.startIndex..., in: value)) != nil
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import GPG
+
+/// Reads every declared key file and asks gpg about all of them in one run.
+struct KeyInspector {
+    /// How early an approaching expiry is reported.
+    static let warningWindow: TimeInterval = 30 * 86_400
+
+    let now: Date
+
+    func inspect(_ declarations: [KeyDeclaration], into log: inout DiagnosticLog) -> [String: PrincipalKey] {
+        var candidates: [(declaration: KeyDeclaration, data: [UInt8], fingerprint: String?)] = []
+        for declaration in declarations {
+            let display = SourceFile.displayPath(for: declaration.url)
+            let at = declaration.path.location
+            guard let data = FileManager.default.contents(atPath: declaration.url.path) else {
+                log.error(.notFound, "key file '\(display)' of key '\(declaration.name.value)' does not exist", at: at)
+                continue
+            }
+            let scan: KeyFile
+            do {
+                scan = try KeyFile(scanning: Array(data))
+            } catch let error as GPGError {
+                log.error(.invalidInput, "key file '\(display)' is not an OpenPGP public key: \(error.reason)", at: at)
+                continue
+            } catch {
+                log.error(.invalidInput, "key file '\(display)' is not an OpenPGP public key", at: at)
+                continue
+            }
+            if scan.kind == .secretKey {
+                log.error(
+                    .forbidden,
+                    "key file '\(display)' holds a SECRET key; commit only the public half (gpg --armor --export)",
+                    at: at)
+                continue
+            }
+            if scan.primaryKeyCount > 1 {
+                log.error(
+                    .invalidInput,
+                    "key file '\(display)' holds \(scan.primaryKeyCount) keys; put exactly one public key in each file",
+                    at: at)
+                continue
+            }
+            candidates.append((declaration, Array(data), scan.fingerprints.first))
+        }
+        guard !candidates.isEmpty else { return [:] }
+
+        let listed: [String: KeyInfo]
+        let context: Context
+        let home: TemporaryHome
+        do {
+            home = try TemporaryHome()
+            context = try Context(home: home.path)
+            // gpg detects armor once per input, so only armored files can share a run.
+            listed = batchListing(context, candidates.map(\.data).filter { ($0.first ?? 0) & 0x80 == 0 })
+        } catch {
+            let at = candidates[0].declaration.path.location
+            log.error(.keyUnusable, "cannot read key files: \(error)", at: at)
+            return [:]
+        }
+        defer { home.remove() }
+
+        var keys: [String: PrincipalKey] = [:]
+        for candidate in candidates {
+            let declaration = candidate.declaration
+            let display = SourceFile.displayPath(for: declaration.url)
+            let at = declaration.path.location
+            // A key the batch did not return (or one with no v4 fingerprint) is asked about alone.
+            let info = candidate.fingerprint.flatMap { listed[$0] }
+                ?? (try? context.keys(in: candidate.data))?.first
+            guard let info else {
+                log.error(.keyUnusable, "gpg cannot use the key in '\(display)' (damaged, or no valid self-signature)", at: at)
+                continue
+            }
+            let name = declaration.name.value
+            if info.isRevoked {
+                log.error(.keyUnusable, "key '\(name)' (\(info.fingerprint)) is revoked", at: at)
+                continue
+            }
+            if let expires = info.expires, expires <= now || info.isExpired {
+                log.error(.expired, "key '\(name)' (\(info.fingerprint)) expired on \(ExpiryDate.format(expires))", at: at)
+                continue
+            } else if let expires = info.expires, expires.timeIntervalSince(now) < Self.warningWindow {
+                log.warning(.expired, "key '\(name)' (\(info.fingerprint)) expires on \(ExpiryDate.format(expires))", at: at)
+            }
+            keys[name] = PrincipalKey(name: name, url: declaration.url, info: info, data: candidate.data)
+        }
+        return keys
+    }
+
+    /// One gpg run over every file; an empty answer when gpg refuses the whole batch.
+    private func batchListing(_ context: Context, _ files: [[UInt8]]) -> [String: KeyInfo] {
+        guard !files.isEmpty else { return [:] }
+        var joined: [UInt8] = []
+        for file in files {
+            joined.append(contentsOf: file)
+            joined.append(UInt8(ascii: "\n"))
+        }
+        guard let keys = try? context.keys(in: joined) else { return [:] }
+        return Dictionary(keys.map { ($0.fingerprint, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+}
+
+extension GPGError {
+    /// The message without the "not OpenPGP data: " lead, for embedding.
+    var reason: String {
+        if case .invalidData(let why) = self { return why }
+        return description
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+
+/// A text file read for validation, with the path users see.
+public struct SourceFile: Sendable {
+    /// Absolute path, for reading.
+    public var url: URL
+    /// The path as shown in diagnostics.
+    public var displayPath: String
+    public var text: String
+
+    public init(url: URL, text: String) {
+        self.url = url
+        self.displayPath = Self.displayPath(for: url)
+        self.text = text
+    }
+
+    /// A location in this file.
+    public func location(line: Int, column: Int) -> SourceLocation {
+        SourceLocation(file: displayPath, line: line, column: column)
+    }
+
+    /// The start of the file, for problems with the file as a whole.
+    public var start: SourceLocation { location(line: 1, column: 1) }
+
+    /// `url`'s path relative to the working directory when it lies inside it.
+    public static func displayPath(for url: URL) -> String {
+        let path = url.standardizedFileURL.path
+        let cwd = FileManager.default.currentDirectoryPath
+        let prefix = cwd.hasSuffix("/") ? cwd : cwd + "/"
+        return path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : path
+    }
+
+    /// Reads a UTF-8 file.
+    /// - Returns: nil, after logging a located diagnostic, when it cannot.
+    static func read(_ url: URL, what: String, from reference: SourceLocation?, into log: inout DiagnosticLog)
+        -> SourceFile?
+    {
+        let display = displayPath(for: url)
+        let at = reference ?? SourceLocation(file: display, line: 1, column: 1)
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) {
+                log.error(.notFound, "\(what) '\(display)' is \(isDirectory.boolValue ? "a directory" : "not readable")", at: at)
+            } else {
+                log.error(.notFound, "\(what) '\(display)' does not exist", at: at)
+            }
+            return nil
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            log.error(.syntax, "\(what) '\(display)' is not UTF-8 text", at: at)
+            return nil
+        }
+        return SourceFile(url: url, text: text)
+    }
+}

@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import SecretModel
+
+extension DiagnosticFormat: ExpressibleByArgument {}
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate declarations, manifests and keys without any secret key.",
+        discussion: """
+            Reports every problem as file:line:col, not just the first, and exits 1 if any is an error.
+            --format github prints workflow annotations for GitHub Actions.
+            """)
+
+    @OptionGroup var project: ProjectOptions
+
+    @Option(help: "Output format: text, json or github.")
+    var format: DiagnosticFormat = .text
+
+    @Flag(help: "Treat warnings as errors.")
+    var strict = false
+
+    func run() throws {
+        let validation = ProjectValidator.load(config: try project.configURL())
+        let diagnostics = validation.log.sorted(strict: strict)
+        let formatter = DiagnosticFormatter(
+            format: format, colour: format == .text && Console.stdoutWantsColour, sources: validation.sources)
+        Console.out(formatter.render(diagnostics))
+
+        let errors = diagnostics.filter { $0.severity == .error }.count
+        let warnings = diagnostics.count - errors
+        if format != .json { Console.out(summary(validation.project, errors: errors, warnings: warnings) + "\n") }
+        if errors > 0 { throw ExitCode(1) }
+    }
+
+    private func summary(_ project: Project?, errors: Int, warnings: Int) -> String {
+        if errors > 0 || warnings > 0 {
+            let parts = [errors > 0 ? plural(errors, "error") : nil, warnings > 0 ? plural(warnings, "warning") : nil]
+            return "check: " + parts.compactMap { $0 }.joined(separator: ", ")
+        }
+        guard let project else { return "check: ok" }
+        let declarations = project.declarations
+        return "check: ok (\(plural(declarations.plugins.count, "plugin")), \(plural(declarations.users.count, "user")), "
+            + "\(plural(declarations.environments.count, "environment")), \(plural(project.slots.count, "slot")))"
+    }
+}

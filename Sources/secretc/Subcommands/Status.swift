@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import SecretCore
+import SecretModel
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show declared slots and which hold a value — never a value.",
+        discussion: """
+            The JSON form is a list of objects in the shape of GET /settings/plugin-secrets/{plugin_slug}: \
+            plugin_slug, declared[] and set_keys[], plus environment, user (null for deployment-wide) and slots[].
+            """)
+
+    @OptionGroup var project: ProjectOptions
+
+    @Option(help: "Only this environment.")
+    var env: String?
+
+    @Option(help: "Only this user's slots ('-' for deployment-wide slots).")
+    var user: String?
+
+    @Option(help: "Only this plugin.")
+    var plugin: String?
+
+    @Option(help: "Output format: text or json.")
+    var format: StatusFormat = .text
+
+    enum StatusFormat: String, ExpressibleByArgument, CaseIterable {
+        case text, json
+    }
+
+    func run() throws {
+        let loaded = try project.loadValidProject()
+        try requireDeclared(loaded)
+        let report = StatusReport(environment: env, user: user, plugin: plugin).build(loaded)
+        switch format {
+        case .json:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            Console.out(String(decoding: try encoder.encode(report), as: UTF8.self) + "\n")
+        case .text:
+            Console.out(table(report))
+        }
+    }
+
+    /// A filter that names nothing declared is a mistake, not an empty answer.
+    private func requireDeclared(_ project: Project) throws {
+        let declarations = project.declarations
+        if let env, !declarations.environments.contains(where: { $0.name.value == env }) {
+            throw CLIFailure(message: "environment '\(env)' is not declared", exitCode: 1)
+        }
+        if let plugin, !declarations.plugins.contains(where: { $0.slug.value == plugin }) {
+            throw CLIFailure(message: "plugin '\(plugin)' is not declared", exitCode: 1)
+        }
+        if let user, user != "-", !declarations.users.contains(where: { $0.id.value == user }) {
+            throw CLIFailure(message: "user '\(user)' is not declared", exitCode: 1)
+        }
+    }
+
+    private func table(_ report: [PluginSecretsStatus]) -> String {
+        if report.isEmpty { return "no declared slots match\n" }
+        var out = ""
+        for entry in report {
+            out += "\(entry.environment) · \(entry.user ?? "deployment-wide") · \(entry.pluginSlug)\n"
+            let labels = Dictionary(entry.declared.map { ($0.key, $0.label) }, uniquingKeysWith: { a, _ in a })
+            let keyWidth = max(3, entry.slots.map(\.key.count).max() ?? 0)
+            for slot in entry.slots {
+                var notes: [String] = []
+                if slot.reserved { notes.append("reserved") }
+                if let expires = slot.expires { notes.append("expires \(expires)") }
+                if let scopes = slot.scopes { notes.append("scopes \(scopes.joined(separator: ","))") }
+                let label = labels[slot.key] ?? ""
+                let key = slot.key.padding(toLength: keyWidth, withPad: " ", startingAt: 0)
+                let state = slot.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
+                out += "  \(key)  \(state) \(label)\(notes.isEmpty ? "" : "  (\(notes.joined(separator: "; ")))")\n"
+            }
+        }
+        return out
+    }
+}

@@ -50,27 +50,33 @@ public struct KeyFile: Sendable, Hashable {
         self.primaryKeyCount = count
     }
 
-    /// The packet bytes: the armored body decoded, or `bytes` as they are.
+    /// The packet bytes: every armored block decoded and joined, or `bytes` as they are.
     static func binary(from bytes: [UInt8]) throws -> [UInt8] {
         guard let first = bytes.first else { throw GPGError.invalidData("the file is empty") }
         if first & 0x80 != 0 { return bytes }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw GPGError.invalidData("neither ASCII armor nor binary OpenPGP")
         }
+        var packets: [UInt8] = []
         var body = ""
-        var state = 0  // 0 before BEGIN, 1 in headers, 2 in body, 3 after END
+        var state = 0  // 0 outside a block, 1 in its headers, 2 in its body
         for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             let line = rawLine.trimmingCharacters(in: .whitespaces)
             switch state {
             case 0 where line.hasPrefix("-----BEGIN PGP "):
                 state = 1
+                body = ""
             case 1 where line.isEmpty:
                 state = 2
             case 1 where !line.contains(":"):
                 state = 2
                 body += line
             case 2 where line.hasPrefix("-----END PGP "):
-                state = 3
+                guard let data = Data(base64Encoded: body), !data.isEmpty else {
+                    throw GPGError.invalidData("the armored body is not valid base64")
+                }
+                packets.append(contentsOf: data)
+                state = 0
             case 2 where line.hasPrefix("="):
                 continue  // CRC-24 checksum; gpg verifies it
             case 2:
@@ -78,15 +84,10 @@ public struct KeyFile: Sendable, Hashable {
             default:
                 continue
             }
-            if state == 3 { break }
         }
-        guard state == 3 else {
-            throw GPGError.invalidData(state == 0 ? "no '-----BEGIN PGP' armor line" : "the armor is not closed")
-        }
-        guard let data = Data(base64Encoded: body), !data.isEmpty else {
-            throw GPGError.invalidData("the armored body is not valid base64")
-        }
-        return Array(data)
+        guard state == 0 else { throw GPGError.invalidData("the armor is not closed") }
+        guard !packets.isEmpty else { throw GPGError.invalidData("no '-----BEGIN PGP' armor line") }
+        return packets
     }
 
     /// SHA-1 over 0x99, the two-byte body length and the key packet body (RFC 4880 §12.2).

@@ -44,8 +44,9 @@ public struct PluginDeclaration: Sendable {
 /// `environments: NAME: { recipients, bundle, quota }`.
 public struct EnvironmentDeclaration: Sendable {
     public var name: Located<String>
-    /// Key names that can decrypt this environment's bundle at boot.
-    public var recipients: [Located<String>]
+    /// Key names that can decrypt this environment's bundle at boot;
+    /// nil when the field was malformed (already reported).
+    public var recipients: [Located<String>]?
     /// Where the bundle lives (default `secrets/NAME.bundle`).
     public var bundlePath: Located<String>
     public var bundleURL: URL

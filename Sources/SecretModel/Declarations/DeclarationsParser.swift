@@ -96,7 +96,14 @@ struct DeclarationsParser {
             let what = "environment '\(envName.value)'"
             guard let body = reader.optionalMapping(value, what) else { return nil }
             let fields = reader.fields(body, known: Self.environmentFields, in: what)
-            let recipients = fields["recipients"].map { names($0.value, "the recipients of \(what)", .principal) } ?? []
+            let recipients: [Located<String>]?
+            if let node = fields["recipients"]?.value {
+                recipients = node.sequence == nil && !reader.isNull(node)
+                    ? (reader.sequence(node, "the recipients of \(what)") == nil ? nil : [])
+                    : names(node, "the recipients of \(what)", .principal)
+            } else {
+                recipients = []
+            }
             let bundle = fields["bundle"].flatMap { reader.string($0.value, "the bundle of \(what)") }
                 ?? Located("secrets/\(envName.value).bundle", at: envName.location)
             var quota = fields["quota"].flatMap { reader.int($0.value, "the quota of \(what)") }
@@ -175,6 +182,7 @@ struct DeclarationsParser {
     }
 
     private mutating func names(_ node: Node, _ what: String, _ kind: NameKind) -> [Located<String>] {
+        if reader.isNull(node) { return [] }
         guard let sequence = reader.sequence(node, what) else { return [] }
         return sequence.compactMap { name($0, kind) }
     }

@@ -114,12 +114,41 @@ struct ManifestParser {
     private mutating func checkStrictJSON() -> Bool {
         do {
             _ = try JSONSerialization.jsonObject(with: Data(reader.file.text.utf8), options: [.fragmentsAllowed])
-            return true
         } catch {
-            let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "invalid JSON"
-            reader.log.error(.syntax, "invalid JSON: \(detail)", at: location(ofCharacterIn: detail))
+            let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "invalid value"
+            let at = location(ofCharacterIn: detail)
+            var reason = detail.replacing(/\s+around (line \d+, column \d+|character \d+)\.?$/, with: "")
+            if reason.hasSuffix(".") { reason.removeLast() }
+            reader.log.error(.syntax, "invalid JSON: \(reason.prefix(1).lowercased() + reason.dropFirst())", at: at)
             return false
         }
+        // Foundation tolerates trailing commas; JSON does not.
+        if let offset = trailingCommaOffset() {
+            reader.log.error(.syntax, "invalid JSON: trailing comma", at: location(ofCharacterIn: "character \(offset)"))
+            return false
+        }
+        return true
+    }
+
+    /// The byte offset of a `,` directly followed (past white space) by `]` or `}`, outside strings.
+    private func trailingCommaOffset() -> Int? {
+        var inString = false
+        var escaped = false
+        var pendingComma: Int?
+        for (offset, byte) in reader.file.text.utf8.enumerated() {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true; pendingComma = nil
+            case UInt8(ascii: ","): pendingComma = offset
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): if let comma = pendingComma { return comma }
+            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"): continue
+            default: pendingComma = nil
+            }
+        }
+        return nil
     }
 
     /// Foundation reports "around character N" (or line N, column M); map it to a location.

@@ -11,7 +11,7 @@ struct KeyInspector {
     func inspect(_ declarations: [KeyDeclaration], into log: inout DiagnosticLog) -> [String: PrincipalKey] {
         var candidates: [(declaration: KeyDeclaration, data: [UInt8], fingerprint: String?)] = []
         for declaration in declarations {
-            let display = SourceFile.displayPath(for: declaration.url)
+            let display = declaration.path.value  // as written, relative to secretc.yaml
             let at = declaration.path.location
             guard let data = FileManager.default.contents(atPath: declaration.url.path) else {
                 log.error(.notFound, "key file '\(display)' of key '\(declaration.name.value)' does not exist", at: at)
@@ -63,7 +63,7 @@ struct KeyInspector {
         var keys: [String: PrincipalKey] = [:]
         for candidate in candidates {
             let declaration = candidate.declaration
-            let display = SourceFile.displayPath(for: declaration.url)
+            let display = declaration.path.value
             let at = declaration.path.location
             // A key the batch did not return (or one with no v4 fingerprint) is asked about alone.
             let info = candidate.fingerprint.flatMap { listed[$0] }

@@ -11,6 +11,7 @@ public struct ProjectValidator {
     private let now: Date
     private var log = DiagnosticLog()
     private var sources: [String: String] = [:]
+    private var parseHadErrors = false
 
     public init(now: Date = Date()) { self.now = now }
 
@@ -29,6 +30,7 @@ public struct ProjectValidator {
         var parser = DeclarationsParser(file: file)
         let (parsed, parseLog) = parser.parse()
         log.append(contentsOf: parseLog)
+        parseHadErrors = parseLog.hasErrors
         guard let declarations = parsed else { return nil }
 
         let keys = KeyInspector(now: now).inspect(declarations.keys, into: &log)
@@ -65,13 +67,15 @@ public struct ProjectValidator {
             requireKey(key, known: known, names: names, keys: keys, role: "user '\(user.id.value)'", needsSign: true)
         }
         for environment in declarations.environments {
-            used.formUnion(environment.recipients.map(\.value))
+            used.formUnion((environment.recipients ?? []).map(\.value))
         }
+        // A reference dropped by a parse error would make a used key look unused.
+        let referencesComplete = !parseHadErrors
 
         var byFingerprint: [String: String] = [:]
         for declaration in declarations.keys {
             let name = declaration.name.value
-            if !used.contains(name) {
+            if referencesComplete && !used.contains(name) {
                 log.warning(.unused, "key '\(name)' is not used by any admin, user or environment", at: declaration.name.location)
             }
             guard let fingerprint = keys[name]?.info.fingerprint else { continue }
@@ -119,12 +123,12 @@ public struct ProjectValidator {
         var bundles: [String: String] = [:]
         for environment in declarations.environments {
             let name = environment.name.value
-            if environment.recipients.isEmpty {
+            if environment.recipients?.isEmpty == true {
                 log.error(
                     .invalidInput, "environment '\(name)' has no recipients; nothing could decrypt its bundle",
                     at: environment.name.location)
             }
-            for recipient in environment.recipients {
+            for recipient in environment.recipients ?? [] {
                 requireKey(
                     recipient, known: known, names: names, keys: keys, role: "environment '\(name)'", needsSign: false)
             }
@@ -145,7 +149,8 @@ public struct ProjectValidator {
         var manifests: [String: Manifest] = [:]
         for plugin in declarations.plugins {
             guard let file = SourceFile.read(
-                plugin.manifestURL, what: "manifest", from: plugin.manifestPath.location, into: &log)
+                plugin.manifestURL, what: "manifest", named: plugin.manifestPath.value,
+                from: plugin.manifestPath.location, into: &log)
             else { continue }
             sources[file.displayPath] = file.text
             var parser = ManifestParser(file: file)

@@ -138,7 +138,8 @@ struct NodeReader {
     /// or `key:` would otherwise change meaning silently.
     mutating func string(_ node: Node, _ what: String) -> Located<String>? {
         guard let scalar = node.scalar, node.tagName != .null, node.tagName != .bool || scalar.style != .plain else {
-            log.error(.invalidInput, "\(what) must be a string, not \(describe(node))", at: location(node))
+            let quote = node.tagName == .bool ? " (quote it to mean the text)" : ""
+            log.error(.invalidInput, "\(what) must be a string, not \(describe(node))\(quote)", at: location(node))
             return nil
         }
         return Located(scalar.string, at: location(node))

@@ -32,11 +32,13 @@ public struct SourceFile: Sendable {
 
     /// Reads a UTF-8 file.
     /// - Returns: nil, after logging a located diagnostic, when it cannot.
-    static func read(_ url: URL, what: String, from reference: SourceLocation?, into log: inout DiagnosticLog)
-        -> SourceFile?
-    {
-        let display = displayPath(for: url)
-        let at = reference ?? SourceLocation(file: display, line: 1, column: 1)
+    /// - Parameter name: the file as the user wrote it, for messages (default: its display path).
+    static func read(
+        _ url: URL, what: String, named name: String? = nil, from reference: SourceLocation?,
+        into log: inout DiagnosticLog
+    ) -> SourceFile? {
+        let display = name ?? displayPath(for: url)
+        let at = reference ?? SourceLocation(file: displayPath(for: url), line: 1, column: 1)
         guard let data = FileManager.default.contents(atPath: url.path) else {
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) {

@@ -17,7 +17,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
@@ -27,6 +26,12 @@ let package = Package(
             name: "CGPGME",
             pkgConfig: "gpgme",
             providers: [.apt(["libgpgme-dev"]), .brew(["gpgme"])]
+        ),
+        // libyaml, the parser Yams wraps, read event by event for large declarations.
+        .systemLibrary(
+            name: "CYAML",
+            pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"]), .brew(["libyaml"])]
         ),
         // Swift-owned wrapper: every gpgme handle owned by a class, every error mapped.
         .target(
@@ -40,7 +45,7 @@ let package = Package(
         // Declarations, manifests, validation and located diagnostics.
         .target(
             name: "SecretModel",
-            dependencies: ["SecretCore", "GPG", "Yams"],
+            dependencies: ["SecretCore", "GPG", "CYAML"],
             swiftSettings: strictSettings
         ),
         // The command line: argument parsing and printing only.

@@ -61,7 +61,7 @@ public struct KeyFile: Sendable, Hashable {
         var body = ""
         var state = 0  // 0 outside a block, 1 in its headers, 2 in its body
         for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
-            let line = rawLine.trimmingCharacters(in: .whitespaces)
+            let line = trimmed(rawLine)
             switch state {
             case 0 where line.hasPrefix("-----BEGIN PGP "):
                 state = 1
@@ -88,6 +88,15 @@ public struct KeyFile: Sendable, Hashable {
         guard state == 0 else { throw GPGError.invalidData("the armor is not closed") }
         guard !packets.isEmpty else { throw GPGError.invalidData("no '-----BEGIN PGP' armor line") }
         return packets
+    }
+
+    /// `line` without surrounding white space (Foundation's trimming is slow here).
+    private static func trimmed(_ line: Substring) -> Substring {
+        var start = line.startIndex
+        var end = line.endIndex
+        while start < end, line[start].isWhitespace { start = line.index(after: start) }
+        while end > start, line[line.index(before: end)].isWhitespace { end = line.index(before: end) }
+        return line[start..<end]
     }
 
     /// SHA-1 over 0x99, the two-byte body length and the key packet body (RFC 4880 §12.2).

@@ -9,12 +9,17 @@ public final class TemporaryHome: @unchecked Sendable {
     private var removed = false
 
     /// Creates `/tmp/secretc.XXXXXX` with mode 0700.
-    public init() throws {
+    /// - Parameter configuration: lines for the home's `gpg.conf`, if any.
+    public init(configuration: [String] = []) throws {
         var template = Array("/tmp/secretc.XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else {
             throw GPGError.engineUnavailable("cannot create a temporary GnuPG home in /tmp: \(String(cString: strerror(errno)))")
         }
         path = String(cString: made)
+        if !configuration.isEmpty {
+            let text = configuration.joined(separator: "\n") + "\n"
+            FileManager.default.createFile(atPath: path + "/gpg.conf", contents: Data(text.utf8))
+        }
     }
 
     deinit { remove() }

@@ -1,6 +1,5 @@
 import Foundation
 import SecretCore
-import Yams
 
 /// Turns `secretc.yaml` text into ``Declarations``, logging every problem it
 /// can find in the file on its own. Cross-references are checked later, by
@@ -59,18 +58,18 @@ struct DeclarationsParser {
 
     // MARK: Sections
 
-    private mutating func parseKeys(_ node: Node) -> [KeyDeclaration] {
+    private mutating func parseKeys(_ node: YAMLNode) -> [KeyDeclaration] {
         guard let mapping = reader.mapping(node, "'keys'") else { return [] }
-        return mapping.compactMap { key, value in
+        return mapping.pairs.compactMap { key, value in
             guard let name = name(key, .principal), let path = reader.string(value, "the file of key '\(name.value)'")
             else { return nil }
             return KeyDeclaration(name: name, path: path, url: resolve(path.value))
         }
     }
 
-    private mutating func parseUsers(_ node: Node) -> [UserDeclaration] {
+    private mutating func parseUsers(_ node: YAMLNode) -> [UserDeclaration] {
         guard let mapping = reader.mapping(node, "'users'") else { return [] }
-        return mapping.compactMap { key, value in
+        return mapping.pairs.compactMap { key, value in
             guard let id = name(key, .user) else { return nil }
             guard let body = reader.optionalMapping(value, "user '\(id.value)'") else { return nil }
             let fields = reader.fields(body, known: Self.userFields, in: "user '\(id.value)'")
@@ -79,9 +78,9 @@ struct DeclarationsParser {
         }
     }
 
-    private mutating func parsePlugins(_ node: Node) -> [PluginDeclaration] {
+    private mutating func parsePlugins(_ node: YAMLNode) -> [PluginDeclaration] {
         guard let mapping = reader.mapping(node, "'plugins'") else { return [] }
-        return mapping.compactMap { key, value in
+        return mapping.pairs.compactMap { key, value in
             guard let slug = name(key, .plugin),
                 let path = reader.string(value, "the manifest of plugin '\(slug.value)'")
             else { return nil }
@@ -89,16 +88,16 @@ struct DeclarationsParser {
         }
     }
 
-    private mutating func parseEnvironments(_ node: Node) -> [EnvironmentDeclaration] {
+    private mutating func parseEnvironments(_ node: YAMLNode) -> [EnvironmentDeclaration] {
         guard let mapping = reader.mapping(node, "'environments'") else { return [] }
-        return mapping.compactMap { key, value in
+        return mapping.pairs.compactMap { key, value in
             guard let envName = name(key, .environment) else { return nil }
             let what = "environment '\(envName.value)'"
             guard let body = reader.optionalMapping(value, what) else { return nil }
             let fields = reader.fields(body, known: Self.environmentFields, in: what)
             let recipients: [Located<String>]?
             if let node = fields["recipients"]?.value {
-                recipients = node.sequence == nil && !reader.isNull(node)
+                recipients = node.kind != .sequence && !reader.isNull(node)
                     ? (reader.sequence(node, "the recipients of \(what)") == nil ? nil : [])
                     : names(node, "the recipients of \(what)", .principal)
             } else {
@@ -116,63 +115,91 @@ struct DeclarationsParser {
         }
     }
 
-    private mutating func parseSlots(_ node: Node) -> [SlotDeclaration] {
+    private mutating func parseSlots(_ node: YAMLNode) -> [SlotDeclaration] {
         guard let sequence = reader.sequence(node, "'slots'") else { return [] }
-        return sequence.compactMap { entry in
-            guard let body = reader.mapping(entry, "a slot entry") else { return nil }
-            let fields = reader.fields(body, known: Self.slotFields, in: "a slot entry")
-            guard let pluginNode = fields["plugin"] else {
-                reader.log.error(.invalidInput, "a slot entry needs 'plugin'", at: reader.location(entry))
-                return nil
+        var slots: [SlotDeclaration] = []
+        slots.reserveCapacity(sequence.count)
+        for entry in sequence {
+            guard let body = reader.mapping(entry, "a slot entry") else { continue }
+            var plugin: Located<String>?
+            var sawPlugin = false
+            var user: Located<String>?
+            var badUser = false
+            var environments: [Located<String>]?
+            var keys: [SlotKeyDeclaration]?
+            reader.forEachField(body, known: Self.slotFields, in: "a slot entry") { reader, field, _, value in
+                switch field {
+                case "plugin":
+                    sawPlugin = true
+                    plugin = Self.name(&reader, value, .plugin)
+                case "user":
+                    user = Self.name(&reader, value, .user)
+                    badUser = user == nil
+                case "environments": environments = Self.names(&reader, value, "'environments'", .environment)
+                default: keys = Self.slotKeys(&reader, value)
+                }
             }
-            guard let plugin = name(pluginNode.value, .plugin) else { return nil }
-            let user = fields["user"].flatMap { name($0.value, .user) }
-            if fields["user"] != nil && user == nil { return nil }
-            let environments = fields["environments"].map { names($0.value, "'environments'", .environment) }
-            let keys = fields["keys"].map { slotKeys($0.value) }
-            return SlotDeclaration(
-                location: reader.location(entry), plugin: plugin, user: user, environments: environments, keys: keys)
+            guard sawPlugin else {
+                reader.log.error(.invalidInput, "a slot entry needs 'plugin'", at: reader.location(entry))
+                continue
+            }
+            guard let plugin, !badUser else { continue }
+            slots.append(SlotDeclaration(
+                location: reader.location(entry), plugin: plugin, user: user, environments: environments, keys: keys))
         }
+        return slots
     }
 
     /// `keys: [A, B]` or `keys: { A: {metadata}, B: ~ }`.
-    private mutating func slotKeys(_ node: Node) -> [SlotKeyDeclaration] {
-        if let sequence = node.sequence {
-            return sequence.compactMap { item in name(item, .secretKey).map { SlotKeyDeclaration(key: $0, metadata: .init()) } }
+    private static func slotKeys(_ reader: inout NodeReader, _ node: YAMLNode) -> [SlotKeyDeclaration] {
+        if node.kind == .sequence {
+            return node.children.compactMap { item in
+                name(&reader, item, .secretKey).map { SlotKeyDeclaration(key: $0, metadata: .init()) }
+            }
         }
         guard let mapping = reader.mapping(node, "'keys'") else { return [] }
-        return mapping.compactMap { key, value in
-            guard let keyName = name(key, .secretKey) else { return nil }
+        return mapping.pairs.compactMap { key, value in
+            guard let keyName = name(&reader, key, .secretKey) else { return nil }
             guard let body = reader.optionalMapping(value, "the metadata of '\(keyName.value)'") else { return nil }
-            return SlotKeyDeclaration(key: keyName, metadata: metadata(body, of: keyName.value))
+            return SlotKeyDeclaration(key: keyName, metadata: metadata(&reader, body, of: keyName.value))
         }
     }
 
-    private mutating func metadata(_ body: Node.Mapping, of key: String) -> SlotMetadata {
-        let what = "the metadata of '\(key)'"
-        let fields = reader.fields(body, known: Self.slotKeyFields, in: what)
+    private static func metadata(_ reader: inout NodeReader, _ body: YAMLNode, of key: String) -> SlotMetadata {
         var metadata = SlotMetadata()
-        metadata.description = fields["description"].flatMap { reader.string($0.value, "'description'")?.value }
-        if let node = fields["expires"]?.value, let text = reader.string(node, "'expires'") {
-            if let date = ExpiryDate.parse(text.value) {
-                metadata.expires = date
-                metadata.expiresLocation = text.location
-            } else {
-                reader.log.error(
-                    .invalidInput, "'expires' must be a date (YYYY-MM-DD) or an RFC 3339 time, not '\(text.value)'",
-                    at: text.location)
+        reader.forEachField(body, known: Self.slotKeyFields, in: "the metadata of '\(key)'") { reader, field, _, value in
+            switch field {
+            case "description": metadata.description = reader.string(value, "'description'")?.value
+            case "expires":
+                guard let text = reader.string(value, "'expires'") else { return }
+                if let date = ExpiryDate.parse(text.value) {
+                    metadata.expires = date
+                    metadata.expiresLocation = text.location
+                } else {
+                    reader.log.error(
+                        .invalidInput, "'expires' must be a date (YYYY-MM-DD) or an RFC 3339 time, not '\(text.value)'",
+                        at: text.location)
+                }
+            case "reserved": metadata.reserved = reader.bool(value, "'reserved'")?.value ?? false
+            case "active": metadata.active = reader.bool(value, "'active'")?.value ?? true
+            default: metadata.scopes = Self.names(&reader, value, "'scopes'", .scope).map(\.value)
             }
         }
-        metadata.reserved = fields["reserved"].flatMap { reader.bool($0.value, "'reserved'")?.value } ?? false
-        metadata.active = fields["active"].flatMap { reader.bool($0.value, "'active'")?.value } ?? true
-        metadata.scopes = fields["scopes"].map { names($0.value, "'scopes'", .scope).map(\.value) }
         return metadata
     }
 
     // MARK: Names
 
     /// A name that must follow `kind`'s grammar.
-    private mutating func name(_ node: Node, _ kind: NameKind) -> Located<String>? {
+    private mutating func name(_ node: YAMLNode, _ kind: NameKind) -> Located<String>? {
+        Self.name(&reader, node, kind)
+    }
+
+    private mutating func names(_ node: YAMLNode, _ what: @autoclosure () -> String, _ kind: NameKind) -> [Located<String>] {
+        Self.names(&reader, node, what(), kind)
+    }
+
+    private static func name(_ reader: inout NodeReader, _ node: YAMLNode, _ kind: NameKind) -> Located<String>? {
         guard let text = reader.string(node, "a \(kind.rawValue)") else { return nil }
         guard kind.accepts(text.value) else {
             reader.log.error(.invalidInput, "invalid \(kind.rawValue) '\(text.value)': use \(kind.rule)", at: text.location)
@@ -181,10 +208,12 @@ struct DeclarationsParser {
         return text
     }
 
-    private mutating func names(_ node: Node, _ what: String, _ kind: NameKind) -> [Located<String>] {
+    private static func names(
+        _ reader: inout NodeReader, _ node: YAMLNode, _ what: @autoclosure () -> String, _ kind: NameKind
+    ) -> [Located<String>] {
         if reader.isNull(node) { return [] }
-        guard let sequence = reader.sequence(node, what) else { return [] }
-        return sequence.compactMap { name($0, kind) }
+        guard let sequence = reader.sequence(node, what()) else { return [] }
+        return sequence.compactMap { name(&reader, $0, kind) }
     }
 
     private func resolve(_ path: String) -> URL {
@@ -196,18 +225,37 @@ struct DeclarationsParser {
 /// time means that instant.
 public enum ExpiryDate {
     public static func parse(_ text: String) -> Date? {
-        let dateOnly = /^(\d{4})-(\d{2})-(\d{2})$/
-        if let match = text.wholeMatch(of: dateOnly) {
-            var components = DateComponents()
-            components.calendar = Calendar(identifier: .gregorian)
-            components.timeZone = TimeZone(identifier: "UTC")
-            components.year = Int(match.1)
-            components.month = Int(match.2)
-            components.day = Int(match.3)
-            guard components.isValidDate, let date = components.date else { return nil }
-            return date
+        let bytes = Array(text.utf8)
+        if bytes.count == 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"),
+           let year = number(bytes[0..<4]), let month = number(bytes[5..<7]), let day = number(bytes[8..<10]) {
+            return civilDate(year: year, month: month, day: day)
         }
+        guard bytes.count > 10, bytes[10] == UInt8(ascii: "T") || bytes[10] == UInt8(ascii: "t") else { return nil }
         return try? Date(text, strategy: .iso8601)
+    }
+
+    private static func number(_ digits: ArraySlice<UInt8>) -> Int? {
+        var value = 0
+        for digit in digits {
+            guard digit >= UInt8(ascii: "0"), digit <= UInt8(ascii: "9") else { return nil }
+            value = value * 10 + Int(digit - UInt8(ascii: "0"))
+        }
+        return value
+    }
+
+    /// Midnight UTC of a proleptic Gregorian date, or nil if the date does not exist.
+    private static func civilDate(year: Int, month: Int, day: Int) -> Date? {
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let lengths = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        guard (1...12).contains(month), (1...lengths[month - 1]).contains(day) else { return nil }
+        // Days from civil (H. Hinnant's algorithm).
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        let days = era * 146_097 + dayOfEra - 719_468
+        return Date(timeIntervalSince1970: TimeInterval(days) * 86_400)
     }
 
     /// `2027-06-30` for a midnight-UTC instant, else the full RFC 3339 time.

@@ -1,6 +1,5 @@
 import Foundation
 import SecretCore
-import Yams
 
 /// Turns `manifest.json` text into a ``Manifest``. The JSON is read twice:
 /// strictly by Foundation (so YAML-only syntax is refused) and by Yams, which
@@ -43,7 +42,7 @@ struct ManifestParser {
         return Manifest(file: reader.file, slug: slug, name: name, secrets: secrets)
     }
 
-    private mutating func parseSecrets(_ node: Node) -> [SecretSpec] {
+    private mutating func parseSecrets(_ node: YAMLNode) -> [SecretSpec] {
         guard let sequence = reader.sequence(node, "'secrets'") else { return [] }
         var seen: [String: SourceLocation] = [:]
         var specs: [SecretSpec] = []

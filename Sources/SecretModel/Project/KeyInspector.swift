@@ -52,7 +52,7 @@ struct KeyInspector {
             home = try TemporaryHome()
             context = try Context(home: home.path)
             // gpg detects armor once per input, so only armored files can share a run.
-            listed = batchListing(context, candidates.map(\.data).filter { ($0.first ?? 0) & 0x80 == 0 })
+            listed = try parallelListing(candidates.map(\.data).filter { ($0.first ?? 0) & 0x80 == 0 })
         } catch {
             let at = candidates[0].declaration.path.location
             log.error(.keyUnusable, "cannot read key files: \(error)", at: at)
@@ -88,9 +88,35 @@ struct KeyInspector {
         return keys
     }
 
-    /// One gpg run over every file; an empty answer when gpg refuses the whole batch.
-    private func batchListing(_ context: Context, _ files: [[UInt8]]) -> [String: KeyInfo] {
+    /// Files per gpg run below which a second process costs more than it saves.
+    static let minimumChunk = 16
+
+    /// gpg checks every self-signature, which dominates `check` for many keys:
+    /// split the files over the cores, one gpg run (and private home) each.
+    private func parallelListing(_ files: [[UInt8]]) throws -> [String: KeyInfo] {
         guard !files.isEmpty else { return [:] }
+        let chunks = max(1, min(ProcessInfo.processInfo.activeProcessorCount, files.count / Self.minimumChunk))
+        let size = (files.count + chunks - 1) / chunks
+        let results = ResultSlots(count: chunks)
+        DispatchQueue.concurrentPerform(iterations: chunks) { index in
+            let slice = Array(files[(index * size)..<min(files.count, (index + 1) * size)])
+            results.set(index, Result { try Self.listing(slice) })
+        }
+        var merged: [String: KeyInfo] = [:]
+        for result in results.all {
+            for (fingerprint, info) in try result.get() { merged[fingerprint] = merged[fingerprint] ?? info }
+        }
+        return merged
+    }
+
+    /// One gpg run over `files`; an empty answer when gpg refuses the whole batch
+    /// (each file is then asked about alone).
+    private static func listing(_ files: [[UInt8]]) throws -> [String: KeyInfo] {
+        // gpgme lists through `gpg --import --dry-run`, whose default repair-keys
+        // pass checks every signature again; the listing is identical without it.
+        let home = try TemporaryHome(configuration: ["import-options no-repair-keys"])
+        defer { home.remove() }
+        let context = try Context(home: home.path)
         var joined: [UInt8] = []
         for file in files {
             joined.append(contentsOf: file)
@@ -99,6 +125,17 @@ struct KeyInspector {
         guard let keys = try? context.keys(in: joined) else { return [:] }
         return Dictionary(keys.map { ($0.fingerprint, $0) }, uniquingKeysWith: { first, _ in first })
     }
+}
+
+/// Results written by concurrent workers, one slot each.
+private final class ResultSlots: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slots: [Result<[String: KeyInfo], any Error>?]
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ index: Int, _ result: Result<[String: KeyInfo], any Error>) {
+        lock.withLock { slots[index] = result }
+    }
+    var all: [Result<[String: KeyInfo], any Error>] { lock.withLock { slots.compactMap { $0 } } }
 }
 
 extension GPGError {

@@ -33,13 +33,16 @@ public struct ProjectValidator {
         parseHadErrors = parseLog.hasErrors
         guard let declarations = parsed else { return nil }
 
-        let keys = KeyInspector(now: now).inspect(declarations.keys, into: &log)
+        // gpg reads the key files in other processes while manifests load and slots expand.
+        let inspection = BackgroundKeyInspection(KeyInspector(now: now), declarations.keys)
         let manifests = loadManifests(declarations)
-        checkPrincipals(declarations, keys)
-        checkEnvironments(declarations, keys)
         checkEnvironmentVariables(declarations, manifests)
         let slots = expandSlots(declarations, manifests)
         checkQuotas(declarations, slots)
+        let (keys, keyLog) = inspection.wait()
+        log.append(contentsOf: keyLog)
+        checkPrincipals(declarations, keys)
+        checkEnvironments(declarations, keys)
         return Project(declarations: declarations, manifests: manifests, keys: keys, slots: slots)
     }
 
@@ -197,8 +200,15 @@ public struct ProjectValidator {
         let environmentNames = declarations.environments.map(\.name.value)
         let environmentSet = Set(environmentNames)
 
+        // Slots are told apart by small integers, not four hashed strings: this
+        // loop runs once per slot, 100,000 times and more in large projects.
+        let environmentIndex = Dictionary(environmentNames.enumerated().map { ($1, Int32($0)) }, uniquingKeysWith: { a, _ in a })
+        let userIndex = Dictionary(userNames.enumerated().map { ($1, Int32($0)) }, uniquingKeysWith: { a, _ in a })
+        let pluginIndex = Dictionary(pluginNames.enumerated().map { ($1, Int32($0)) }, uniquingKeysWith: { a, _ in a })
         var slots: [ResolvedSlot] = []
-        var firstDeclared: [ResolvedSlot.ID: SourceLocation] = [:]
+        slots.reserveCapacity(declarations.slots.count * 3 * max(1, environmentNames.count))
+        var firstDeclared: [SlotID: SourceLocation] = [:]
+        firstDeclared.reserveCapacity(slots.capacity)
         for entry in declarations.slots {
             let plugin = entry.plugin.value
             guard plugins.contains(plugin) else {
@@ -238,8 +248,9 @@ public struct ProjectValidator {
                         at: entry.location)
                 }
             }
+            let owner = entry.user.flatMap { userIndex[$0.value] } ?? -1
             for slotKey in keys {
-                guard let spec = manifest.secret(slotKey.key.value) else {
+                guard let keyIndex = manifest.secrets.firstIndex(where: { $0.key.value == slotKey.key.value }) else {
                     log.error(
                         .notFound,
                         "plugin '\(plugin)' declares no secret '\(slotKey.key.value)'"
@@ -250,19 +261,22 @@ public struct ProjectValidator {
                 // Keys taken from the manifest are located at the slot entry that implied them.
                 let keyLocation = entry.keys == nil ? entry.location : slotKey.key.location
                 var metadata = slotKey.metadata
-                if metadata.scopes == nil { metadata.scopes = spec.scopes }
+                if metadata.scopes == nil { metadata.scopes = manifest.secrets[keyIndex].scopes }
                 checkExpiry(metadata, of: slotKey.key.value, for: entry)
                 for environment in environments {
                     let slot = ResolvedSlot(
                         environment: environment, user: entry.user?.value, plugin: plugin, key: slotKey.key.value,
                         metadata: metadata, declaredAt: entry.location)
-                    if let first = firstDeclared[slot.id] {
+                    let id = SlotID(
+                        environment: environmentIndex[environment] ?? -1, user: owner,
+                        plugin: pluginIndex[plugin] ?? -1, key: Int32(keyIndex))
+                    if let first = firstDeclared[id] {
                         log.error(
                             .conflict, "slot \(slot.path) is declared twice; the first is at line \(first.line)",
                             at: keyLocation)
                         continue
                     }
-                    firstDeclared[slot.id] = keyLocation
+                    firstDeclared[id] = keyLocation
                     slots.append(slot)
                 }
             }
@@ -308,14 +322,32 @@ public struct Validation: Sendable {
     public var sources: [String: String]
 }
 
-extension ResolvedSlot {
-    /// What makes a slot unique: environment, user, plugin and key.
-    struct ID: Hashable {
-        var environment: String
-        var user: String?
-        var plugin: String
-        var key: String
+/// Key inspection running on another thread until ``wait()``.
+private final class BackgroundKeyInspection: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var result: ([String: PrincipalKey], DiagnosticLog) = ([:], DiagnosticLog())
+
+    init(_ inspector: KeyInspector, _ declarations: [KeyDeclaration]) {
+        DispatchQueue.global(qos: .userInitiated).async { [self] in
+            var log = DiagnosticLog()
+            let keys = inspector.inspect(declarations, into: &log)
+            result = (keys, log)
+            done.signal()
+        }
     }
 
-    var id: ID { ID(environment: environment, user: user, plugin: plugin, key: key) }
+    /// The keys and the diagnostics about them; call once.
+    func wait() -> ([String: PrincipalKey], DiagnosticLog) {
+        done.wait()
+        return result
+    }
+}
+
+/// A slot's identity as indexes into the declared environments, users
+/// (-1: deployment-wide), plugins and the plugin's manifest keys.
+private struct SlotID: Hashable {
+    var environment: Int32
+    var user: Int32
+    var plugin: Int32
+    var key: Int32
 }

@@ -59,11 +59,19 @@ struct DeclarationsParser {
     // MARK: Sections
 
     private mutating func parseKeys(_ node: YAMLNode) -> [KeyDeclaration] {
-        guard let mapping = reader.mapping(node, "'keys'") else { return [] }
+        namedPaths(node, section: "'keys'", .principal) { "the file of key '\($0)'" }
+            .map { KeyDeclaration(name: $0.name, path: $0.path, url: $0.url) }
+    }
+
+    /// The `NAME: PATH` entries of a section: names checked against `kind`,
+    /// paths resolved against the declarations' folder.
+    private mutating func namedPaths(
+        _ node: YAMLNode, section: String, _ kind: NameKind, path what: (String) -> String
+    ) -> [(name: Located<String>, path: Located<String>, url: URL)] {
+        guard let mapping = reader.mapping(node, section) else { return [] }
         return mapping.pairs.compactMap { key, value in
-            guard let name = name(key, .principal), let path = reader.string(value, "the file of key '\(name.value)'")
-            else { return nil }
-            return KeyDeclaration(name: name, path: path, url: resolve(path.value))
+            guard let name = name(key, kind), let path = reader.string(value, what(name.value)) else { return nil }
+            return (name, path, resolve(path.value))
         }
     }
 
@@ -79,13 +87,8 @@ struct DeclarationsParser {
     }
 
     private mutating func parsePlugins(_ node: YAMLNode) -> [PluginDeclaration] {
-        guard let mapping = reader.mapping(node, "'plugins'") else { return [] }
-        return mapping.pairs.compactMap { key, value in
-            guard let slug = name(key, .plugin),
-                let path = reader.string(value, "the manifest of plugin '\(slug.value)'")
-            else { return nil }
-            return PluginDeclaration(slug: slug, manifestPath: path, manifestURL: resolve(path.value))
-        }
+        namedPaths(node, section: "'plugins'", .plugin) { "the manifest of plugin '\($0)'" }
+            .map { PluginDeclaration(slug: $0.name, manifestPath: $0.path, manifestURL: $0.url) }
     }
 
     private mutating func parseEnvironments(_ node: YAMLNode) -> [EnvironmentDeclaration] {

@@ -42,6 +42,14 @@ let package = Package(
         // Names, their grammar and the seeds' status shape: shared by the
         // compiler and the runtime, so it depends on nothing.
         .target(name: "SecretCore", swiftSettings: strictSettings),
+        // The bundle's text format: parse and write only, no cryptography.
+        .target(name: "BundleFormat", dependencies: ["SecretCore"], swiftSettings: strictSettings),
+        // Sealing and opening bundles: AES-256-GCM values, GPG data keys and signatures.
+        .target(
+            name: "BundleSeal",
+            dependencies: ["BundleFormat", "GPG", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
         // Declarations, manifests, validation and located diagnostics.
         .target(
             name: "SecretModel",
@@ -77,6 +85,11 @@ let package = Package(
             name: "SecretModelTests",
             dependencies: ["SecretCore", "SecretModel", "GPG", "TestSupport"],
             resources: [.copy("Vectors")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "BundleTests",
+            dependencies: ["BundleFormat", "BundleSeal", "GPG", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

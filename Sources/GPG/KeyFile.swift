@@ -31,7 +31,7 @@ public struct KeyFile: Sendable, Hashable {
         var kind: Kind?
         var offset = 0
         while offset < packets.count {
-            let packet = try Packet(in: packets, at: offset)
+            let packet = try PacketHeader(in: packets, at: offset)
             if packet.tag == 6 || packet.tag == 5 {
                 let packetKind: Kind = packet.tag == 6 ? .publicKey : .secretKey
                 if kind == nil { kind = packetKind } else if kind != packetKind {
@@ -100,7 +100,7 @@ public struct KeyFile: Sendable, Hashable {
     }
 
     /// SHA-1 over 0x99, the two-byte body length and the key packet body (RFC 4880 §12.2).
-    private static func v4Fingerprint(_ bytes: [UInt8], _ packet: Packet) -> String? {
+    private static func v4Fingerprint(_ bytes: [UInt8], _ packet: PacketHeader) -> String? {
         guard packet.bodyStart < packet.end, bytes[packet.bodyStart] == 4 else { return nil }
         // A secret key packet starts with its public part; find where it ends.
         let publicLength: Int
@@ -149,7 +149,7 @@ public struct KeyFile: Sendable, Hashable {
 }
 
 /// One OpenPGP packet's header, located in a byte array.
-private struct Packet {
+struct PacketHeader {
     var tag: Int
     var bodyStart: Int
     var end: Int

@@ -1,0 +1,165 @@
+/// A parsed bundle (docs/bundle-format.md): the environment's policy, its
+/// signed write batches (epochs) and one line per slot. Parsing and writing
+/// only; no cryptography happens here.
+public struct SecretBundle: Sendable, Equatable {
+    /// The format version this code reads and writes.
+    public static let version = 1
+
+    public var environment: String
+    /// Fingerprints of the keys that can decrypt data keys.
+    public var recipients: [String]
+    /// Fingerprints of the admins.
+    public var admins: [String]
+    /// User id → the fingerprint of the key that may write that user's slots.
+    public var users: [String: String]
+    /// Fingerprint → binary OpenPGP public key, for every signer.
+    public var keys: [String: [UInt8]]
+    /// The admin's signature over ``policyPayload()``; nil until signed.
+    public var policy: PolicySignature?
+    /// Write batches, in canonical order (time, then id).
+    public var epochs: [Epoch]
+    /// Every declared slot, in canonical order.
+    public var slots: [SlotLine]
+
+    public init(
+        environment: String, recipients: [String] = [], admins: [String] = [], users: [String: String] = [:],
+        keys: [String: [UInt8]] = [:], policy: PolicySignature? = nil, epochs: [Epoch] = [], slots: [SlotLine] = []
+    ) {
+        self.environment = environment
+        self.recipients = recipients
+        self.admins = admins
+        self.users = users
+        self.keys = keys
+        self.policy = policy
+        self.epochs = epochs
+        self.slots = slots
+    }
+}
+
+/// The admin's detached signature over the policy.
+/// (When it was signed is the signature's own, signed, creation time.)
+public struct PolicySignature: Sendable, Equatable {
+    public var signer: String
+    public var signature: [UInt8]
+
+    public init(signer: String, signature: [UInt8]) {
+        self.signer = signer
+        self.signature = signature
+    }
+}
+
+/// One write batch: a data key encrypted to the recipients, what it wrote,
+/// and its writer's signature.
+public struct Epoch: Sendable, Equatable {
+    public var time: Int
+    /// 16 lower-case hex digits.
+    public var id: String
+    /// The writer's fingerprint.
+    public var writer: String
+    /// The binary OpenPGP message holding the 32-byte data key.
+    public var dataKeyMessage: [UInt8]
+    /// The writer's detached signature over ``payload(environment:)``.
+    public var signature: [UInt8]
+    /// What the batch set (with the SHA-256 of each value) or deleted, sorted.
+    public var claims: [Claim]
+
+    public init(time: Int, id: String, writer: String, dataKeyMessage: [UInt8], signature: [UInt8], claims: [Claim]) {
+        self.time = time
+        self.id = id
+        self.writer = writer
+        self.dataKeyMessage = dataKeyMessage
+        self.signature = signature
+        self.claims = claims
+    }
+}
+
+/// An epoch's statement about one slot.
+public struct Claim: Sendable, Equatable, Comparable {
+    public var slot: SlotKey
+    /// SHA-256 of the value bytes; nil: the value was deleted.
+    public var digest: [UInt8]?
+
+    public init(slot: SlotKey, digest: [UInt8]?) {
+        self.slot = slot
+        self.digest = digest
+    }
+
+    public static func < (lhs: Claim, rhs: Claim) -> Bool { lhs.text < rhs.text }
+
+    /// `owner/plugin/KEY=digest` or `owner/plugin/KEY=-`, as in the epoch line.
+    var text: String { "\(slot.owner ?? "-")/\(slot.plugin)/\(slot.key)=\(digest.map(Base64.encode) ?? "-")" }
+}
+
+/// What identifies a slot within one environment.
+public struct SlotKey: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// nil for a deployment-wide slot (written `-`).
+    public var owner: String?
+    public var plugin: String
+    public var key: String
+
+    public init(owner: String?, plugin: String, key: String) {
+        self.owner = owner
+        self.plugin = plugin
+        self.key = key
+    }
+
+    /// Canonical order: owner (`-` first), plugin, key, bytewise.
+    public static func < (lhs: SlotKey, rhs: SlotKey) -> Bool {
+        let left = (lhs.owner ?? "-", lhs.plugin, lhs.key)
+        let right = (rhs.owner ?? "-", rhs.plugin, rhs.key)
+        if left.0 != right.0 { return Array(left.0.utf8).lexicographicallyPrecedes(Array(right.0.utf8)) }
+        if left.1 != right.1 { return Array(left.1.utf8).lexicographicallyPrecedes(Array(right.1.utf8)) }
+        return Array(left.2.utf8).lexicographicallyPrecedes(Array(right.2.utf8))
+    }
+
+    /// `alice/shopify/TOKEN`, `-/github/APP_ID`.
+    public var description: String { "\(owner ?? "-")/\(plugin)/\(key)" }
+}
+
+/// One slot line: the slot, its sealed value if any, and its attributes.
+public struct SlotLine: Sendable, Equatable {
+    public var slot: SlotKey
+    public var value: SealedValue?
+    public var attributes: SlotAttributes
+
+    public init(slot: SlotKey, value: SealedValue?, attributes: SlotAttributes) {
+        self.slot = slot
+        self.value = value
+        self.attributes = attributes
+    }
+}
+
+/// A value encrypted under an epoch's data key: nonce ‖ ciphertext ‖ tag.
+public struct SealedValue: Sendable, Equatable {
+    public var epoch: String
+    public var bytes: [UInt8]
+
+    public init(epoch: String, bytes: [UInt8]) {
+        self.epoch = epoch
+        self.bytes = bytes
+    }
+}
+
+/// A slot's metadata as the loader needs it, signed with the policy.
+public struct SlotAttributes: Sendable, Equatable {
+    /// The environment variable for the fallback and for `secretc exec`.
+    public var env: String
+    /// Seconds since 1970 from which the value is not served.
+    public var expires: Int?
+    public var reserved: Bool
+    public var inactive: Bool
+    public var scopes: [String]?
+    public var description: String?
+
+    public init(
+        env: String, expires: Int? = nil, reserved: Bool = false, inactive: Bool = false, scopes: [String]? = nil,
+        description: String? = nil
+    ) {
+        self.env = env
+        self.expires = expires
+        self.reserved = reserved
+        self.inactive = inactive
+        self.scopes = scopes
+        self.description = description
+    }
+}

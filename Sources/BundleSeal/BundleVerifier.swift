@@ -1,0 +1,163 @@
+import BundleFormat
+import Foundation
+import GPG
+
+/// Checks a bundle's signatures, authorizations and claims with public keys
+/// only (docs/bundle-format.md §6, steps 3–6). Needs no secret key.
+public struct BundleVerifier {
+    /// Fingerprints trusted to sign the policy (a loader's pins, or the
+    /// declared admins for `check`).
+    public var trustedAdmins: Set<String>
+
+    public init(trustedAdmins: Set<String>) { self.trustedAdmins = trustedAdmins }
+
+    /// What a verified bundle says about each slot's value.
+    public struct Verified: Sendable {
+        public var bundle: SecretBundle
+        /// Epochs by id.
+        public var epochs: [String: Epoch]
+        /// Slot → the epoch holding its latest claim (for who wrote it, and when).
+        public var latestWriter: [SlotKey: Epoch]
+    }
+
+    /// Verifies everything but decryption, in a private GnuPG home.
+    /// - Throws: ``BundleSealError`` naming the first problem.
+    public func verify(_ bundle: SecretBundle) throws(BundleSealError) -> Verified {
+        let home: TemporaryHome
+        let context: Context
+        do {
+            home = try TemporaryHome()
+            context = try Context(home: home.path)
+        } catch let error as GPGError {
+            throw .gpg(error)
+        } catch {
+            throw .gpg(.engineUnavailable("\(error)"))
+        }
+        defer { home.remove() }
+        try importKeys(bundle, into: context)
+        try verifyPolicy(bundle, context)
+        let epochs = try verifyEpochs(bundle, context)
+        let latest = try checkClaims(bundle, epochs)
+        return Verified(bundle: bundle, epochs: epochs, latestWriter: latest)
+    }
+
+    /// Step 3: every `key` line imports as exactly the key it is listed under.
+    private func importKeys(_ bundle: SecretBundle, into context: Context) throws(BundleSealError) {
+        var joined: [UInt8] = []
+        for (fingerprint, key) in bundle.keys {
+            guard let scan = try? KeyFile(scanning: key), scan.kind == .publicKey, scan.fingerprints == [fingerprint] else {
+                throw .badKey(fingerprint: fingerprint)
+            }
+            joined += key
+        }
+        guard !joined.isEmpty else { return }
+        do {
+            try context.importKeys(joined)
+        } catch let error as GPGError {
+            throw .gpg(error)
+        } catch {
+            throw .gpg(.invalidData("\(error)"))
+        }
+    }
+
+    /// Step 4: the policy is signed by a pinned admin listed in the bundle.
+    private func verifyPolicy(_ bundle: SecretBundle, _ context: Context) throws(BundleSealError) {
+        guard let policy = bundle.policy else { throw .untrustedPolicy("the policy is not signed") }
+        guard trustedAdmins.contains(policy.signer) else {
+            throw .untrustedPolicy("signed by \(policy.signer), which is not a trusted admin")
+        }
+        guard bundle.admins.contains(policy.signer) else {
+            throw .untrustedPolicy("signed by \(policy.signer), which the policy does not list as an admin")
+        }
+        try requireGood(signature: policy.signature, over: bundle.policyPayload(), by: policy.signer, context) {
+            .untrustedPolicy($0)
+        }
+    }
+
+    /// Step 5: each epoch is signed by its writer, who may make every claim.
+    private func verifyEpochs(_ bundle: SecretBundle, _ context: Context) throws(BundleSealError) -> [String: Epoch] {
+        let admins = Set(bundle.admins)
+        let declared = Set(bundle.slots.map(\.slot))
+        var epochs: [String: Epoch] = [:]
+        for epoch in bundle.epochs {
+            guard bundle.keys[epoch.writer] != nil else {
+                throw .badEpochSignature(epoch: epoch.id, reason: "writer \(epoch.writer) has no key in the bundle")
+            }
+            let payload = epoch.payload(
+                environment: bundle.environment, dataKeyDigest: Digest.sha256Hex(epoch.dataKeyMessage))
+            try requireGood(signature: epoch.signature, over: payload, by: epoch.writer, context) {
+                .badEpochSignature(epoch: epoch.id, reason: $0)
+            }
+            for claim in epoch.claims {
+                guard declared.contains(claim.slot) else {
+                    throw .inconsistent(slot: claim.slot.description, reason: "claimed by epoch \(epoch.id) but not declared")
+                }
+                let owner = claim.slot.owner.flatMap { bundle.users[$0] }
+                guard admins.contains(epoch.writer) || (owner != nil && owner == epoch.writer) else {
+                    throw .unauthorizedWriter(epoch: epoch.id, writer: epoch.writer, slot: claim.slot.description)
+                }
+            }
+            epochs[epoch.id] = epoch
+        }
+        return epochs
+    }
+
+    /// Step 6: every value is the one its latest claim names.
+    private func checkClaims(_ bundle: SecretBundle, _ epochs: [String: Epoch]) throws(BundleSealError) -> [SlotKey: Epoch] {
+        var latest: [SlotKey: (epoch: Epoch, claim: Claim)] = [:]
+        for epoch in bundle.epochs {  // canonical order: later epochs overwrite
+            for claim in epoch.claims { latest[claim.slot] = (epoch, claim) }
+        }
+        for slot in bundle.slots {
+            let name = slot.slot.description
+            switch (slot.value, latest[slot.slot]) {
+            case (nil, nil):
+                continue
+            case (nil, let entry?):
+                guard entry.claim.digest == nil else {
+                    throw .inconsistent(slot: name, reason: "epoch \(entry.epoch.id) set a value that is missing (dropped?)")
+                }
+            case (let value?, nil):
+                throw .inconsistent(slot: name, reason: "holds a value that no epoch claims")
+            case (let value?, let entry?):
+                guard value.epoch == entry.epoch.id else {
+                    throw .inconsistent(
+                        slot: name, reason: "holds a value from epoch \(value.epoch), but epoch \(entry.epoch.id) wrote it later")
+                }
+                guard let digest = entry.claim.digest else {
+                    throw .inconsistent(slot: name, reason: "epoch \(entry.epoch.id) deleted it, yet it holds a value")
+                }
+                guard Digest.sha256(value.bytes) == digest else {
+                    throw .inconsistent(slot: name, reason: "its value does not match what epoch \(entry.epoch.id) signed")
+                }
+            }
+        }
+        return latest.mapValues(\.epoch)
+    }
+
+    private func requireGood(
+        signature: [UInt8], over payload: [UInt8], by signer: String, _ context: Context,
+        _ failure: (String) -> BundleSealError
+    ) throws(BundleSealError) {
+        guard SignatureForm.isCanonical(signature, over: payload) else {
+            throw failure("the signature is not in canonical form (altered bytes?)")
+        }
+        let checks: [SignatureCheck]
+        do {
+            checks = try context.verifyDetached(signature: signature, data: payload)
+        } catch {
+            throw failure("the signature is not a valid OpenPGP signature")
+        }
+        guard checks.count == 1, let check = checks.first else { throw failure("expected exactly one signature") }
+        switch check.status {
+        case .good:
+            guard check.signer == signer else { throw failure("signed by \(check.signer), not \(signer)") }
+        case .bad: throw failure("bad signature (the signed content was changed)")
+        case .missingKey: throw failure("signed by a key that is not in the bundle")
+        case .keyExpired: throw failure("signed by an expired key")
+        case .keyRevoked: throw failure("signed by a revoked key")
+        case .signatureExpired: throw failure("the signature has expired")
+        case .error(let message): throw failure(message)
+        }
+    }
+}

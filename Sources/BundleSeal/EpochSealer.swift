@@ -1,0 +1,146 @@
+import BundleFormat
+import Crypto
+import Foundation
+import GPG
+
+/// Seals one write batch (docs/bundle-format.md §5, §7): a fresh data key,
+/// each value under AES-256-GCM with its AAD, the data key encrypted to the
+/// recipients, and the writer's signature over the epoch.
+public struct EpochSealer {
+    /// One change: a new value for a slot, or nil to delete it.
+    public struct Change {
+        public var slot: SlotKey
+        public var value: SecureBytes?
+        public init(slot: SlotKey, value: SecureBytes?) {
+            self.slot = slot
+            self.value = value
+        }
+    }
+
+    public var environment: String
+    /// Fingerprint of the signing key (its secret half must be in `signer`'s home).
+    public var writer: String
+    public var recipients: [String]
+
+    public init(environment: String, writer: String, recipients: [String]) {
+        self.environment = environment
+        self.writer = writer
+        self.recipients = recipients
+    }
+
+    /// Seals `changes` into a new epoch ordered after every epoch in `existing`.
+    /// - Parameters:
+    ///   - encryptor: a context holding the recipients' public keys.
+    ///   - signer: a context holding the writer's secret key.
+    /// - Returns: the epoch and the new value of each changed slot (nil: deleted).
+    public func seal(
+        _ changes: [Change], after existing: [Epoch], now: Date = Date(), encryptor: Context, signer: Context
+    ) throws(BundleSealError) -> (epoch: Epoch, values: [SlotKey: SealedValue?]) {
+        let dataKey = SymmetricKey(size: .bits256)
+        let id = Self.randomEpochID()
+        let time = max(Int(now.timeIntervalSince1970), (existing.map(\.time).max() ?? 0) + 1)
+        var claims: [Claim] = []
+        var values: [SlotKey: SealedValue?] = [:]
+        for change in changes {
+            guard let value = change.value else {
+                claims.append(Claim(slot: change.slot, digest: nil))
+                values[change.slot] = .some(nil)
+                continue
+            }
+            let aad = SecretBundle.valueAAD(environment: environment, slot: change.slot, epoch: id)
+            let sealed: AES.GCM.SealedBox
+            do {
+                sealed = try value.withUnsafeBytes { plaintext in
+                    try AES.GCM.seal(plaintext, using: dataKey, nonce: AES.GCM.Nonce(), authenticating: aad)
+                }
+            } catch {
+                throw .undecryptable("AES-GCM sealing failed: \(error)")
+            }
+            guard let combined = sealed.combined else { throw .undecryptable("AES-GCM produced no combined box") }
+            let bytes = Array(combined)
+            claims.append(Claim(slot: change.slot, digest: Digest.sha256(bytes)))
+            values[change.slot] = SealedValue(epoch: id, bytes: bytes)
+        }
+        claims.sort()
+        do {
+            let message = try dataKey.withUnsafeBytes { try encryptor.encrypt($0, to: recipients) }
+            var epoch = Epoch(time: time, id: id, writer: writer, dataKeyMessage: message, signature: [], claims: claims)
+            let payload = epoch.payload(environment: environment, dataKeyDigest: Digest.sha256Hex(message))
+            epoch.signature = try signer.signDetached(payload, as: writer)
+            return (epoch, values)
+        } catch let error as GPGError {
+            throw .gpg(error)
+        } catch {
+            throw .gpg(.operationFailed(operation: "seal", code: 0, message: "\(error)"))
+        }
+    }
+
+    static func randomEpochID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<8).map { _ in
+            let hex = String(UInt8.random(in: 0...255, using: &generator), radix: 16)
+            return hex.count == 1 ? "0" + hex : hex
+        }.joined()
+    }
+}
+
+/// Signs a bundle's policy as an admin.
+public enum PolicySigner {
+    public static func sign(_ bundle: inout SecretBundle, as admin: String, with context: Context)
+        throws(BundleSealError)
+    {
+        do {
+            let signature = try context.signDetached(bundle.policyPayload(), as: admin)
+            bundle.policy = PolicySignature(signer: admin, signature: signature)
+        } catch let error as GPGError {
+            throw .gpg(error)
+        } catch {
+            throw .gpg(.operationFailed(operation: "sign", code: 0, message: "\(error)"))
+        }
+    }
+}
+
+/// Decrypts the values of a verified bundle (docs/bundle-format.md §6, step 7).
+public enum BundleOpener {
+    /// Every current value, decrypted. One gpg operation per epoch that holds one.
+    /// - Parameter context: a context holding a recipient's secret key.
+    public static func open(_ verified: BundleVerifier.Verified, with context: Context) throws(BundleSealError)
+        -> [SlotKey: SecureBytes]
+    {
+        let bundle = verified.bundle
+        var dataKeys: [String: SymmetricKey] = [:]
+        var values: [SlotKey: SecureBytes] = [:]
+        for slot in bundle.slots {
+            guard let sealed = slot.value else { continue }
+            let key: SymmetricKey
+            if let known = dataKeys[sealed.epoch] {
+                key = known
+            } else {
+                guard let epoch = verified.epochs[sealed.epoch] else {
+                    throw .inconsistent(slot: slot.slot.description, reason: "its epoch is missing")
+                }
+                let plaintext: SecureBytes
+                do {
+                    plaintext = try context.decrypt(epoch.dataKeyMessage)
+                } catch let error as GPGError {
+                    throw .gpg(error)
+                } catch {
+                    throw .undecryptable("\(error)")
+                }
+                guard plaintext.count == 32 else { throw .undecryptable("epoch \(epoch.id)'s data key is not 32 bytes") }
+                key = plaintext.withUnsafeBytes { SymmetricKey(data: $0) }
+                dataKeys[sealed.epoch] = key
+            }
+            let aad = SecretBundle.valueAAD(environment: bundle.environment, slot: slot.slot, epoch: sealed.epoch)
+            do {
+                let box = try AES.GCM.SealedBox(combined: sealed.bytes)
+                var opened = Array(try AES.GCM.open(box, using: key, authenticating: aad))
+                values[slot.slot] = SecureBytes(opened)
+                opened.withUnsafeMutableBytes { wipe($0) }
+            } catch {
+                throw .undecryptable("slot \(slot.slot) does not authenticate (tampered or moved)")
+            }
+        }
+        return values
+    }
+}

@@ -56,11 +56,17 @@ let package = Package(
             dependencies: ["SecretCore", "GPG", "CYAML"],
             swiftSettings: strictSettings
         ),
+        // The write and read pipeline: compile, set, unset, get.
+        .target(
+            name: "SecretCompiler",
+            dependencies: ["BundleFormat", "BundleSeal", "GPG", "SecretCore", "SecretModel"],
+            swiftSettings: strictSettings
+        ),
         // The command line: argument parsing and printing only.
         .executableTarget(
             name: "secretc",
             dependencies: [
-                "SecretCore", "SecretModel", "GPG",
+                "SecretCore", "SecretModel", "SecretCompiler", "BundleFormat", "GPG",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

@@ -102,16 +102,18 @@ public enum PolicySigner {
 
 /// Decrypts the values of a verified bundle (docs/bundle-format.md §6, step 7).
 public enum BundleOpener {
-    /// Every current value, decrypted. One gpg operation per epoch that holds one.
+    /// Every current value (or those of `only`), decrypted. One gpg operation
+    /// per epoch that holds one.
     /// - Parameter context: a context holding a recipient's secret key.
-    public static func open(_ verified: BundleVerifier.Verified, with context: Context) throws(BundleSealError)
-        -> [SlotKey: SecureBytes]
+    public static func open(_ verified: BundleVerifier.Verified, with context: Context, only: Set<SlotKey>? = nil)
+        throws(BundleSealError) -> [SlotKey: SecureBytes]
     {
         let bundle = verified.bundle
         var dataKeys: [String: SymmetricKey] = [:]
         var values: [SlotKey: SecureBytes] = [:]
         for slot in bundle.slots {
             guard let sealed = slot.value else { continue }
+            if let only, !only.contains(slot.slot) { continue }
             let key: SymmetricKey
             if let known = dataKeys[sealed.epoch] {
                 key = known

@@ -51,7 +51,7 @@ public struct KeyFile: Sendable, Hashable {
     }
 
     /// The packet bytes: every armored block decoded and joined, or `bytes` as they are.
-    static func binary(from bytes: [UInt8]) throws -> [UInt8] {
+    public static func binary(from bytes: [UInt8]) throws -> [UInt8] {
         guard let first = bytes.first else { throw GPGError.invalidData("the file is empty") }
         if first & 0x80 != 0 { return bytes }
         guard let text = String(validating: bytes, as: UTF8.self) else {

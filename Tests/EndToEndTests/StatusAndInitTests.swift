@@ -16,14 +16,16 @@ struct StatusAndInitTests {
         #expect(entry["plugin_slug"] as? String == "stripe")
         #expect(entry["environment"] as? String == "production")
         #expect(entry["user"] as? String == "bob")
-        #expect(entry["set_keys"] as? [String] == [])
+        #expect(entry["set_keys"] as? [String] == ["SECRET_KEY"])
         let declared = try #require(entry["declared"] as? [[String: Any]])
         #expect(declared.map { $0["key"] as? String } == ["SECRET_KEY", "WEBHOOK_SECRET"])
         #expect(declared[0]["label"] as? String == "Secret key")
         #expect(declared[0]["placeholder"] as? String == "sk_live_...")
         let slots = try #require(entry["slots"] as? [[String: Any]])
-        #expect(slots[0]["status"] as? String == "pending")
-        #expect(slots[0]["hasValue"] as? Bool == false)
+        #expect(slots[0]["status"] as? String == "active")
+        #expect(slots[0]["hasValue"] as? Bool == true)
+        #expect(slots[0]["writtenBy"] as? String == "ops")
+        #expect(slots[1]["status"] as? String == "pending")
         #expect(slots[0]["reserved"] as? Bool == true)
         #expect(slots[0]["expires"] as? String == "2027-06-30")
         #expect(slots[0]["scopes"] as? [String] == ["formulas"])
@@ -32,14 +34,13 @@ struct StatusAndInitTests {
     @Test func statusTable() throws {
         let result = try Secretc.run(["status"] + example + ["--user", "alice", "--env", "staging"], in: Secretc.packageRoot.path)
         #expect(result.status == 0)
-        #expect(result.stdoutText == """
-            staging · alice · github
-              TOKEN  pending   Personal access token
-            staging · alice · shopify
-              STORE_DOMAIN  pending   Store domain
-              ADMIN_TOKEN   pending   Admin API token
-
-            """)
+        let lines = result.stdoutText.split(separator: "\n").map(String.init)
+        #expect(lines.count == 5)
+        #expect(lines[0] == "staging · alice · github")
+        #expect(lines[1].hasPrefix("  TOKEN  active    Personal access token  (by alice 20"))
+        #expect(lines[2] == "staging · alice · shopify")
+        #expect(lines[3].hasPrefix("  STORE_DOMAIN  active    Store domain  (by alice 20"))
+        #expect(lines[4].hasPrefix("  ADMIN_TOKEN   active    Admin API token  (by alice 20"))
     }
 
     @Test func statusRefusesUndeclaredFilters() throws {
@@ -78,7 +79,18 @@ struct StatusAndInitTests {
         #expect(result.stdoutText.contains("generated key 'runtime-staging' "))
         #expect(result.stdoutText.hasSuffix("next: run `secretc check`\n"))
 
-        let check = try Secretc.run(["check"], in: scratch.path)
+        let uncompiled = try Secretc.run(["check"], in: scratch.path)
+        #expect(uncompiled.status == 0, "\(uncompiled.stdoutText)")
+        #expect(uncompiled.stdoutText.contains("warning: bundle 'secrets/staging.bundle' does not exist yet"))
+        for env in ["production", "staging"] {
+            let compile = try Secretc.run(["compile", "--env", env], in: scratch.path, environment: environment)
+            #expect(compile.status == 0, "\(compile.stderrText)")
+            let set = try Secretc.run(
+                ["set", "example", "--env", env, "API_TOKEN"], in: scratch.path, input: Array("tok_12345678\n".utf8),
+                environment: environment)
+            #expect(set.status == 0, "\(set.stderrText)")
+        }
+        let check = try Secretc.run(["check", "--strict"], in: scratch.path)
         #expect(check.status == 0, "\(check.stdoutText)")
         #expect(check.stdoutText == "check: ok (1 plugin, 0 users, 2 environments, 2 slots)\n")
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SecretCompiler
 import SecretModel
 
 extension DiagnosticFormat: ExpressibleByArgument {}
@@ -22,9 +23,17 @@ struct Check: ParsableCommand {
 
     func run() throws {
         let validation = ProjectValidator.load(config: try project.configURL())
-        let diagnostics = validation.log.sorted(strict: strict)
+        var log = validation.log
+        var sources = validation.sources
+        // Bundles are verified once the declarations they are checked against are sound.
+        if let loaded = validation.project, !log.hasErrors {
+            let bundles = BundleChecker(project: loaded).check()
+            log.append(contentsOf: bundles.log)
+            sources.merge(bundles.sources) { first, _ in first }
+        }
+        let diagnostics = log.sorted(strict: strict)
         let formatter = DiagnosticFormatter(
-            format: format, colour: format == .text && Console.stdoutWantsColour, sources: validation.sources)
+            format: format, colour: format == .text && Console.stdoutWantsColour, sources: sources)
         Console.out(formatter.render(diagnostics))
 
         let errors = diagnostics.filter { $0.severity == .error }.count

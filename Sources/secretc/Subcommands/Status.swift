@@ -1,11 +1,12 @@
 import ArgumentParser
 import Foundation
 import SecretCore
+import SecretCompiler
 import SecretModel
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show declared slots and which hold a value — never a value.",
+        abstract: "Show declared slots and which hold a value — never a value. Needs no secret key.",
         discussion: """
             The JSON form is a list of objects in the shape of GET /settings/plugin-secrets/{plugin_slug}: \
             plugin_slug, declared[] and set_keys[], plus environment, user (null for deployment-wide) and slots[].
@@ -32,7 +33,16 @@ struct Status: ParsableCommand {
     func run() throws {
         let loaded = try project.loadValidProject()
         try requireDeclared(loaded)
-        let report = StatusReport(environment: env, user: user, plugin: plugin).build(loaded)
+        let checker = BundleChecker(project: loaded)
+        let bundles = checker.check()
+        let errors = bundles.log.sorted().filter { $0.severity == .error }
+        guard errors.isEmpty else {
+            FileHandle.standardError.write(Data(DiagnosticFormatter(format: .text).render(errors).utf8))
+            throw CLIFailure(message: "a bundle cannot be trusted", hints: ["run `secretc check` for the full report"])
+        }
+        let report = StatusReport(environment: env, user: user, plugin: plugin).build(loaded) {
+            checker.state($0, in: bundles)
+        }
         switch format {
         case .json:
             let encoder = JSONEncoder()
@@ -68,6 +78,7 @@ struct Status: ParsableCommand {
                 var notes: [String] = []
                 if slot.reserved { notes.append("reserved") }
                 if let expires = slot.expires { notes.append("expires \(expires)") }
+                if let writer = slot.writtenBy, let time = slot.updatedAt { notes.append("by \(writer) \(time)") }
                 if let scopes = slot.scopes { notes.append("scopes \(scopes.joined(separator: ","))") }
                 let label = labels[slot.key] ?? ""
                 let key = slot.key.padding(toLength: keyWidth, withPad: " ", startingAt: 0)

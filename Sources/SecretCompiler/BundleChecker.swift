@@ -1,0 +1,150 @@
+import BundleFormat
+import BundleSeal
+import Foundation
+import GPG
+import SecretCore
+import SecretModel
+
+/// What `check` and `status` learn from the bundles, with public keys only:
+/// every signature, authorization and claim, and whether each bundle still
+/// matches the declarations.
+public struct BundleChecker {
+    public let project: Project
+    public var now: Date
+
+    public init(project: Project, now: Date = Date()) {
+        self.project = project
+        self.now = now
+    }
+
+    /// A verified bundle per environment that has one and passed.
+    public struct Result: Sendable {
+        public var log = DiagnosticLog()
+        public var verified: [String: BundleVerifier.Verified] = [:]
+        /// Bundle texts by display path, for quoting lines.
+        public var sources: [String: String] = [:]
+    }
+
+    public func check() -> Result {
+        var result = Result()
+        for environment in project.declarations.environments {
+            check(environment, into: &result)
+        }
+        return result
+    }
+
+    private func check(_ environment: EnvironmentDeclaration, into result: inout Result) {
+        let name = environment.name.value
+        guard let compiler = try? Compiler(project: project, environment: name) else { return }
+        let file = compiler.file
+        let bytes: [UInt8]?
+        do throws(CompilerError) {
+            bytes = try file.read()
+        } catch {
+            result.log.error(.notFound, error.message, at: environment.bundlePath.location)
+            return
+        }
+        guard let bytes else {
+            let count = project.slots.filter { $0.environment == name }.count
+            result.log.warning(
+                .notFound,
+                "bundle '\(environment.bundlePath.value)' does not exist yet: its \(count) slots are pending "
+                    + "(an admin runs `secretc compile --env \(name)`)",
+                at: environment.bundlePath.location)
+            return
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
+        result.sources[file.displayPath] = text
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        func at(_ line: Int) -> SourceLocation { SourceLocation(file: file.displayPath, line: max(1, line), column: 1) }
+        func line(startingWith prefix: String) -> Int {
+            (lines.firstIndex { $0.hasPrefix(prefix) } ?? 0) + 1
+        }
+
+        let bundle: SecretBundle
+        do throws(BundleFormatError) {
+            bundle = try SecretBundle(parsing: bytes)
+        } catch {
+            switch error {
+            case .malformed(let number, let reason): result.log.error(.invalidInput, reason, at: at(number))
+            case .unsupportedVersion: result.log.error(.unsupported, "\(error)", at: at(1))
+            }
+            return
+        }
+        let verified: BundleVerifier.Verified
+        do throws(BundleSealError) {
+            verified = try BundleVerifier(trustedAdmins: compiler.declaredAdmins).verify(bundle)
+        } catch {
+            let location: SourceLocation
+            switch error {
+            case .untrustedPolicy: location = at(line(startingWith: "policy "))
+            case .badEpochSignature(let epoch, _), .unauthorizedWriter(let epoch, _, _):
+                location = at(lines.firstIndex { $0.hasPrefix("epoch ") && $0.contains(" \(epoch) ") }.map { $0 + 1 } ?? 1)
+            case .inconsistent(let slot, _):
+                let parts = slot.split(separator: "/")
+                location = at(parts.count == 3 ? line(startingWith: "slot \(parts[0]) \(parts[1]) \(parts[2]) ") : 1)
+            case .badKey(let fingerprint): location = at(line(startingWith: "key \(fingerprint) "))
+            default: location = at(1)
+            }
+            result.log.error(.conflict, "the bundle cannot be trusted: \(error)", at: location)
+            return
+        }
+        result.verified[name] = verified
+
+        if let skeleton = try? EnvironmentPolicy.skeleton(project, environment),
+           !EnvironmentPolicy.matches(bundle, skeleton) {
+            result.log.error(
+                .conflict,
+                "the declarations changed since this bundle was compiled (\(difference(bundle, skeleton))); "
+                    + "an admin runs `secretc compile --env \(name)`",
+                at: at(line(startingWith: "policy ")))
+        }
+        let values = Dictionary(bundle.slots.map { ($0.slot, $0.value != nil) }, uniquingKeysWith: { a, _ in a })
+        for slot in project.slots where slot.environment == name {
+            guard project.manifests[slot.plugin]?.secret(slot.key)?.required == true else { continue }
+            if values[SlotKey(owner: slot.user, plugin: slot.plugin, key: slot.key)] != true {
+                result.log.warning(
+                    .incomplete, "required slot \(slot.path) has no value", at: slot.declaredAt)
+            }
+        }
+    }
+
+    /// A short account of what differs between a bundle's policy and the declarations.
+    private func difference(_ bundle: SecretBundle, _ skeleton: SecretBundle) -> String {
+        if Set(bundle.recipients) != Set(skeleton.recipients) { return "recipients differ" }
+        if Set(bundle.admins) != Set(skeleton.admins) { return "admins differ" }
+        if bundle.users != skeleton.users { return "user keys differ" }
+        let have = Set(bundle.slots.map(\.slot))
+        let want = Set(skeleton.slots.map(\.slot))
+        if let added = want.subtracting(have).min() { return "slot \(added) was declared" }
+        if let removed = have.subtracting(want).min() { return "slot \(removed) was removed" }
+        if let changed = skeleton.slots.first(where: { line in
+            bundle.slots.first { $0.slot == line.slot }?.attributes != line.attributes
+        }) {
+            return "the metadata of \(changed.slot) changed"
+        }
+        return "keys differ"
+    }
+
+    /// A slot's state for `status`: active, inactive or expired when it holds a
+    /// value, with who wrote it and when; nil (pending) otherwise.
+    public func state(_ slot: ResolvedSlot, in result: Result) -> SlotStatus? {
+        guard let verified = result.verified[slot.environment] else { return nil }
+        let key = SlotKey(owner: slot.user, plugin: slot.plugin, key: slot.key)
+        guard let line = verified.bundle.slots.first(where: { $0.slot == key }), line.value != nil else { return nil }
+        var status = StatusReport.pending(slot)
+        status.hasValue = true
+        if line.attributes.inactive {
+            status.status = .inactive
+        } else if let expires = line.attributes.expires, expires <= Int(now.timeIntervalSince1970) {
+            status.status = .expired
+        } else {
+            status.status = .active
+        }
+        if let epoch = verified.latestWriter[key] {
+            status.writtenBy = project.keys.first { $0.value.info.fingerprint == epoch.writer }?.key ?? epoch.writer
+            status.updatedAt = Date(timeIntervalSince1970: TimeInterval(epoch.time)).formatted(.iso8601)
+        }
+        return status
+    }
+}

@@ -1,0 +1,92 @@
+import BundleFormat
+import BundleSeal
+import GPG
+import SecretModel
+
+extension Compiler {
+    /// What `compile` did.
+    public struct CompileReport: Sendable {
+        public var created: Bool
+        /// Values re-sealed into the new epoch.
+        public var values: Int
+        /// Slots that held a value but are no longer declared (their values are gone).
+        public var dropped: [String]
+        /// The admin key name that signed.
+        public var signer: String
+    }
+
+    /// Creates the bundle, or re-seals it: all values into one fresh epoch
+    /// encrypted to the declared recipients, the policy re-signed.
+    /// - Parameter signerName: the admin key name to sign with (default: the
+    ///   first declared admin whose secret key is in the GnuPG home).
+    public func compile(as signerName: String? = nil) throws(CompilerError) -> CompileReport {
+        try file.withLock { () throws(CompilerError) -> CompileReport in
+            let context = try userContext()
+            let (admin, adminName) = try adminSigner(signerName, context)
+            var bundle = try EnvironmentPolicy.skeleton(project, environment)
+            var values: [SlotKey: SecureBytes] = [:]
+            var dropped: [String] = []
+            let existing = try verifiedBundle()
+            if let existing, existing.bundle.slots.contains(where: { $0.value != nil }) {
+                let opened: [SlotKey: SecureBytes]
+                do throws(BundleSealError) {
+                    opened = try BundleOpener.open(existing, with: context)
+                } catch {
+                    if case .gpg(.noSecretKey) = error {
+                        throw CompilerError(
+                            .forbidden, "re-sealing \(file.displayPath) needs a recipient's secret key to read its values",
+                            hints: ["recipients: \((environment.recipients ?? []).map(\.value).joined(separator: ", "))"])
+                    }
+                    throw .seal(error, bundle: file.displayPath)
+                }
+                let declared = Set(bundle.slots.map(\.slot))
+                for (slot, value) in opened {
+                    if declared.contains(slot) { values[slot] = value } else { dropped.append(slot.description) }
+                }
+            }
+            if !values.isEmpty {
+                let (encryptor, encryptorHome) = try self.encryptor(bundle)
+                defer { encryptorHome.remove() }
+                let sealer = EpochSealer(environment: environmentName, writer: admin, recipients: bundle.recipients)
+                let changes = values.sorted { $0.key < $1.key }.map { EpochSealer.Change(slot: $0.key, value: $0.value) }
+                do throws(BundleSealError) {
+                    let (epoch, sealed) = try sealer.seal(
+                        changes, after: existing?.bundle.epochs ?? [], encryptor: encryptor, signer: context)
+                    bundle.epochs = [epoch]
+                    for index in bundle.slots.indices {
+                        if let value = sealed[bundle.slots[index].slot] { bundle.slots[index].value = value }
+                    }
+                } catch {
+                    throw .seal(error, bundle: file.displayPath)
+                }
+            }
+            do throws(BundleSealError) {
+                try PolicySigner.sign(&bundle, as: admin, with: context)
+            } catch {
+                throw .seal(error, bundle: file.displayPath)
+            }
+            try file.replace(with: bundle.serialized())
+            return CompileReport(created: existing == nil, values: values.count, dropped: dropped.sorted(), signer: adminName)
+        }
+    }
+
+    /// The admin that signs: the named one, or the first whose secret key is here.
+    func adminSigner(_ name: String?, _ context: Context) throws(CompilerError) -> (fingerprint: String, name: String) {
+        let admins = project.declarations.admins.map(\.value)
+        if let name {
+            guard admins.contains(name), let key = project.keys[name] else {
+                throw CompilerError(.forbidden, "'\(name)' is not an admin", hints: ["admins: \(admins.joined(separator: ", "))"])
+            }
+            guard hasSecret(key.info.fingerprint, context) else {
+                throw CompilerError(.forbidden, "the secret key of admin '\(name)' is not in the GnuPG home")
+            }
+            return (key.info.fingerprint, name)
+        }
+        for admin in admins {
+            if let key = project.keys[admin], hasSecret(key.info.fingerprint, context) { return (key.info.fingerprint, admin) }
+        }
+        throw CompilerError(
+            .forbidden, "no admin's secret key is in the GnuPG home",
+            hints: ["admins: \(admins.joined(separator: ", ")); set GNUPGHOME to where one is"])
+    }
+}

@@ -1,0 +1,179 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The example project in a scratch folder, with GnuPG homes holding some of
+/// its EXAMPLE-ONLY secret keys.
+final class ExampleDeployment: @unchecked Sendable {
+    let scratch: TemporaryDirectory
+    let root: URL
+    var homes: [TemporaryGPGHome] = []
+
+    init() throws {
+        scratch = try TemporaryDirectory()
+        root = try scratch.copy("examples/gridos")
+    }
+
+    /// A GnuPG home holding the named example keys.
+    func home(_ keys: [String]) throws -> TemporaryGPGHome {
+        let home = try TemporaryGPGHome()
+        for key in keys {
+            let armored = try Data(contentsOf: root.appendingPathComponent("example-secret-keys/\(key).EXAMPLE-ONLY.asc"))
+            try home.gpg(["--import"], input: Array(armored))
+        }
+        homes.append(home)
+        return home
+    }
+
+    func secretc(_ arguments: [String], home: TemporaryGPGHome? = nil, input: String? = nil,
+                 environment: [String: String] = [:]) throws -> ProcessResult {
+        var extra = environment
+        if let home { extra["GNUPGHOME"] = home.path }
+        return try Secretc.run(arguments, in: root.path, input: input.map { Array($0.utf8) }, environment: extra)
+    }
+
+    func bundle(_ environment: String = "production") throws -> String {
+        try String(contentsOf: root.appendingPathComponent("secrets/\(environment).bundle"), encoding: .utf8)
+    }
+
+    deinit { homes.forEach { $0.close() } }
+}
+
+@Suite("set, unset, compile, get end to end")
+struct BundleCommandTests {
+    @Test func aWriteOnlyUserWritesHerOwnSlotsOnly() throws {
+        let deployment = try ExampleDeployment()
+        let alice = try deployment.home(["alice"])
+        let before = try deployment.bundle()
+        let secret = "shpat_ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ"
+        let set = try deployment.secretc(
+            ["set", "shopify", "--user", "alice", "--env", "production", "ADMIN_TOKEN"], home: alice, input: secret + "\n")
+        #expect(set.status == 0, "\(set.stderrText)")
+        #expect(set.stdoutText.hasPrefix("set alice/shopify/ADMIN_TOKEN in production, signed by alice at ") == false)
+        #expect(set.stdoutText == "set alice/shopify/ADMIN_TOKEN in production, signed by alice\n")
+        let after = try deployment.bundle()
+        let changed = Set(after.split(separator: "\n")).symmetricDifference(Set(before.split(separator: "\n")))
+        #expect(changed.count <= 3, "one slot changes at most 3 lines: \(changed.count)")
+        #expect(!after.contains(secret))
+
+        // She cannot read it back, nor write anyone else's slot; the refused write changes nothing.
+        let get = try deployment.secretc(["get", "shopify", "ADMIN_TOKEN", "--user", "alice", "--env", "production"], home: alice)
+        #expect(get.status == 1)
+        #expect(get.stdoutText == "")
+        #expect(get.stderrText == """
+            secretc: error: reading needs a recipient's secret key
+            secretc: hint: recipients: runtime-production
+
+            """)
+        let forbidden = try deployment.secretc(
+            ["set", "stripe", "--user", "bob", "--env", "production", "SECRET_KEY=sk_live_0000000000000000"], home: alice)
+        #expect(forbidden.status == 1)
+        #expect(forbidden.stderrText == """
+            secretc: error: no key in the GnuPG home may write slots of user 'bob'
+            secretc: hint: allowed: ops; pick one with --as NAME
+
+            """)
+        let asAlice = try deployment.secretc(
+            ["set", "github", "--env", "production", "--as", "alice", "APP_ID=99"], home: alice)
+        #expect(asAlice.status == 1)
+        #expect(asAlice.stderrText.hasPrefix("secretc: error: key 'alice' may not write slots of the deployment\n"))
+        #expect(try deployment.bundle() == after, "refused writes leave the bundle byte-identical")
+
+        // A runtime key holder reads it.
+        let runtime = try deployment.home(["runtime-production"])
+        let read = try deployment.secretc(["get", "shopify", "ADMIN_TOKEN", "--user", "alice", "--env", "production"], home: runtime)
+        #expect(read.status == 0)
+        #expect(read.stdoutText == secret)
+    }
+
+    @Test func valuesAreValidatedAndReservedSlotsKept() throws {
+        let deployment = try ExampleDeployment()
+        let ops = try deployment.home(["ops"])
+        let before = try deployment.bundle()
+        let bad = try deployment.secretc(
+            ["set", "shopify", "--user", "alice", "--env", "production", "STORE_DOMAIN=https://shop.example"], home: ops)
+        #expect(bad.status == 1)
+        #expect(bad.stderrText == """
+            secretc: error: the value for 'STORE_DOMAIN' does not match its pattern ^[a-z0-9][a-z0-9-]*\\.myshopify\\.com$
+            secretc: hint: expected something like myshop.myshopify.com
+
+            """)
+        #expect(!bad.stderrText.contains("https://shop.example"), "a refused value is not echoed")
+        let undeclared = try deployment.secretc(["set", "shopify", "--user", "alice", "--env", "production", "NOPE=x"], home: ops)
+        #expect(undeclared.status == 1)
+        #expect(undeclared.stderrText.hasPrefix("secretc: error: plugin 'shopify' declares no secret 'NOPE'\n"))
+        let reserved = try deployment.secretc(["unset", "stripe", "--user", "bob", "--env", "production"], home: ops)
+        #expect(reserved.status == 1)
+        #expect(reserved.stderrText.hasPrefix("secretc: error: slot production/bob/stripe/SECRET_KEY is reserved"))
+        let empty = try deployment.secretc(["set", "stripe", "--user", "bob", "--env", "production", "SECRET_KEY="], home: ops)
+        #expect(empty.status == 1, "an empty value deletes, and this slot is reserved")
+        #expect(try deployment.bundle() == before)
+
+        // Disconnect deletes every slot alice has for shopify; keys not named are untouched.
+        let disconnect = try deployment.secretc(["unset", "shopify", "--user", "alice", "--env", "production"], home: ops)
+        #expect(disconnect.status == 0)
+        #expect(disconnect.stdoutText == "deleted alice/shopify/ADMIN_TOKEN, alice/shopify/STORE_DOMAIN in production, signed by ops\n")
+        let status = try deployment.secretc(["status", "--user", "alice", "--plugin", "shopify", "--env", "production", "--format", "json"])
+        let list = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout)) as? [[String: Any]])
+        #expect(list.first?["set_keys"] as? [String] == [])
+        let github = try deployment.secretc(["status", "--user", "alice", "--plugin", "github", "--env", "production", "--format", "json"])
+        let githubList = try #require(try JSONSerialization.jsonObject(with: Data(github.stdout)) as? [[String: Any]])
+        #expect(githubList.first?["set_keys"] as? [String] == ["TOKEN"])
+    }
+
+    @Test func compileReSealsAndTamperingIsCaught() throws {
+        let deployment = try ExampleDeployment()
+        let both = try deployment.home(["ops", "runtime-production"])
+        let compile = try deployment.secretc(["compile", "--env", "production"], home: both)
+        #expect(compile.status == 0, "\(compile.stderrText)")
+        #expect(compile.stdoutText == "re-sealed secrets/production.bundle: 9 values, signed by ops\n")
+        let text = try deployment.bundle()
+        #expect(text.split(separator: "\n").filter { $0.hasPrefix("epoch ") }.count == 1)
+        let get = try deployment.secretc(["get", "github", "APP_ID", "--env", "production"], home: both)
+        #expect(get.stdoutText == "123456")
+
+        let pinned = try deployment.secretc(
+            ["get", "github", "APP_ID", "--env", "production"], home: both,
+            environment: ["SECRETC_TRUSTED_ADMINS": "0000000000000000000000000000000000000000"])
+        #expect(pinned.status == 1)
+        #expect(pinned.stderrText.contains("which is not a trusted admin"))
+
+        // One byte of one ciphertext: check (no keys) and get both refuse.
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let index = try #require(lines.firstIndex { $0.hasPrefix("slot - github APP_ID ") })
+        var characters = Array(lines[index])
+        let position = lines[index].distance(from: lines[index].startIndex, to: lines[index].firstIndex(of: ".")!) + 5
+        characters[position] = characters[position] == "A" ? "B" : "A"
+        lines[index] = String(characters)
+        try lines.joined(separator: "\n").write(
+            to: deployment.root.appendingPathComponent("secrets/production.bundle"), atomically: true, encoding: .utf8)
+        let check = try deployment.secretc(["check"])
+        #expect(check.status == 1)
+        #expect(check.stdoutText.contains("secrets/production.bundle:\(index + 1):1: error: the bundle cannot be trusted: slot -/github/APP_ID"))
+        let tampered = try deployment.secretc(["get", "github", "APP_ID", "--env", "production"], home: both)
+        #expect(tampered.status == 1)
+        #expect(tampered.stdoutText == "")
+    }
+
+    @Test func checkAndStatusNeedNoKeysAndNeverPrintValues() throws {
+        let deployment = try ExampleDeployment()
+        let check = try deployment.secretc(["check"])
+        #expect(check.status == 0)
+        #expect(check.stdoutText == "check: ok (3 plugins, 4 users, 2 environments, 22 slots)\n")
+        let status = try deployment.secretc(["status", "--format", "json"])
+        #expect(status.status == 0)
+        // The fake values examples/gridos/make-bundles wrote.
+        let values = [
+            "ghp_EXAMPLEexampleEXAMPLEexampleEXAMPLE0", "shpat_0000000000000000000000000example",
+            "sk_live_EXAMPLEexample0000", "sk_test_EXAMPLEexample0000", "github_pat_EXAMPLE_alice_0000000000",
+            "alice-example.myshopify.com",
+        ]
+        for output in [check.stdoutText, check.stderrText, status.stdoutText, status.stderrText] {
+            for value in values { #expect(!output.contains(value), "\(value)") }
+        }
+        for environment in ["production", "staging"] {
+            let text = try deployment.bundle(environment)
+            for value in values { #expect(!text.contains(value), "\(value) in \(environment)") }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""An independent reader of secretc bundles, written from docs/bundle-format.md
+alone: the gpg command line, SHA-256, base64 and AES-256-GCM (Python's
+`cryptography` package). It verifies steps 1-7 of the spec and prints each
+value as `owner/plugin/KEY<TAB>base64(value)`, or exits 1 with the reason.
+
+usage: reference_reader.py BUNDLE PINNED_ADMIN_FPR[,FPR...]   (GNUPGHOME holds a recipient's secret key)
+"""
+import base64, hashlib, os, subprocess, sys, tempfile
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+
+def fail(reason):
+    print("refused: " + reason, file=sys.stderr)
+    sys.exit(1)
+
+
+def gpg(home, args, data=None):
+    return subprocess.run(["gpg", "--homedir", home, "--batch", "--no-tty", "--status-fd", "2"] + args,
+                          input=data, capture_output=True)
+
+
+def verify(home, signature, payload, signer):
+    with tempfile.NamedTemporaryFile() as sig, tempfile.NamedTemporaryFile() as data:
+        sig.write(signature); sig.flush(); data.write(payload); data.flush()
+        result = gpg(home, ["--verify", sig.name, data.name])
+    lines = result.stderr.decode(errors="replace").splitlines()
+    valid = [l.split() for l in lines if l.startswith("[GNUPG:] VALIDSIG ")]
+    # VALIDSIG <signing-key-fpr> ... <primary-key-fpr> is the last field of the line.
+    if result.returncode != 0 or not valid or valid[0][-1] != signer:
+        fail("bad signature by " + signer)
+
+
+def main():
+    path, pinned = sys.argv[1], set(sys.argv[2].split(","))
+    raw = open(path, "rb").read()
+    if not raw.endswith(b"\n"):
+        fail("truncated")
+    lines = raw.decode("utf-8").split("\n")[:-1]
+    if lines[0] != "secretc-bundle 1":
+        fail("unsupported version line: " + lines[0])
+    environment, recipients, admins, users, keys, policy, epochs, slots = None, [], [], {}, {}, None, [], []
+    for line in lines[1:]:
+        f = line.split(" ")
+        if f[0] == "environment": environment = f[1]
+        elif f[0] == "recipient": recipients.append(f[1])
+        elif f[0] == "admin": admins.append(f[1])
+        elif f[0] == "user": users[f[1]] = f[2]
+        elif f[0] == "key": keys[f[1]] = base64.b64decode(f[2], validate=True)
+        elif f[0] == "policy": policy = (f[1], base64.b64decode(f[2], validate=True))
+        elif f[0] == "epoch":
+            claims = []
+            for c in f[6].split(";"):
+                name, digest = c.split("=", 1)
+                claims.append((tuple(name.split("/")), None if digest == "-" else base64.b64decode(digest)))
+            epochs.append(dict(time=int(f[1]), id=f[2], writer=f[3], key=base64.b64decode(f[4]),
+                               sig=base64.b64decode(f[5]), claims=claims, text=f[6]))
+        elif f[0] == "slot": slots.append(f)
+        else: fail("unknown line " + f[0])
+
+    home = tempfile.mkdtemp(prefix="r.", dir="/tmp")
+    try:
+        # Step 3: keys.
+        gpg(home, ["--import"], b"".join(keys.values()))
+        # Step 4: the policy, over the policy lines and the slot lines with values masked.
+        policy_lines = [l for l in lines[1:] if l.split(" ")[0] in ("environment", "recipient", "admin", "user", "key")]
+        masked = [" ".join(s[:4] + ["*"] + s[5:]) for s in slots]
+        payload = ("secretc-policy 1\n" + "".join(l + "\n" for l in policy_lines + masked)).encode()
+        if policy is None or policy[0] not in pinned or policy[0] not in admins:
+            fail("policy not signed by a pinned admin")
+        verify(home, policy[1], payload, policy[0])
+        # Step 5: epochs and authorization.
+        declared = {tuple(s[1:4]) for s in slots}
+        for e in epochs:
+            payload = "secretc-epoch 1\nenvironment %s\nepoch %s\ntime %d\nwriter %s\ndata-key %s\n" % (
+                environment, e["id"], e["time"], e["writer"], hashlib.sha256(e["key"]).hexdigest())
+            for (owner, plugin, key), digest in e["claims"]:
+                payload += "claim %s %s %s %s\n" % (owner, plugin, key,
+                                                    "-" if digest is None else base64.b64encode(digest).decode())
+                if (owner, plugin, key) not in declared: fail("claim of an undeclared slot")
+                if e["writer"] not in admins and users.get(owner) != e["writer"]: fail("unauthorized writer")
+            verify(home, e["sig"], payload.encode(), e["writer"])
+        # Step 6: values against the latest claims.
+        latest = {}
+        for e in sorted(epochs, key=lambda e: (e["time"], e["id"])):
+            for slot, digest in e["claims"]: latest[slot] = (e, digest)
+        for s in slots:
+            slot, value = tuple(s[1:4]), s[4]
+            claim = latest.get(slot)
+            if value == "-":
+                if claim and claim[1] is not None: fail("dropped value " + "/".join(slot))
+                continue
+            epoch_id, data = value.split(".", 1)
+            data = base64.b64decode(data, validate=True)
+            if not claim or claim[0]["id"] != epoch_id or claim[1] != hashlib.sha256(data).digest():
+                fail("value does not match its claim " + "/".join(slot))
+        # Step 7: decrypt data keys with the recipient's key (the caller's GNUPGHOME), open values.
+        data_keys = {}
+        for s in slots:
+            if s[4] == "-": continue
+            epoch_id, data = s[4].split(".", 1)
+            if epoch_id not in data_keys:
+                message = next(e["key"] for e in epochs if e["id"] == epoch_id)
+                result = subprocess.run(["gpg", "--batch", "--quiet", "--decrypt"], input=message, capture_output=True)
+                if result.returncode != 0 or len(result.stdout) != 32: fail("cannot decrypt the data key")
+                data_keys[epoch_id] = result.stdout
+            data = base64.b64decode(data)
+            aad = ("secretc-value 1\n%s\n%s\n%s\n%s\n%s" % (environment, s[1], s[2], s[3], epoch_id)).encode()
+            value = AESGCM(data_keys[epoch_id]).decrypt(data[:12], data[12:], aad)
+            print("%s/%s/%s\t%s" % (s[1], s[2], s[3], base64.b64encode(value).decode()))
+    finally:
+        subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
+        subprocess.run(["rm", "-rf", home])
+
+
+if __name__ == "__main__":
+    main()

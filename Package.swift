@@ -80,6 +80,13 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Writes the bundle test vectors (Tests/BundleTests/Vectors) from the example's keys.
+        .executableTarget(
+            name: "secretc-vectors",
+            dependencies: ["BundleFormat", "BundleSeal", "GPG", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Tests/BundleTests/VectorGenerator",
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "TestSupport",
             dependencies: ["GPG"],
@@ -96,6 +103,8 @@ let package = Package(
         .testTarget(
             name: "BundleTests",
             dependencies: ["BundleFormat", "BundleSeal", "GPG", "TestSupport"],
+            exclude: ["VectorGenerator", "reference_reader.py"],
+            resources: [.copy("Vectors")],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -139,9 +139,6 @@ public struct BundleVerifier {
         signature: [UInt8], over payload: [UInt8], by signer: String, _ context: Context,
         _ failure: (String) -> BundleSealError
     ) throws(BundleSealError) {
-        guard SignatureForm.isCanonical(signature, over: payload) else {
-            throw failure("the signature is not in canonical form (altered bytes?)")
-        }
         let checks: [SignatureCheck]
         do {
             checks = try context.verifyDetached(signature: signature, data: payload)
@@ -152,6 +149,10 @@ public struct BundleVerifier {
         switch check.status {
         case .good:
             guard check.signer == signer else { throw failure("signed by \(check.signer), not \(signer)") }
+            // gpg accepts some altered bytes (see SignatureForm); a good signature must also be canonical.
+            guard SignatureForm.isCanonical(signature, over: payload) else {
+                throw failure("the signature is not in canonical form (altered bytes?)")
+            }
         case .bad: throw failure("bad signature (the signed content was changed)")
         case .missingKey: throw failure("signed by a key that is not in the bundle")
         case .keyExpired: throw failure("signed by an expired key")

@@ -1,0 +1,147 @@
+// Generates Tests/BundleTests/Vectors/*.txt from the example deployment's
+// production bundle and its EXAMPLE-ONLY keys: one file per case, each a
+// header (`expect:`, `pinned:`), an empty line, then the bundle bytes.
+//
+//     swift run secretc-vectors Tests/BundleTests/Vectors
+import BundleFormat
+import BundleSeal
+import Foundation
+import GPG
+
+let output = URL(fileURLWithPath: CommandLine.arguments.dropFirst().first ?? "Tests/BundleTests/Vectors")
+let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent("../../../examples/gridos").standardizedFileURL
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("secretc-vectors: \(message)\n".utf8))
+    exit(1)
+}
+
+/// A home holding the named example secret keys.
+func home(_ keys: [String]) -> (TemporaryHome, Context) {
+    guard let home = try? TemporaryHome(), let context = try? Context(home: home.path) else { fail("no GnuPG home") }
+    for key in keys {
+        guard let data = FileManager.default.contents(
+            atPath: example.appendingPathComponent("example-secret-keys/\(key).EXAMPLE-ONLY.asc").path),
+            (try? context.importKeys(Array(data))) != nil
+        else { fail("cannot import \(key)") }
+    }
+    return (home, context)
+}
+
+guard let baseBytes = FileManager.default.contents(atPath: example.appendingPathComponent("secrets/production.bundle").path),
+      let base = try? SecretBundle(parsing: Array(baseBytes)) else { fail("run examples/gridos/make-bundles first") }
+let (adminHome, admin) = home(["ops"])
+let (aliceHome, alice) = home(["alice"])
+let (publicHome, recipients) = home([])
+defer { [adminHome, aliceHome, publicHome].forEach { $0.remove() } }
+_ = try? recipients.importKeys(Array(FileManager.default.contents(
+    atPath: example.appendingPathComponent("keys/runtime-production.asc").path) ?? Data()))
+let ops = base.admins[0]
+let aliceFingerprint = base.users["alice"]!
+
+func slot(_ owner: String?, _ plugin: String, _ key: String) -> SlotKey { SlotKey(owner: owner, plugin: plugin, key: key) }
+func index(_ bundle: SecretBundle, _ key: SlotKey) -> Int { bundle.slots.firstIndex { $0.slot == key }! }
+
+/// Seals `values` as `writer` on top of `bundle`, like `secretc set` without its checks.
+@MainActor func write(_ bundle: SecretBundle, _ values: [SlotKey: String?], as writer: String, _ signer: Context) -> SecretBundle {
+    var bundle = bundle
+    let sealer = EpochSealer(environment: bundle.environment, writer: writer, recipients: bundle.recipients)
+    guard let (epoch, sealed) = try? sealer.seal(
+        values.map { EpochSealer.Change(slot: $0.key, value: $0.value.map { SecureBytes($0) }) },
+        after: bundle.epochs, encryptor: recipients, signer: signer) else { fail("sealing failed") }
+    bundle.epochs.append(epoch)
+    for (key, value) in sealed { bundle.slots[index(bundle, key)].value = value }
+    return bundle
+}
+
+var cases: [(name: String, expect: String, pinned: String, bytes: [UInt8])] = []
+@MainActor func add(_ name: String, _ expect: String, _ bytes: [UInt8], pinned: String = ops) { cases.append((name, expect, pinned, bytes)) }
+func text(_ bundle: SecretBundle) -> String { String(decoding: bundle.serialized(), as: UTF8.self) }
+func edit(_ bundle: SecretBundle, _ change: (inout [String]) -> Void) -> [UInt8] {
+    var lines = text(bundle).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    lines.removeLast()
+    change(&lines)
+    return Array((lines.joined(separator: "\n") + "\n").utf8)
+}
+
+let aliceToken = slot("alice", "github", "TOKEN")
+let daveToken = slot("dave", "github", "TOKEN")
+let appID = slot(nil, "github", "APP_ID")
+
+add("valid", "ok", base.serialized())
+add("unsupported-version", "invalid bundle: bundle format version 2 is not supported; this secretc reads version 1 (upgrade secretc)",
+    edit(base) { $0[0] = "secretc-bundle 2" })
+add("truncated", "invalid bundle: line \(text(base).split(separator: "\n").count): the last line is not ended (truncated?)",
+    Array(base.serialized().dropLast(7)))
+add("duplicate-slot", "invalid bundle: line \(text(base).split(separator: "\n").count + 1): a second line for slot dave/github/TOKEN",
+    edit(base) { $0.append($0.last!) })
+add("unsorted-slots", "invalid bundle: line \(text(base).split(separator: "\n").count): slot lines must be sorted",
+    edit(base) { $0.swapAt($0.count - 1, $0.count - 2) })
+add("untrusted-policy", "policy: signed by \(ops), which is not a trusted admin", base.serialized(), pinned: aliceFingerprint)
+do {
+    var tampered = base
+    tampered.slots[index(base, appID)].attributes.inactive = true
+    add("policy-covers-metadata", "policy: bad signature (the signed content was changed)", tampered.serialized())
+    var malleable = base
+    // Zero the issuer key id in the unhashed area: gpg would still accept the signature.
+    let signature = base.policy!.signature
+    if let at = (0..<(signature.count - 9)).first(where: { signature[$0] == 9 && signature[$0 + 1] == 16 }) {
+        malleable.policy!.signature[at + 2] ^= 0xFF
+    }
+    add("malleable-signature", "policy: the signature is not in canonical form (altered bytes?)", malleable.serialized())
+}
+do {
+    var retimed = base
+    retimed.epochs[0].time += 1
+    add("bad-epoch-signature", "epoch \(base.epochs[0].id): bad signature (the signed content was changed)", retimed.serialized())
+}
+do {
+    let forged = write(base, [daveToken: "github_pat_alice_writes_dave_000"], as: aliceFingerprint, alice)
+    add("unauthorized-writer",
+        "epoch \(forged.epochs.last!.id): writer \(aliceFingerprint) may not write slot dave/github/TOKEN", forged.serialized())
+}
+do {
+    var dropped = base
+    dropped.slots[index(base, aliceToken)].value = nil
+    let epoch = base.epochs.first { $0.claims.contains { $0.slot == aliceToken } }!
+    add("dropped-value", "slot alice/github/TOKEN: epoch \(epoch.id) set a value that is missing (dropped?)", dropped.serialized())
+}
+do {
+    let rotated = write(base, [appID: "654321"], as: ops, admin)
+    var rolledBack = rotated
+    rolledBack.slots[index(base, appID)].value = base.slots[index(base, appID)].value
+    add("rolled-back-value",
+        "slot -/github/APP_ID: holds a value from epoch \(base.slots[index(base, appID)].value!.epoch), but epoch \(rotated.epochs.last!.id) wrote it later",
+        rolledBack.serialized())
+}
+do {
+    // Two values of one epoch swapped: each fails the digest its epoch signed.
+    let first = index(base, slot(nil, "github", "APP_ID")), second = index(base, slot(nil, "github", "TOKEN"))
+    var swapped = base
+    swapped.slots[first].value = base.slots[second].value
+    swapped.slots[second].value = base.slots[first].value
+    add("swapped-ciphertexts", "slot -/github/APP_ID: its value does not match what epoch \(base.slots[first].value!.epoch) signed",
+        swapped.serialized())
+}
+do {
+    // An admin re-signs alice's ciphertext as dave's: claims agree, the AAD does not.
+    let value = base.slots[index(base, aliceToken)].value!
+    var moved = base
+    var epoch = Epoch(time: base.epochs.map(\.time).max()! + 1, id: "0123456789abcdef", writer: ops,
+                      dataKeyMessage: base.epochs.first { $0.id == value.epoch }!.dataKeyMessage, signature: [],
+                      claims: [Claim(slot: daveToken, digest: Array(SHA256Digest.of(value.bytes)))])
+    let payload = epoch.payload(environment: base.environment, dataKeyDigest: SHA256Digest.hex(epoch.dataKeyMessage))
+    epoch.signature = (try? admin.signDetached(payload, as: ops)) ?? []
+    moved.epochs.append(epoch)
+    moved.slots[index(base, daveToken)].value = SealedValue(epoch: epoch.id, bytes: value.bytes)
+    add("moved-ciphertext", "cannot decrypt: slot dave/github/TOKEN does not authenticate (tampered or moved)", moved.serialized())
+}
+
+try? FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+for vector in cases {
+    var file = Array("expect: \(vector.expect)\npinned: \(vector.pinned)\n\n".utf8)
+    file += vector.bytes
+    FileManager.default.createFile(atPath: output.appendingPathComponent("\(vector.name).txt").path, contents: Data(file))
+}
+print("wrote \(cases.count) vectors to \(output.path)")

@@ -75,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "secretc-bench",
             dependencies: [
-                "SecretModel", "GPG",
+                "SecretModel", "SecretCompiler", "BundleFormat", "BundleSeal", "GPG",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

@@ -26,7 +26,7 @@ private struct BundleParser {
         guard bytes.last == UInt8(ascii: "\n") else {
             throw .malformed(line: bytes.count(where: { $0 == UInt8(ascii: "\n") }) + 1, reason: "the last line is not ended (truncated?)")
         }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
+        guard String(validating: bytes, as: UTF8.self) != nil else {
             throw .malformed(line: 1, reason: "not UTF-8 text")
         }
         var bundle = SecretBundle(environment: "")
@@ -35,20 +35,23 @@ private struct BundleParser {
         var previousSlot: SlotKey?
         var previousEpoch: Epoch?
         var epochIDs = Set<String>()
-        var lines = text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        // Bytes throughout: every name is ASCII by its grammar, and an epoch
+        // line can hold 100,000 claims, too long for Character-wise splitting.
+        var lines = bytes[...].split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
         lines.removeLast()  // after the final LF
-        for raw in lines {
+        for line in lines {
             lineNumber += 1
-            let line = Substring(raw)
             guard !line.isEmpty else { throw fail("empty line") }
-            guard !line.contains("\r"), !line.contains("\t") else { throw fail("carriage return or tab") }
-            let fields = line.split(separator: " ", omittingEmptySubsequences: false)
+            guard !line.contains(UInt8(ascii: "\r")), !line.contains(UInt8(ascii: "\t")) else {
+                throw fail("carriage return or tab")
+            }
+            let fields = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
             guard !fields.contains(where: \.isEmpty) else { throw fail("fields must be separated by single spaces") }
-            let tag = fields[0]
+            let tag = text(fields[0])
 
             if lineNumber == 1 {
                 guard tag == "secretc-bundle", fields.count == 2 else { throw fail("not a secretc bundle (expected 'secretc-bundle 1')") }
-                guard fields[1] == "\(SecretBundle.version)" else { throw .unsupportedVersion(found: String(fields[1])) }
+                guard text(fields[1]) == "\(SecretBundle.version)" else { throw .unsupportedVersion(found: text(fields[1])) }
                 section = .version
                 continue
             }
@@ -101,7 +104,7 @@ private struct BundleParser {
             case .slot:
                 try expect(fields, 6)
                 let slot = SlotKey(
-                    owner: fields[1] == "-" ? nil : try name(fields[1], .user), plugin: try name(fields[2], .plugin),
+                    owner: isDash(fields[1]) ? nil : try name(fields[1], .user), plugin: try name(fields[2], .plugin),
                     key: try name(fields[3], .secretKey))
                 if let previous = previousSlot {
                     guard previous < slot else {
@@ -116,7 +119,7 @@ private struct BundleParser {
         return bundle
     }
 
-    static func section(_ tag: Substring) -> Section? {
+    static func section(_ tag: String) -> Section? {
         switch tag {
         case "environment": return .environment
         case "recipient": return .recipient
@@ -133,99 +136,105 @@ private struct BundleParser {
 
     // MARK: Fields
 
-    func expect(_ fields: [Substring], _ count: Int) throws(BundleFormatError) {
+    typealias Field = ArraySlice<UInt8>
+
+    func text(_ field: Field) -> String { String(decoding: field, as: UTF8.self) }
+    func isDash(_ field: Field) -> Bool { field.count == 1 && field.first == UInt8(ascii: "-") }
+
+    func expect(_ fields: [Field], _ count: Int) throws(BundleFormatError) {
         guard fields.count == count else {
-            throw fail("'\(fields[0])' takes \(count - 1) fields, not \(fields.count - 1)")
+            throw fail("'\(text(fields[0]))' takes \(count - 1) fields, not \(fields.count - 1)")
         }
     }
 
     func increasing(_ previous: inout String?, _ next: String) throws(BundleFormatError) {
         if let previous {
-            guard Array(previous.utf8).lexicographicallyPrecedes(Array(next.utf8)) else {
+            guard previous.utf8.lexicographicallyPrecedes(next.utf8) else {
                 throw fail(previous == next ? "duplicate '\(next)'" : "lines must be sorted")
             }
         }
         previous = next
     }
 
-    func name(_ field: Substring, _ kind: NameKind) throws(BundleFormatError) -> String {
-        let text = String(field)
-        guard kind.accepts(text) else { throw fail("invalid \(kind.rawValue) '\(text)'") }
-        return text
-    }
-
-    func fingerprint(_ field: Substring) throws(BundleFormatError) -> String {
-        guard field.utf8.count == 40, field.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 70) }) else {
-            throw fail("'\(field.prefix(48))' is not a fingerprint (40 upper-case hex digits)")
-        }
-        return String(field)
-    }
-
-    func epochID(_ field: Substring) throws(BundleFormatError) -> String {
-        guard field.utf8.count == 16, field.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else {
-            throw fail("'\(field.prefix(24))' is not an epoch id (16 lower-case hex digits)")
-        }
-        return String(field)
-    }
-
-    func time(_ field: Substring) throws(BundleFormatError) -> Int {
-        guard field.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), field == "0" || !field.hasPrefix("0"),
-              let value = Int(field) else { throw fail("'\(field.prefix(24))' is not a time") }
+    func name(_ field: Field, _ kind: NameKind) throws(BundleFormatError) -> String {
+        let value = text(field)
+        guard kind.accepts(value) else { throw fail("invalid \(kind.rawValue) '\(value.prefix(64))'") }
         return value
     }
 
-    func base64(_ field: Substring, _ what: String) throws(BundleFormatError) -> [UInt8] {
+    func fingerprint(_ field: Field) throws(BundleFormatError) -> String {
+        guard field.count == 40, field.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 70) }) else {
+            throw fail("'\(text(field.prefix(48)))' is not a fingerprint (40 upper-case hex digits)")
+        }
+        return text(field)
+    }
+
+    func epochID(_ field: Field) throws(BundleFormatError) -> String {
+        guard field.count == 16, field.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else {
+            throw fail("'\(text(field.prefix(24)))' is not an epoch id (16 lower-case hex digits)")
+        }
+        return text(field)
+    }
+
+    func time(_ field: Field) throws(BundleFormatError) -> Int {
+        guard !field.isEmpty, field.allSatisfy({ $0 >= 48 && $0 <= 57 }), field.count == 1 || field.first != 48,
+              let value = Int(text(field)) else { throw fail("'\(text(field.prefix(24)))' is not a time") }
+        return value
+    }
+
+    func base64(_ field: Field, _ what: String) throws(BundleFormatError) -> [UInt8] {
         guard let bytes = Base64.decode(field) else { throw fail("the \(what) is not valid base64") }
         return bytes
     }
 
-    func claims(_ field: Substring) throws(BundleFormatError) -> [Claim] {
+    func claims(_ field: Field) throws(BundleFormatError) -> [Claim] {
         var claims: [Claim] = []
-        var previous: String?
-        for part in field.split(separator: ";", omittingEmptySubsequences: false) {
-            guard let equals = part.firstIndex(of: "=") else { throw fail("claim '\(part.prefix(64))' has no '='") }
-            let path = part[..<equals].split(separator: "/", omittingEmptySubsequences: false)
-            guard path.count == 3 else { throw fail("claim '\(part.prefix(64))' is not owner/plugin/KEY") }
-            let digestText = part[part.index(after: equals)...]
+        var previous: Field?
+        var slots = Set<SlotKey>()
+        for part in field.split(separator: UInt8(ascii: ";"), omittingEmptySubsequences: false) {
+            guard let equals = part.firstIndex(of: UInt8(ascii: "=")) else {
+                throw fail("claim '\(text(part.prefix(64)))' has no '='")
+            }
+            let path = part[..<equals].split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+            guard path.count == 3 else { throw fail("claim '\(text(part.prefix(64)))' is not owner/plugin/KEY") }
+            let digestText = part[(equals + 1)...]
             var digest: [UInt8]?
-            if digestText != "-" {
+            if !isDash(digestText) {
                 digest = try base64(digestText, "claim digest")
                 guard digest?.count == 32 else { throw fail("a claim digest is not 32 bytes") }
             }
             let slot = SlotKey(
-                owner: path[0] == "-" ? nil : try name(path[0], .user), plugin: try name(path[1], .plugin),
+                owner: isDash(path[0]) ? nil : try name(path[0], .user), plugin: try name(path[1], .plugin),
                 key: try name(path[2], .secretKey))
-            let text = String(part)
             if let previous {
-                guard Array(previous.utf8).lexicographicallyPrecedes(Array(text.utf8)) else {
-                    throw fail("claims must be sorted, each once")
-                }
+                guard previous.lexicographicallyPrecedes(part) else { throw fail("claims must be sorted, each once") }
             }
-            previous = text
+            previous = part
+            guard slots.insert(slot).inserted else { throw fail("a slot is claimed twice") }
             claims.append(Claim(slot: slot, digest: digest))
         }
-        // The same slot twice with different digests would sort apart; refuse it too.
-        guard Set(claims.map(\.slot)).count == claims.count else { throw fail("a slot is claimed twice") }
         return claims
     }
 
-    func value(_ field: Substring) throws(BundleFormatError) -> SealedValue? {
-        if field == "-" { return nil }
-        guard let dot = field.firstIndex(of: ".") else { throw fail("a value must be '-' or EPOCH.BASE64") }
-        let bytes = try base64(field[field.index(after: dot)...], "value")
+    func value(_ field: Field) throws(BundleFormatError) -> SealedValue? {
+        if isDash(field) { return nil }
+        guard let dot = field.firstIndex(of: UInt8(ascii: ".")) else { throw fail("a value must be '-' or EPOCH.BASE64") }
+        let bytes = try base64(field[(dot + 1)...], "value")
         guard bytes.count >= 12 + 16 else { throw fail("a value is shorter than a nonce and a tag") }
         return SealedValue(epoch: try epochID(field[..<dot]), bytes: bytes)
     }
 
-    func attributes(_ field: Substring) throws(BundleFormatError) -> SlotAttributes {
-        let parts = field.split(separator: ";", omittingEmptySubsequences: false)
-        guard let first = parts.first, first.hasPrefix("env=") else { throw fail("attributes must start with 'env='") }
+    func attributes(_ field: Field) throws(BundleFormatError) -> SlotAttributes {
+        let parts = field.split(separator: UInt8(ascii: ";"), omittingEmptySubsequences: false)
+        guard let first = parts.first, first.starts(with: "env=".utf8) else { throw fail("attributes must start with 'env='") }
         var attributes = SlotAttributes(env: try name(first.dropFirst(4), .environmentVariable))
         var rank = 0
+        let order = ["expires", "reserved", "inactive", "scopes", "description"]
         for part in parts.dropFirst() {
-            let (key, value) = part.firstIndex(of: "=").map { (part[..<$0], part[part.index(after: $0)...]) } ?? (part, nil)
-            let order = ["expires", "reserved", "inactive", "scopes", "description"]
-            guard let index = order.firstIndex(of: String(key)) else { throw fail("unknown attribute '\(key)'") }
+            let equals = part.firstIndex(of: UInt8(ascii: "="))
+            let key = text(equals.map { part[..<$0] } ?? part)
+            let value = equals.map { part[($0 + 1)...] }
+            guard let index = order.firstIndex(of: key) else { throw fail("unknown attribute '\(key.prefix(32))'") }
             guard index + 1 > rank else { throw fail("attributes out of order") }
             rank = index + 1
             switch (key, value) {
@@ -233,14 +242,18 @@ private struct BundleParser {
             case ("reserved", nil): attributes.reserved = true
             case ("inactive", nil): attributes.inactive = true
             case ("scopes", let value?):
-                attributes.scopes = try value.split(separator: ",", omittingEmptySubsequences: false).map {
-                    (scope) throws(BundleFormatError) -> String in try name(scope, .scope)
+                var scopes: [String] = []
+                for scope in value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
+                    scopes.append(try name(scope, .scope))
                 }
+                attributes.scopes = scopes
             case ("description", let value?):
-                guard let text = PercentEncoding.decode(value) else { throw fail("the description is not percent-encoded") }
-                attributes.description = text
+                guard let decoded = PercentEncoding.decode(Substring(text(value))) else {
+                    throw fail("the description is not percent-encoded")
+                }
+                attributes.description = decoded
             default:
-                throw fail("malformed attribute '\(part.prefix(64))'")
+                throw fail("malformed attribute '\(text(part.prefix(64)))'")
             }
         }
         return attributes

@@ -12,7 +12,7 @@ extension SecretBundle {
         }
         for epoch in epochs.sorted(by: Epoch.canonicalOrder) {
             out += "epoch \(epoch.time) \(epoch.id) \(epoch.writer) \(Base64.encode(epoch.dataKeyMessage)) "
-            out += "\(Base64.encode(epoch.signature)) \(epoch.claims.sorted().map(\.text).joined(separator: ";"))\n"
+            out += "\(Base64.encode(epoch.signature)) \(Claim.sortedTexts(epoch.claims).joined(separator: ";"))\n"
         }
         for slot in slots.sorted(by: { $0.slot < $1.slot }) {
             out += slot.line(maskingValue: false)
@@ -35,7 +35,7 @@ extension SecretBundle {
         out += "environment \(environment)\n"
         for fingerprint in recipients.sorted() { out += "recipient \(fingerprint)\n" }
         for fingerprint in admins.sorted() { out += "admin \(fingerprint)\n" }
-        for (user, fingerprint) in users.sorted(by: { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }) {
+        for (user, fingerprint) in users.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
             out += "user \(user) \(fingerprint)\n"
         }
         for (fingerprint, key) in keys.sorted(by: { $0.key < $1.key }) { out += "key \(fingerprint) \(Base64.encode(key))\n" }
@@ -56,11 +56,23 @@ extension Epoch {
     public func payload(environment: String, dataKeyDigest: String) -> [UInt8] {
         var out = "secretc-epoch 1\nenvironment \(environment)\nepoch \(id)\ntime \(time)\nwriter \(writer)\n"
         out += "data-key \(dataKeyDigest)\n"
-        for claim in claims.sorted() {
+        // The same order as the epoch line's claims, each text computed once.
+        for claim in Claim.sorted(claims) {
             out += "claim \(claim.slot.owner ?? "-") \(claim.slot.plugin) \(claim.slot.key) "
             out += "\(claim.digest.map(Base64.encode) ?? "-")\n"
         }
         return Array(out.utf8)
+    }
+}
+
+extension Claim {
+    /// Claims in canonical order (their `owner/plugin/KEY=digest` texts, bytewise), each text computed once.
+    static func sorted(_ claims: [Claim]) -> [Claim] {
+        claims.map { ($0.text, $0) }.sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }.map(\.1)
+    }
+
+    static func sortedTexts(_ claims: [Claim]) -> [String] {
+        claims.map(\.text).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 }
 

@@ -84,7 +84,7 @@ public struct Claim: Sendable, Equatable, Comparable {
         self.digest = digest
     }
 
-    public static func < (lhs: Claim, rhs: Claim) -> Bool { lhs.text < rhs.text }
+    public static func < (lhs: Claim, rhs: Claim) -> Bool { lhs.text.utf8.lexicographicallyPrecedes(rhs.text.utf8) }
 
     /// `owner/plugin/KEY=digest` or `owner/plugin/KEY=-`, as in the epoch line.
     var text: String { "\(slot.owner ?? "-")/\(slot.plugin)/\(slot.key)=\(digest.map(Base64.encode) ?? "-")" }
@@ -105,11 +105,11 @@ public struct SlotKey: Sendable, Hashable, Comparable, CustomStringConvertible {
 
     /// Canonical order: owner (`-` first), plugin, key, bytewise.
     public static func < (lhs: SlotKey, rhs: SlotKey) -> Bool {
-        let left = (lhs.owner ?? "-", lhs.plugin, lhs.key)
-        let right = (rhs.owner ?? "-", rhs.plugin, rhs.key)
-        if left.0 != right.0 { return Array(left.0.utf8).lexicographicallyPrecedes(Array(right.0.utf8)) }
-        if left.1 != right.1 { return Array(left.1.utf8).lexicographicallyPrecedes(Array(right.1.utf8)) }
-        return Array(left.2.utf8).lexicographicallyPrecedes(Array(right.2.utf8))
+        let leftOwner = lhs.owner ?? "-"
+        let rightOwner = rhs.owner ?? "-"
+        if leftOwner != rightOwner { return leftOwner.utf8.lexicographicallyPrecedes(rightOwner.utf8) }
+        if lhs.plugin != rhs.plugin { return lhs.plugin.utf8.lexicographicallyPrecedes(rhs.plugin.utf8) }
+        return lhs.key.utf8.lexicographicallyPrecedes(rhs.key.utf8)
     }
 
     /// `alice/shopify/TOKEN`, `-/github/APP_ID`.

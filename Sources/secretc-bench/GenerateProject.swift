@@ -10,10 +10,11 @@ struct GenerateProject: ParsableCommand {
     @Option(help: "Number of users.") var users = 10_000
     @Option(help: "How many of them have a key of their own.") var keyedUsers = 1_000
     @Option(help: "Output folder (replaced).") var output: String
+    @Option(help: "Environments: 2 (production, staging) or 1 (production).") var environments = 2
 
     func run() throws {
         let url = URL(fileURLWithPath: output)
-        try Self.generate(at: url, users: users, keyedUsers: keyedUsers)
+        try Self.generate(at: url, users: users, keyedUsers: keyedUsers, environments: environments)
         print("wrote \(url.path)")
     }
 
@@ -21,7 +22,7 @@ struct GenerateProject: ParsableCommand {
     static let exampleRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../../examples/gridos").standardizedFileURL
 
-    static func generate(at root: URL, users: Int, keyedUsers: Int) throws {
+    static func generate(at root: URL, users: Int, keyedUsers: Int, environments: Int = 2) throws {
         let manager = FileManager.default
         try? manager.removeItem(at: root)
         try manager.createDirectory(at: root.appendingPathComponent("keys"), withIntermediateDirectories: true)
@@ -40,14 +41,15 @@ struct GenerateProject: ParsableCommand {
         try generateUserKeys(Array(names.prefix(keyedUsers)), into: root.appendingPathComponent("keys"))
 
         var yaml = "version: 1\nkeys:\n  ops: keys/ops.asc\n  runtime-production: keys/runtime-production.asc\n"
-        yaml += "  runtime-staging: keys/runtime-staging.asc\n"
+        if environments > 1 { yaml += "  runtime-staging: keys/runtime-staging.asc\n" }
         for name in names.prefix(keyedUsers) { yaml += "  \(name): keys/\(name).asc\n" }
         yaml += "admins: [ops]\nusers:\n"
         for (index, name) in names.enumerated() { yaml += index < keyedUsers ? "  \(name): { key: \(name) }\n" : "  \(name): {}\n" }
         yaml += "plugins:\n"
         for plugin in ["shopify", "stripe", "github"] { yaml += "  \(plugin): plugins/\(plugin)/manifest.json\n" }
         yaml += "environments:\n  production:\n    recipients: [runtime-production]\n"
-        yaml += "  staging:\n    recipients: [runtime-staging]\nslots:\n  - plugin: github\n"
+        if environments > 1 { yaml += "  staging:\n    recipients: [runtime-staging]\n" }
+        yaml += "slots:\n  - plugin: github\n"
         for name in names {
             yaml += "  - user: \(name)\n    plugin: shopify\n    keys: [STORE_DOMAIN, ADMIN_TOKEN]\n"
             yaml += "  - user: \(name)\n    plugin: stripe\n"

@@ -62,6 +62,9 @@ struct Init: ParsableCommand {
         try FileManager.default.createDirectory(
             at: root.appendingPathComponent("secrets"), withIntermediateDirectories: true)
         try updateGitignore(root)
+        try write("secrets/*.bundle merge=secretc\n", to: root, ".gitattributes")
+        Console.out("for merging writes from two branches, once per clone: "
+            + "git config merge.secretc.driver \"secretc merge-bundles %O %A %B\"\n")
     }
 
     private func generate(_ name: String, in root: URL) throws {

@@ -1,0 +1,44 @@
+import ArgumentParser
+import BundleFormat
+import Foundation
+
+struct MergeBundles: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge-bundles",
+        abstract: "git merge driver for bundles: merge writes to different slots from two branches.",
+        discussion: """
+            Configure once per clone: git config merge.secretc.driver "secretc merge-bundles %O %A %B" \
+            (secretc init writes the .gitattributes line). Writes the merge into OURS and exits 0, or leaves \
+            OURS untouched and exits 1 (a conflict for git) when both sides wrote the same slot, both changed \
+            the policy, or one side compiled while the other wrote. The merge is not re-signed: run \
+            `secretc check` after merging.
+            """)
+
+    @Argument(help: "The common ancestor (%O).") var base: String
+    @Argument(help: "Our version (%A); the result is written here.") var ours: String
+    @Argument(help: "Their version (%B).") var theirs: String
+
+    func run() throws {
+        func load(_ path: String) throws -> SecretBundle {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw CLIFailure(message: "cannot read \(path)")
+            }
+            do {
+                return try SecretBundle(parsing: Array(data))
+            } catch {
+                throw CLIFailure(message: "\(path) is not a valid bundle: \(error)")
+            }
+        }
+        let merged: SecretBundle
+        do {
+            merged = try BundleMerge.merge(base: try load(base), ours: try load(ours), theirs: try load(theirs))
+        } catch let conflict as BundleMerge.Conflict {
+            throw CLIFailure(message: "cannot merge the bundle: \(conflict)")
+        }
+        do {
+            try Data(merged.serialized()).write(to: URL(fileURLWithPath: ours), options: .atomic)
+        } catch {
+            throw CLIFailure(message: "cannot write \(ours)")
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import TestSupport
+import Testing
+
+@Suite("merging bundles with git")
+struct MergeTests {
+    func git(_ arguments: [String], in directory: URL) throws -> ProcessResult {
+        try run("/usr/bin/env", ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"] + arguments,
+                environment: ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin", "HOME": directory.path],
+                directory: directory.path)
+    }
+
+    /// Two branches write different slots; with the driver, git merges them and the result verifies.
+    @Test func writesToDifferentSlotsMerge() throws {
+        let deployment = try ExampleDeployment()
+        let root = deployment.root
+        let ops = try deployment.home(["ops", "runtime-production"])
+        _ = try git(["init", "-q", "-b", "main"], in: root)
+        _ = try git(["config", "merge.secretc.driver", "\(Secretc.executable) merge-bundles %O %A %B"], in: root)
+        _ = try git(["add", "-A"], in: root)
+        _ = try git(["commit", "-qm", "base"], in: root)
+
+        _ = try git(["checkout", "-qb", "one"], in: root)
+        #expect(try deployment.secretc(["set", "github", "--env", "production", "APP_ID=111"], home: ops).status == 0)
+        _ = try git(["commit", "-qam", "one"], in: root)
+        _ = try git(["checkout", "-q", "main"], in: root)
+        _ = try git(["checkout", "-qb", "two"], in: root)
+        #expect(try deployment.secretc(
+            ["set", "github", "--user", "dave", "--env", "production", "TOKEN=github_pat_merged_dave_00000000000"], home: ops).status == 0)
+        _ = try git(["commit", "-qam", "two"], in: root)
+
+        let merge = try git(["merge", "-q", "--no-edit", "one"], in: root)
+        #expect(merge.status == 0, "\(merge.stdoutText)\(merge.stderrText)")
+        #expect(try deployment.secretc(["check"]).status == 0)
+        #expect(try deployment.secretc(["get", "github", "APP_ID", "--env", "production"], home: ops).stdoutText == "111")
+        #expect(try deployment.secretc(["get", "github", "TOKEN", "--user", "dave", "--env", "production"], home: ops)
+            .stdoutText == "github_pat_merged_dave_00000000000")
+    }
+
+    @Test func writesToTheSameSlotConflict() throws {
+        let deployment = try ExampleDeployment()
+        let root = deployment.root
+        let ops = try deployment.home(["ops"])
+        _ = try git(["init", "-q", "-b", "main"], in: root)
+        _ = try git(["config", "merge.secretc.driver", "\(Secretc.executable) merge-bundles %O %A %B"], in: root)
+        _ = try git(["add", "-A"], in: root)
+        _ = try git(["commit", "-qm", "base"], in: root)
+        _ = try git(["checkout", "-qb", "one"], in: root)
+        _ = try deployment.secretc(["set", "github", "--env", "production", "APP_ID=111"], home: ops)
+        _ = try git(["commit", "-qam", "one"], in: root)
+        _ = try git(["checkout", "-q", "main"], in: root)
+        _ = try deployment.secretc(["set", "github", "--env", "production", "APP_ID=222"], home: ops)
+        _ = try git(["commit", "-qam", "main"], in: root)
+        let merge = try git(["merge", "-q", "--no-edit", "one"], in: root)
+        #expect(merge.status != 0)
+        #expect(merge.stderrText.contains("both sides wrote slot -/github/APP_ID"))
+    }
+}

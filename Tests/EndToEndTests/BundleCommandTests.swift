@@ -176,4 +176,49 @@ struct BundleCommandTests {
             for value in values { #expect(!text.contains(value), "\(value) in \(environment)") }
         }
     }
+
+    /// Two writers at once: the lock serializes them and neither update is lost.
+    @Test func concurrentWritersNeverLoseAnUpdate() throws {
+        let deployment = try ExampleDeployment()
+        let ops = try deployment.home(["ops", "runtime-production"])
+        let writes = [("github", "APP_ID=777"), ("github", "TOKEN=ghp_CONCURRENTconcurrentCONCURRENTconcur")]
+        let group = DispatchGroup()
+        let results = ResultBox()
+        for (plugin, assignment) in writes {
+            DispatchQueue.global().async(group: group) {
+                let result = try? deployment.secretc(["set", plugin, "--env", "production", assignment], home: ops)
+                results.append(result?.status ?? -1)
+            }
+        }
+        group.wait()
+        #expect(results.values == [0, 0])
+        #expect(try deployment.secretc(["check"]).status == 0)
+        #expect(try deployment.secretc(["get", "github", "APP_ID", "--env", "production"], home: ops).stdoutText == "777")
+        #expect(try deployment.secretc(["get", "github", "TOKEN", "--env", "production"], home: ops).stdoutText
+            == "ghp_CONCURRENTconcurrentCONCURRENTconcur")
+    }
+
+    /// After writes, no file anywhere in the project holds the plaintext.
+    @Test func noFileHoldsAPlaintextValue() throws {
+        let deployment = try ExampleDeployment()
+        let ops = try deployment.home(["ops"])
+        let secret = "sk_live_PLAINTEXTneverONdisk00"
+        #expect(try deployment.secretc(["set", "stripe", "--user", "bob", "--env", "production", "SECRET_KEY"],
+                                       home: ops, input: secret + "\n").status == 0)
+        let files = FileManager.default.enumerator(atPath: deployment.root.path)?.allObjects as? [String] ?? []
+        #expect(files.contains("secrets/production.bundle"))
+        for file in files {
+            let data = (try? Data(contentsOf: deployment.root.appendingPathComponent(file))) ?? Data()
+            #expect(data.range(of: Data(secret.utf8)) == nil, "\(file)")
+        }
+        let temporary = (try? FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())) ?? []
+        #expect(!temporary.contains { $0.hasSuffix(".tmp") && $0.contains("bundle") })
+    }
+}
+
+final class ResultBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [Int32] = []
+    func append(_ value: Int32) { lock.withLock { storage.append(value) } }
+    var values: [Int32] { lock.withLock { storage.sorted() } }
 }

@@ -23,7 +23,8 @@ extension Compiler {
         if let user, !project.declarations.users.contains(where: { $0.id.value == user }) {
             throw CompilerError(.notFound, "user '\(user)' is not declared")
         }
-        let declared = declaredSlots(plugin: plugin, user: user)
+        let skeleton = try EnvironmentPolicy.skeleton(project, environment)
+        let declared = declaredSlots(skeleton, plugin: plugin, user: user)
         var sealed: [EpochSealer.Change] = []
         var seen = Set<String>()
         for change in changes {
@@ -59,20 +60,21 @@ extension Compiler {
             }
             sealed.append(EpochSealer.Change(slot: slot, value: value))
         }
-        return try commit(sealed, owner: user, signerName: signerName)
+        return try commit(sealed, owner: user, signerName: signerName, skeleton: skeleton)
     }
 
     /// Deletes every slot `user` has for `plugin` (the seeds' DELETE, "disconnect").
     public func disconnect(plugin: String, user: String?, as signerName: String? = nil) throws(CompilerError) -> WriteReport {
         _ = try requireManifest(plugin)
-        let slots = declaredSlots(plugin: plugin, user: user)
+        let skeleton = try EnvironmentPolicy.skeleton(project, environment)
+        let slots = declaredSlots(skeleton, plugin: plugin, user: user)
         if let reserved = slots.values.first(where: { $0.attributes.reserved }) {
             throw CompilerError(
                 .forbidden, "slot \(environmentName)/\(reserved.slot) is reserved and cannot be deleted",
                 hints: ["un-reserve it in the declarations and run `secretc compile` first"])
         }
         let changes = slots.keys.sorted().map { EpochSealer.Change(slot: $0, value: nil) }
-        return try commit(changes, owner: user, signerName: signerName)
+        return try commit(changes, owner: user, signerName: signerName, skeleton: skeleton)
     }
 
     private func requireManifest(_ plugin: String) throws(CompilerError) -> Manifest {
@@ -83,21 +85,20 @@ extension Compiler {
     }
 
     /// This owner's declared slots of `plugin` in this environment, as the policy states them.
-    private func declaredSlots(plugin: String, user: String?) -> [SlotKey: SlotLine] {
-        let skeleton = (try? EnvironmentPolicy.skeleton(project, environment))?.slots ?? []
-        return Dictionary(
-            skeleton.filter { $0.slot.plugin == plugin && $0.slot.owner == user }.map { ($0.slot, $0) },
+    private func declaredSlots(_ skeleton: SecretBundle, plugin: String, user: String?) -> [SlotKey: SlotLine] {
+        Dictionary(
+            skeleton.slots.filter { $0.slot.plugin == plugin && $0.slot.owner == user }.map { ($0.slot, $0) },
             uniquingKeysWith: { a, _ in a })
     }
 
     /// Authorizes, seals and writes; nothing is written when a step fails.
-    private func commit(_ changes: [EpochSealer.Change], owner: String?, signerName: String?) throws(CompilerError)
-        -> WriteReport
-    {
+    private func commit(
+        _ changes: [EpochSealer.Change], owner: String?, signerName: String?, skeleton: SecretBundle
+    ) throws(CompilerError) -> WriteReport {
         let context = try userContext()
         let (writer, writerName) = try writeSigner(owner: owner, signerName, context)
         return try file.withLock { () throws(CompilerError) -> WriteReport in
-            let verified = try currentBundle()
+            let verified = try currentBundle(skeleton)
             var bundle = verified.bundle
             // Deleting what holds no value changes nothing.
             let current = Dictionary(bundle.slots.map { ($0.slot, $0.value != nil) }, uniquingKeysWith: { a, _ in a })

@@ -108,14 +108,13 @@ public struct Compiler {
         }
     }
 
-    /// The bundle, verified, whose policy still matches the declarations.
-    func currentBundle() throws(CompilerError) -> BundleVerifier.Verified {
+    /// The bundle, verified, whose policy still matches the declarations' `skeleton`.
+    func currentBundle(_ skeleton: SecretBundle) throws(CompilerError) -> BundleVerifier.Verified {
         guard let verified = try verifiedBundle() else {
             throw CompilerError(
                 .notFound, "\(file.displayPath) does not exist yet",
                 hints: ["an admin creates it with `secretc compile --env \(environmentName)`"])
         }
-        let skeleton = try EnvironmentPolicy.skeleton(project, environment)
         guard EnvironmentPolicy.matches(verified.bundle, skeleton) else {
             throw CompilerError(
                 .conflict, "the declarations changed since \(file.displayPath) was compiled",

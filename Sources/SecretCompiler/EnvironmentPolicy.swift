@@ -54,8 +54,14 @@ public enum EnvironmentPolicy {
         return bundle
     }
 
-    /// True when `bundle`'s policy is exactly what the declarations call for.
+    /// True when `bundle`'s policy is exactly what the declarations call for:
+    /// the same fields `policyPayload()` renders, compared without rendering it.
     public static func matches(_ bundle: SecretBundle, _ skeleton: SecretBundle) -> Bool {
-        bundle.policyPayload() == skeleton.policyPayload()
+        guard bundle.environment == skeleton.environment, Set(bundle.recipients) == Set(skeleton.recipients),
+              Set(bundle.admins) == Set(skeleton.admins), bundle.users == skeleton.users, bundle.keys == skeleton.keys,
+              bundle.slots.count == skeleton.slots.count
+        else { return false }
+        // Both are in canonical slot order.
+        return zip(bundle.slots, skeleton.slots).allSatisfy { $0.slot == $1.slot && $0.attributes == $1.attributes }
     }
 }

@@ -28,17 +28,8 @@ extension Compiler {
             var dropped: [String] = []
             let existing = try verifiedBundle()
             if let existing, existing.bundle.slots.contains(where: { $0.value != nil }) {
-                let opened: [SlotKey: SecureBytes]
-                do throws(BundleSealError) {
-                    opened = try BundleOpener.open(existing, with: context)
-                } catch {
-                    if case .gpg(.noSecretKey) = error {
-                        throw CompilerError(
-                            .forbidden, "re-sealing \(file.displayPath) needs a recipient's secret key to read its values",
-                            hints: ["recipients: \((environment.recipients ?? []).map(\.value).joined(separator: ", "))"])
-                    }
-                    throw .seal(error, bundle: file.displayPath)
-                }
+                let opened = try open(
+                    existing, with: context, purpose: "re-sealing \(file.displayPath) needs a recipient's secret key to read its values")
                 let declared = Set(bundle.slots.map(\.slot))
                 for (slot, value) in opened {
                     if declared.contains(slot) { values[slot] = value } else { dropped.append(slot.description) }

@@ -25,19 +25,25 @@ extension Compiler {
                 .forbidden,
                 "slot \(environmentName)/\(slot) expired on \(ExpiryDate.format(Date(timeIntervalSince1970: TimeInterval(expires))))")
         }
-        let context = try userContext()
-        let values: [SlotKey: SecureBytes]
+        let values = try open(
+            verified, with: try userContext(), only: [slot], purpose: "reading needs a recipient's secret key")
+        guard let value = values[slot] else { throw CompilerError(.notFound, "slot \(environmentName)/\(slot) has no value") }
+        return value
+    }
+
+    /// Decrypts values; without a recipient's secret key, says so and names the recipients.
+    func open(
+        _ verified: BundleVerifier.Verified, with context: Context, only: Set<SlotKey>? = nil, purpose: String
+    ) throws(CompilerError) -> [SlotKey: SecureBytes] {
         do throws(BundleSealError) {
-            values = try BundleOpener.open(verified, with: context, only: [slot])
+            return try BundleOpener.open(verified, with: context, only: only)
         } catch {
             if case .gpg(.noSecretKey) = error {
                 throw CompilerError(
-                    .forbidden, "reading needs a recipient's secret key",
+                    .forbidden, purpose,
                     hints: ["recipients: \((environment.recipients ?? []).map(\.value).joined(separator: ", "))"])
             }
             throw .seal(error, bundle: file.displayPath)
         }
-        guard let value = values[slot] else { throw CompilerError(.notFound, "slot \(environmentName)/\(slot) has no value") }
-        return value
     }
 }

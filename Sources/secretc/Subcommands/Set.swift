@@ -18,14 +18,7 @@ struct Set_: ParsableCommand {
 
     @OptionGroup var options: BundleOptions
 
-    @Argument(help: "The plugin slug.")
-    var plugin: String
-
-    @Option(help: "Whose slots (default: deployment-wide).")
-    var user: String?
-
-    @Option(name: .customLong("as"), help: "The key name to sign with (default: the user's own key, else an admin's).")
-    var signer: String?
+    @OptionGroup var owner: OwnerOptions
 
     @Argument(help: "KEY=VALUE, KEY=@PATH or KEY.")
     var assignments: [String]
@@ -39,7 +32,9 @@ struct Set_: ParsableCommand {
         var input = ValueInput()
         var changes: [(key: String, value: SecureBytes?)] = []
         for assignment in assignments { changes.append(try input.read(assignment)) }
-        let report = try secretcRun { try compiler.write(plugin: plugin, user: user, changes: changes, as: signer) }
+        let report = try secretcRun {
+            try compiler.write(plugin: owner.plugin, user: owner.user, changes: changes, as: owner.signer)
+        }
         Console.out(report.summary(environment: compiler.environment.name.value))
     }
 }

@@ -9,14 +9,7 @@ struct Unset: ParsableCommand {
 
     @OptionGroup var options: BundleOptions
 
-    @Argument(help: "The plugin slug.")
-    var plugin: String
-
-    @Option(help: "Whose slots (default: deployment-wide).")
-    var user: String?
-
-    @Option(name: .customLong("as"), help: "The key name to sign with.")
-    var signer: String?
+    @OptionGroup var owner: OwnerOptions
 
     @Argument(help: "The keys to delete (default: all of them).")
     var keys: [String] = []
@@ -25,8 +18,9 @@ struct Unset: ParsableCommand {
         let compiler = try options.compiler()
         let report = try secretcRun {
             keys.isEmpty
-                ? try compiler.disconnect(plugin: plugin, user: user, as: signer)
-                : try compiler.write(plugin: plugin, user: user, changes: keys.map { ($0, nil) }, as: signer)
+                ? try compiler.disconnect(plugin: owner.plugin, user: owner.user, as: owner.signer)
+                : try compiler.write(
+                    plugin: owner.plugin, user: owner.user, changes: keys.map { ($0, nil) }, as: owner.signer)
         }
         Console.out(report.summary(environment: compiler.environment.name.value))
     }

@@ -159,7 +159,7 @@ struct BundleCommandTests {
         let deployment = try ExampleDeployment()
         let check = try deployment.secretc(["check"])
         #expect(check.status == 0)
-        #expect(check.stdoutText == "check: ok (3 plugins, 4 users, 2 environments, 22 slots)\n")
+        #expect(check.stdoutText == "quota: production 11 of 500, staging 11 of 100 slots\ncheck: ok (3 plugins, 4 users, 2 environments, 22 slots)\n")
         let status = try deployment.secretc(["status", "--format", "json"])
         #expect(status.status == 0)
         // The fake values examples/gridos/make-bundles wrote.

@@ -7,7 +7,7 @@ struct CheckCommandTests {
     @Test func passesOnTheExample() throws {
         let result = try Secretc.run(["check", "--config", "examples/gridos/secretc.yaml"], in: Secretc.packageRoot.path)
         #expect(result.status == 0)
-        #expect(result.stdoutText == "check: ok (3 plugins, 4 users, 2 environments, 22 slots)\n")
+        #expect(result.stdoutText == "quota: production 11 of 500, staging 11 of 100 slots\ncheck: ok (3 plugins, 4 users, 2 environments, 22 slots)\n")
         #expect(result.stderrText == "")
     }
 
@@ -15,7 +15,7 @@ struct CheckCommandTests {
         let directory = Secretc.packageRoot.appendingPathComponent("examples/gridos/plugins/stripe").path
         let result = try Secretc.run(["check"], in: directory)
         #expect(result.status == 0)
-        #expect(result.stdoutText.hasPrefix("check: ok"))
+        #expect(result.stdoutText.hasSuffix("check: ok (3 plugins, 4 users, 2 environments, 22 slots)\n"))
     }
 
     /// Three problems in three files: all reported, in file order, with lines and carets.
@@ -39,6 +39,7 @@ struct CheckCommandTests {
             secretc.yaml:54:11: error: slot names undeclared user 'karol'; did you mean 'carol'? [NOT_FOUND]
                   - user: karol
                           ^
+            quota: production 8 of 500, staging 8 of 100 slots
             check: 3 errors
 
             """)
@@ -64,6 +65,7 @@ struct CheckCommandTests {
         #expect(github.status == 1)
         #expect(github.stdoutText == """
             ::error file=secretc.yaml,line=11,col=15,title=secretc NOT_FOUND::admin names undeclared key 'opz'; did you mean 'ops'?
+            quota: production 11 of 500, staging 11 of 100 slots
             check: 1 error
 
             """)

@@ -38,8 +38,22 @@ struct Check: ParsableCommand {
 
         let errors = diagnostics.filter { $0.severity == .error }.count
         let warnings = diagnostics.count - errors
-        if format != .json { Console.out(summary(validation.project, errors: errors, warnings: warnings) + "\n") }
+        if format != .json {
+            if let usage = validation.project.flatMap(quotaUsage) { Console.out(usage + "\n") }
+            Console.out(summary(validation.project, errors: errors, warnings: warnings) + "\n")
+        }
         if errors > 0 { throw ExitCode(1) }
+    }
+
+    /// `quota: production 13 of 500 slots, staging 9 of 100`, for environments with a quota.
+    private func quotaUsage(_ project: Project) -> String? {
+        var counts: [String: Int] = [:]
+        for slot in project.slots { counts[slot.environment, default: 0] += 1 }
+        let parts = project.declarations.environments.compactMap { environment -> String? in
+            guard let quota = environment.quota?.value else { return nil }
+            return "\(environment.name.value) \(counts[environment.name.value] ?? 0) of \(quota)"
+        }
+        return parts.isEmpty ? nil : "quota: " + parts.joined(separator: ", ") + " slots"
     }
 
     private func summary(_ project: Project?, errors: Int, warnings: Int) -> String {

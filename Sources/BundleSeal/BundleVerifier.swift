@@ -117,7 +117,7 @@ public struct BundleVerifier {
                 guard entry.claim.digest == nil else {
                     throw .inconsistent(slot: name, reason: "epoch \(entry.epoch.id) set a value that is missing (dropped?)")
                 }
-            case (let value?, nil):
+            case (_?, nil):
                 throw .inconsistent(slot: name, reason: "holds a value that no epoch claims")
             case (let value?, let entry?):
                 guard value.epoch == entry.epoch.id else {

@@ -18,7 +18,9 @@ public final class TemporaryHome: @unchecked Sendable {
         path = String(cString: made)
         if !configuration.isEmpty {
             let text = configuration.joined(separator: "\n") + "\n"
-            FileManager.default.createFile(atPath: path + "/gpg.conf", contents: Data(text.utf8))
+            guard FileManager.default.createFile(atPath: path + "/gpg.conf", contents: Data(text.utf8)) else {
+                throw GPGError.engineUnavailable("cannot write gpg.conf in the temporary GnuPG home \(path)")
+            }
         }
     }
 

@@ -65,7 +65,7 @@ struct GenerateProject: ParsableCommand {
         guard let made = mkdtemp(&template) else { throw BenchFailure("mkdtemp failed") }
         let home = String(cString: made)
         defer {
-            try? runQuietly("/usr/bin/env", ["gpgconf", "--homedir", home, "--kill", "all"])
+            _ = try? runQuietly("/usr/bin/env", ["gpgconf", "--homedir", home, "--kill", "all"])
             try? FileManager.default.removeItem(atPath: home)
         }
         var parameters = ""

@@ -142,6 +142,7 @@ try? FileManager.default.createDirectory(at: output, withIntermediateDirectories
 for vector in cases {
     var file = Array("expect: \(vector.expect)\npinned: \(vector.pinned)\n\n".utf8)
     file += vector.bytes
-    FileManager.default.createFile(atPath: output.appendingPathComponent("\(vector.name).txt").path, contents: Data(file))
+    guard FileManager.default.createFile(atPath: output.appendingPathComponent("\(vector.name).txt").path, contents: Data(file))
+    else { fail("cannot write \(vector.name).txt") }
 }
 print("wrote \(cases.count) vectors to \(output.path)")

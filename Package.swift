@@ -83,7 +83,7 @@ let package = Package(
         // Writes the bundle test vectors (Tests/BundleTests/Vectors) from the example's keys.
         .executableTarget(
             name: "secretc-vectors",
-            dependencies: ["BundleFormat", "BundleSeal", "GPG", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["BundleFormat", "BundleSeal", "GPG"],
             path: "Tests/BundleTests/VectorGenerator",
             swiftSettings: strictSettings
         ),

@@ -67,7 +67,7 @@ extension Epoch {
 
 extension Claim {
     /// Claims in canonical order (their `owner/plugin/KEY=digest` texts, bytewise), each text computed once.
-    static func sorted(_ claims: [Claim]) -> [Claim] {
+    public static func sorted(_ claims: [Claim]) -> [Claim] {
         claims.map { ($0.text, $0) }.sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }.map(\.1)
     }
 

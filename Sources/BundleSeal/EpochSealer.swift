@@ -61,7 +61,7 @@ public struct EpochSealer {
             claims.append(Claim(slot: change.slot, digest: Digest.sha256(bytes)))
             values[change.slot] = SealedValue(epoch: id, bytes: bytes)
         }
-        claims.sort()
+        claims = Claim.sorted(claims)
         do {
             let message = try dataKey.withUnsafeBytes { try encryptor.encrypt($0, to: recipients) }
             var epoch = Epoch(time: time, id: id, writer: writer, dataKeyMessage: message, signature: [], claims: claims)
@@ -77,10 +77,7 @@ public struct EpochSealer {
 
     static func randomEpochID() -> String {
         var generator = SystemRandomNumberGenerator()
-        return (0..<8).map { _ in
-            let hex = String(UInt8.random(in: 0...255, using: &generator), radix: 16)
-            return hex.count == 1 ? "0" + hex : hex
-        }.joined()
+        return Digest.hex((0..<8).map { _ in UInt8.random(in: 0...255, using: &generator) })
     }
 }
 

@@ -45,7 +45,7 @@ public struct BundleChecker {
             return
         }
         guard let bytes else {
-            let count = project.slots.filter { $0.environment == name }.count
+            let count = project.slotCounts[name] ?? 0
             result.log.warning(
                 .notFound,
                 "bundle '\(environment.bundlePath.value)' does not exist yet: its \(count) slots are pending "
@@ -142,7 +142,7 @@ public struct BundleChecker {
             status.status = .active
         }
         if let epoch = verified.latestWriter[key] {
-            status.writtenBy = project.keys.first { $0.value.info.fingerprint == epoch.writer }?.key ?? epoch.writer
+            status.writtenBy = project.keyName(for: epoch.writer) ?? epoch.writer
             status.updatedAt = Date(timeIntervalSince1970: TimeInterval(epoch.time)).formatted(.iso8601)
         }
         return status

@@ -91,11 +91,6 @@ public struct Compiler {
         }
     }
 
-    /// The key name for a fingerprint, for messages.
-    func keyName(_ fingerprint: String) -> String {
-        project.keys.first { $0.value.info.fingerprint == fingerprint }?.key ?? fingerprint
-    }
-
     // MARK: Verification
 
     /// Parses and verifies the bundle with public keys only; nil when it does not exist yet.

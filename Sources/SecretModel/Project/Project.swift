@@ -27,6 +27,20 @@ public struct Project: Sendable {
         }
     }
 
+    /// The name under which `fingerprint`'s key is declared, if any.
+    public func keyName(for fingerprint: String) -> String? {
+        keys.first { $0.value.info.fingerprint == fingerprint }?.key
+    }
+
+    /// How many slots each environment declares.
+    public var slotCounts: [String: Int] { Self.slotCounts(slots) }
+
+    static func slotCounts(_ slots: [ResolvedSlot]) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for slot in slots { counts[slot.environment, default: 0] += 1 }
+        return counts
+    }
+
     /// The environment named `name`, if declared.
     public func environment(_ name: String) -> EnvironmentDeclaration? {
         declarations.environments.first { $0.name.value == name }

@@ -298,8 +298,7 @@ public struct ProjectValidator {
     }
 
     private mutating func checkQuotas(_ declarations: Declarations, _ slots: [ResolvedSlot]) {
-        var counts: [String: Int] = [:]
-        for slot in slots { counts[slot.environment, default: 0] += 1 }
+        let counts = Project.slotCounts(slots)
         for environment in declarations.environments {
             guard let quota = environment.quota else { continue }
             let used = counts[environment.name.value] ?? 0

@@ -47,8 +47,7 @@ struct Check: ParsableCommand {
 
     /// `quota: production 13 of 500 slots, staging 9 of 100`, for environments with a quota.
     private func quotaUsage(_ project: Project) -> String? {
-        var counts: [String: Int] = [:]
-        for slot in project.slots { counts[slot.environment, default: 0] += 1 }
+        let counts = project.slotCounts
         let parts = project.declarations.environments.compactMap { environment -> String? in
             guard let quota = environment.quota?.value else { return nil }
             return "\(environment.name.value) \(counts[environment.name.value] ?? 0) of \(quota)"

@@ -130,8 +130,8 @@ do {
     var moved = base
     var epoch = Epoch(time: base.epochs.map(\.time).max()! + 1, id: "0123456789abcdef", writer: ops,
                       dataKeyMessage: base.epochs.first { $0.id == value.epoch }!.dataKeyMessage, signature: [],
-                      claims: [Claim(slot: daveToken, digest: Array(SHA256Digest.of(value.bytes)))])
-    let payload = epoch.payload(environment: base.environment, dataKeyDigest: SHA256Digest.hex(epoch.dataKeyMessage))
+                      claims: [Claim(slot: daveToken, digest: Digest.sha256(value.bytes))])
+    let payload = epoch.payload(environment: base.environment, dataKeyDigest: Digest.sha256Hex(epoch.dataKeyMessage))
     epoch.signature = (try? admin.signDetached(payload, as: ops)) ?? []
     moved.epochs.append(epoch)
     moved.slots[index(base, daveToken)].value = SealedValue(epoch: epoch.id, bytes: value.bytes)

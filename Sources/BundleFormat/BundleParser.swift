@@ -13,7 +13,7 @@ extension SecretBundle {
 private struct BundleParser {
     /// Sections in the order they must appear.
     enum Section: Int, Comparable {
-        case version, environment, recipient, admin, user, key, policy, epoch, slot
+        case version, environment, recipient, admin, user, key, field, policy, epoch, slot
         static func < (lhs: Section, rhs: Section) -> Bool { lhs.rawValue < rhs.rawValue }
     }
 
@@ -34,6 +34,7 @@ private struct BundleParser {
         var previousKey: String?
         var previousSlot: SlotKey?
         var previousEpoch: Epoch?
+        var fieldKeys = Set<String>()
         var epochIDs = Set<String>()
         // Bytes throughout: every name is ASCII by its grammar, and an epoch
         // line can hold 100,000 claims, too long for Character-wise splitting.
@@ -86,6 +87,17 @@ private struct BundleParser {
                 let fingerprint = try self.fingerprint(fields[1])
                 try increasing(&previousKey, fingerprint)
                 bundle.keys[fingerprint] = try base64(fields[2], "key")
+            case .field:
+                try expect(fields, 4)
+                let field = try self.field(fields)
+                if let previous = bundle.fields.last, previous.plugin != field.plugin {
+                    guard previous.plugin.utf8.lexicographicallyPrecedes(field.plugin.utf8) else {
+                        throw fail("field lines must be grouped by plugin, plugins sorted")
+                    }
+                    fieldKeys = []
+                }
+                guard fieldKeys.insert(field.key).inserted else { throw fail("a second field '\(field.plugin) \(field.key)'") }
+                bundle.fields.append(field)
             case .policy:
                 try expect(fields, 3)
                 bundle.policy = PolicySignature(signer: try fingerprint(fields[1]), signature: try base64(fields[2], "signature"))
@@ -126,6 +138,7 @@ private struct BundleParser {
         case "admin": return .admin
         case "user": return .user
         case "key": return .key
+        case "field": return .field
         case "policy": return .policy
         case "epoch": return .epoch
         case "slot": return .slot
@@ -222,6 +235,32 @@ private struct BundleParser {
         let bytes = try base64(field[(dot + 1)...], "value")
         guard bytes.count >= 12 + 16 else { throw fail("a value is shorter than a nonce and a tag") }
         return SealedValue(epoch: try epochID(field[..<dot]), bytes: bytes)
+    }
+
+    func field(_ fields: [Field]) throws(BundleFormatError) -> FieldLine {
+        let plugin = try name(fields[1], .plugin)
+        let key = try name(fields[2], .secretKey)
+        var label: String?
+        var placeholder: String?
+        var help: String?
+        var rank = 0
+        let order = ["label", "placeholder", "help"]
+        for part in fields[3].split(separator: UInt8(ascii: ";"), omittingEmptySubsequences: false) {
+            guard let equals = part.firstIndex(of: UInt8(ascii: "=")), let index = order.firstIndex(of: text(part[..<equals]))
+            else { throw fail("unknown field attribute '\(text(part.prefix(32)))'") }
+            guard index + 1 > rank, index == 0 || rank > 0 else { throw fail("field attributes out of order (label first)") }
+            rank = index + 1
+            guard let decoded = PercentEncoding.decode(Substring(text(part[(equals + 1)...]))) else {
+                throw fail("the field's \(order[index]) is not percent-encoded")
+            }
+            switch index {
+            case 0: label = decoded
+            case 1: placeholder = decoded
+            default: help = decoded
+            }
+        }
+        guard let label else { throw fail("a field line needs 'label='") }
+        return FieldLine(plugin: plugin, key: key, label: label, placeholder: placeholder, help: help)
     }
 
     func attributes(_ field: Field) throws(BundleFormatError) -> SlotAttributes {

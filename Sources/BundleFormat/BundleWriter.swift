@@ -39,6 +39,7 @@ extension SecretBundle {
             out += "user \(user) \(fingerprint)\n"
         }
         for (fingerprint, key) in keys.sorted(by: { $0.key < $1.key }) { out += "key \(fingerprint) \(Base64.encode(key))\n" }
+        for field in FieldLine.canonical(fields) { out += field.line }
     }
 
     /// The additional authenticated data binding a value to its place and write (§5).
@@ -73,6 +74,24 @@ extension Claim {
 
     static func sortedTexts(_ claims: [Claim]) -> [String] {
         claims.map(\.text).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+}
+
+extension FieldLine {
+    /// Grouped by plugin (bytewise), keeping each plugin's manifest order.
+    static func canonical(_ fields: [FieldLine]) -> [FieldLine] {
+        fields.enumerated().sorted {
+            $0.element.plugin == $1.element.plugin
+                ? $0.offset < $1.offset : $0.element.plugin.utf8.lexicographicallyPrecedes($1.element.plugin.utf8)
+        }.map(\.element)
+    }
+
+    /// `field shopify STORE_DOMAIN label=Store%20domain;placeholder=...;help=...`
+    var line: String {
+        var out = "field \(plugin) \(key) label=\(PercentEncoding.encode(label))"
+        if let placeholder { out += ";placeholder=\(PercentEncoding.encode(placeholder))" }
+        if let help { out += ";help=\(PercentEncoding.encode(help))" }
+        return out + "\n"
     }
 }
 

@@ -14,6 +14,9 @@ public struct SecretBundle: Sendable, Equatable {
     public var users: [String: String]
     /// Fingerprint → binary OpenPGP public key, for every signer.
     public var keys: [String: [UInt8]]
+    /// The declared schema of each plugin with a slot here: grouped by plugin
+    /// (sorted), each plugin's keys in manifest order.
+    public var fields: [FieldLine]
     /// The admin's signature over ``policyPayload()``; nil until signed.
     public var policy: PolicySignature?
     /// Write batches, in canonical order (time, then id).
@@ -23,16 +26,36 @@ public struct SecretBundle: Sendable, Equatable {
 
     public init(
         environment: String, recipients: [String] = [], admins: [String] = [], users: [String: String] = [:],
-        keys: [String: [UInt8]] = [:], policy: PolicySignature? = nil, epochs: [Epoch] = [], slots: [SlotLine] = []
+        keys: [String: [UInt8]] = [:], fields: [FieldLine] = [], policy: PolicySignature? = nil, epochs: [Epoch] = [],
+        slots: [SlotLine] = []
     ) {
         self.environment = environment
         self.recipients = recipients
         self.admins = admins
         self.users = users
         self.keys = keys
+        self.fields = fields
         self.policy = policy
         self.epochs = epochs
         self.slots = slots
+    }
+}
+
+/// One declared secret of a plugin's manifest, as a settings form renders it
+/// (the seeds' `declared[]` entry), so a loader can answer status without the manifest.
+public struct FieldLine: Sendable, Equatable {
+    public var plugin: String
+    public var key: String
+    public var label: String
+    public var placeholder: String?
+    public var help: String?
+
+    public init(plugin: String, key: String, label: String, placeholder: String? = nil, help: String? = nil) {
+        self.plugin = plugin
+        self.key = key
+        self.label = label
+        self.placeholder = placeholder
+        self.help = help
     }
 }
 

@@ -51,6 +51,13 @@ public enum EnvironmentPolicy {
                     inactive: !metadata.active, scopes: metadata.scopes, description: metadata.description)))
         }
         bundle.slots.sort { $0.slot < $1.slot }
+        // The schema of every plugin with a slot here, for a loader's status answers.
+        for plugin in Set(bundle.slots.map(\.slot.plugin)).sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+            for spec in project.manifests[plugin]?.secrets ?? [] {
+                bundle.fields.append(FieldLine(
+                    plugin: plugin, key: spec.key.value, label: spec.label, placeholder: spec.placeholder, help: spec.help))
+            }
+        }
         return bundle
     }
 
@@ -58,7 +65,7 @@ public enum EnvironmentPolicy {
     /// the same fields `policyPayload()` renders, compared without rendering it.
     public static func matches(_ bundle: SecretBundle, _ skeleton: SecretBundle) -> Bool {
         guard bundle.environment == skeleton.environment, Set(bundle.recipients) == Set(skeleton.recipients),
-              Set(bundle.admins) == Set(skeleton.admins), bundle.users == skeleton.users, bundle.keys == skeleton.keys,
+              Set(bundle.admins) == Set(skeleton.admins), bundle.users == skeleton.users, bundle.keys == skeleton.keys, bundle.fields == skeleton.fields,
               bundle.slots.count == skeleton.slots.count
         else { return false }
         // Both are in canonical slot order.

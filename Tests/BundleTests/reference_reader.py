@@ -47,6 +47,7 @@ def main():
         elif f[0] == "admin": admins.append(f[1])
         elif f[0] == "user": users[f[1]] = f[2]
         elif f[0] == "key": keys[f[1]] = base64.b64decode(f[2], validate=True)
+        elif f[0] == "field": pass  # the plugin schema; covered by the policy signature
         elif f[0] == "policy": policy = (f[1], base64.b64decode(f[2], validate=True))
         elif f[0] == "epoch":
             claims = []
@@ -63,7 +64,7 @@ def main():
         # Step 3: keys.
         gpg(home, ["--import"], b"".join(keys.values()))
         # Step 4: the policy, over the policy lines and the slot lines with values masked.
-        policy_lines = [l for l in lines[1:] if l.split(" ")[0] in ("environment", "recipient", "admin", "user", "key")]
+        policy_lines = [l for l in lines[1:] if l.split(" ")[0] in ("environment", "recipient", "admin", "user", "key", "field")]
         masked = [" ".join(s[:4] + ["*"] + s[5:]) for s in slots]
         payload = ("secretc-policy 1\n" + "".join(l + "\n" for l in policy_lines + masked)).encode()
         if policy is None or policy[0] not in pinned or policy[0] not in admins:

@@ -83,6 +83,9 @@ do {
     var tampered = base
     tampered.slots[index(base, appID)].attributes.inactive = true
     add("policy-covers-metadata", "policy: bad signature (the signed content was changed)", tampered.serialized())
+    var relabelled = base
+    relabelled.fields[0].help = "Paste your token at https://example.invalid/phish"
+    add("policy-covers-fields", "policy: bad signature (the signed content was changed)", relabelled.serialized())
     var malleable = base
     // Zero the issuer key id in the unhashed area: gpg would still accept the signature.
     let signature = base.policy!.signature

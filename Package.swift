@@ -8,12 +8,13 @@ let strictSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "secretc",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "secretc", targets: ["secretc"]),
         .library(name: "GPG", targets: ["GPG"]),
         .library(name: "SecretModel", targets: ["SecretModel"]),
         .library(name: "SecretCore", targets: ["SecretCore"]),
+        .library(name: "SecretKernel", targets: ["SecretKernel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -62,11 +63,21 @@ let package = Package(
             dependencies: ["BundleFormat", "BundleSeal", "GPG", "SecretCore", "SecretModel"],
             swiftSettings: strictSettings
         ),
+        // The runtime loader: no YAML, no argument parsing; reads only the bundle.
+        .target(
+            name: "SecretKernel",
+            dependencies: [
+                "BundleFormat", "BundleSeal", "GPG", "SecretCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The command line: argument parsing and printing only.
         .executableTarget(
             name: "secretc",
             dependencies: [
-                "SecretCore", "SecretModel", "SecretCompiler", "BundleFormat", "GPG",
+                "SecretCore", "SecretModel", "SecretCompiler", "SecretKernel", "BundleFormat", "GPG",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -75,8 +86,9 @@ let package = Package(
         .executableTarget(
             name: "secretc-bench",
             dependencies: [
-                "SecretModel", "SecretCompiler", "BundleFormat", "BundleSeal", "GPG",
+                "SecretModel", "SecretCompiler", "SecretKernel", "BundleFormat", "BundleSeal", "GPG",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
         ),
@@ -105,6 +117,14 @@ let package = Package(
             dependencies: ["BundleFormat", "BundleSeal", "GPG", "TestSupport"],
             exclude: ["VectorGenerator", "reference_reader.py"],
             resources: [.copy("Vectors")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SecretKernelTests",
+            dependencies: [
+                "SecretKernel", "BundleFormat", "BundleSeal", "GPG", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -105,41 +105,60 @@ public enum BundleOpener {
     public static func open(_ verified: BundleVerifier.Verified, with context: Context, only: Set<SlotKey>? = nil)
         throws(BundleSealError) -> [SlotKey: SecureBytes]
     {
-        let bundle = verified.bundle
-        var dataKeys: [String: SymmetricKey] = [:]
+        let keys = try dataKeys(verified, with: context, only: only)
         var values: [SlotKey: SecureBytes] = [:]
-        for slot in bundle.slots {
-            guard let sealed = slot.value else { continue }
+        for slot in verified.bundle.slots {
+            guard let sealed = slot.value, let key = keys[sealed.epoch] else { continue }
             if let only, !only.contains(slot.slot) { continue }
-            let key: SymmetricKey
-            if let known = dataKeys[sealed.epoch] {
-                key = known
-            } else {
-                guard let epoch = verified.epochs[sealed.epoch] else {
-                    throw .inconsistent(slot: slot.slot.description, reason: "its epoch is missing")
-                }
-                let plaintext: SecureBytes
-                do {
-                    plaintext = try context.decrypt(epoch.dataKeyMessage)
-                } catch let error as GPGError {
-                    throw .gpg(error)
-                } catch {
-                    throw .undecryptable("\(error)")
-                }
-                guard plaintext.count == 32 else { throw .undecryptable("epoch \(epoch.id)'s data key is not 32 bytes") }
-                key = plaintext.withUnsafeBytes { SymmetricKey(data: $0) }
-                dataKeys[sealed.epoch] = key
-            }
-            let aad = SecretBundle.valueAAD(environment: bundle.environment, slot: slot.slot, epoch: sealed.epoch)
-            do {
-                let box = try AES.GCM.SealedBox(combined: sealed.bytes)
-                var opened = Array(try AES.GCM.open(box, using: key, authenticating: aad))
-                values[slot.slot] = SecureBytes(opened)
-                opened.withUnsafeMutableBytes { wipe($0) }
-            } catch {
-                throw .undecryptable("slot \(slot.slot) does not authenticate (tampered or moved)")
+            try open(sealed, of: slot.slot, environment: verified.bundle.environment, key: key) { plaintext in
+                values[slot.slot] = SecureBytes(Array(plaintext))
             }
         }
         return values
+    }
+
+    /// The data key of every epoch holding a current value (of `only`, if
+    /// given): one gpg operation each.
+    public static func dataKeys(_ verified: BundleVerifier.Verified, with context: Context, only: Set<SlotKey>? = nil)
+        throws(BundleSealError) -> [String: SymmetricKey]
+    {
+        var keys: [String: SymmetricKey] = [:]
+        for slot in verified.bundle.slots {
+            guard let sealed = slot.value, keys[sealed.epoch] == nil else { continue }
+            if let only, !only.contains(slot.slot) { continue }
+            guard let epoch = verified.epochs[sealed.epoch] else {
+                throw .inconsistent(slot: slot.slot.description, reason: "its epoch is missing")
+            }
+            let plaintext: SecureBytes
+            do {
+                plaintext = try context.decrypt(epoch.dataKeyMessage)
+            } catch let error as GPGError {
+                throw .gpg(error)
+            } catch {
+                throw .undecryptable("\(error)")
+            }
+            guard plaintext.count == 32 else { throw .undecryptable("epoch \(epoch.id)'s data key is not 32 bytes") }
+            keys[sealed.epoch] = plaintext.withUnsafeBytes { SymmetricKey(data: $0) }
+        }
+        return keys
+    }
+
+    /// Opens one value and lends its plaintext to `body`; the plaintext is
+    /// zeroed when `body` returns. Safe to call from several threads.
+    public static func open(
+        _ sealed: SealedValue, of slot: SlotKey, environment: String, key: SymmetricKey,
+        _ body: (UnsafeRawBufferPointer) -> Void
+    ) throws(BundleSealError) {
+        let aad = SecretBundle.valueAAD(environment: environment, slot: slot, epoch: sealed.epoch)
+        var opened: Data
+        do {
+            opened = try AES.GCM.open(AES.GCM.SealedBox(combined: sealed.bytes), using: key, authenticating: aad)
+        } catch {
+            throw .undecryptable("slot \(slot) does not authenticate (tampered or moved)")
+        }
+        opened.withUnsafeMutableBytes { buffer in
+            body(UnsafeRawBufferPointer(buffer))
+            wipe(buffer)
+        }
     }
 }

@@ -8,12 +8,15 @@ public final class TemporaryHome: @unchecked Sendable {
     private let lock = NSLock()
     private var removed = false
 
-    /// Creates `/tmp/secretc.XXXXXX` with mode 0700.
-    /// - Parameter configuration: lines for the home's `gpg.conf`, if any.
-    public init(configuration: [String] = []) throws {
-        var template = Array("/tmp/secretc.XXXXXX".utf8CString)
+    /// Creates `<parent>/secretc.XXXXXX` with mode 0700.
+    /// - Parameters:
+    ///   - configuration: lines for the home's `gpg.conf`, if any.
+    ///   - parent: a folder with a short path (agent sockets live in the home).
+    public init(configuration: [String] = [], in parent: String = "/tmp") throws {
+        var template = Array("\(parent)/secretc.XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else {
-            throw GPGError.engineUnavailable("cannot create a temporary GnuPG home in /tmp: \(String(cString: strerror(errno)))")
+            throw GPGError.engineUnavailable(
+                "cannot create a temporary GnuPG home in \(parent): \(String(cString: strerror(errno)))")
         }
         path = String(cString: made)
         if !configuration.isEmpty {

@@ -6,7 +6,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "secretc-bench",
         abstract: "Benchmarks for secretc (build with -c release).",
-        subcommands: [CheckBenchmark.self, SetBenchmark.self, GenerateProject.self]
+        subcommands: [CheckBenchmark.self, SetBenchmark.self, LoadBenchmark.self, GenerateProject.self]
     )
 }
 

@@ -1,0 +1,76 @@
+import BundleSeal
+import Foundation
+import GPG
+
+/// Why a bundle was not loaded. Nothing from it is served; never carries a value.
+public struct SecretKernelError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: String, Sendable {
+        /// The bundle file cannot be read.
+        case unreadable
+        /// The bytes are not a valid bundle (syntax, order, version).
+        case invalidBundle
+        /// A signature, authorization or claim fails: tampered or forged.
+        case verificationFailed
+        /// No usable runtime secret key, or gpg itself failed.
+        case keyUnavailable
+        /// A ciphertext or data key does not decrypt or authenticate.
+        case undecryptable
+        /// The configuration is unusable (e.g. no pinned admin).
+        case misconfigured
+    }
+
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
+
+    /// Maps a sealing-layer error, naming the bundle.
+    init(_ error: BundleSealError, bundle: String, recipients: [String]) {
+        switch error {
+        case .format(let format): self.init(.invalidBundle, "\(bundle): invalid bundle: \(format)")
+        case .undecryptable: self.init(.undecryptable, "\(bundle): \(error)")
+        case .gpg(.noSecretKey):
+            self.init(
+                .keyUnavailable,
+                "\(bundle): no secret key of a recipient is available (recipients: \(recipients.joined(separator: ", ")))")
+        case .gpg(let gpg): self.init(.keyUnavailable, "\(bundle): \(gpg)")
+        default: self.init(.verificationFailed, "\(bundle): \(error)")
+        }
+    }
+}
+
+/// Why a lookup found no value to serve. Never carries a value.
+public struct SecretUnavailable: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Reason: Sendable, Equatable {
+        /// Neither a slot value nor the environment variable is set.
+        case notSet
+        /// The value expired at this time; it is not served.
+        case expired(Date)
+        /// The slot is marked inactive; its value is kept but not served.
+        case inactive
+        /// The slot's `scopes` do not include the loader's scope.
+        case outOfScope(String)
+    }
+
+    public var plugin: String
+    public var key: String
+    public var user: String?
+    /// The environment variable that was also consulted.
+    public var environmentVariable: String
+    public var reason: Reason
+
+    public var description: String {
+        let slot = "\(user ?? "-")/\(plugin)/\(key)"
+        switch reason {
+        case .notSet: return "\(slot) is not set (and \(environmentVariable) is not in the environment)"
+        case .expired(let date): return "\(slot) expired on \(ISO8601DateFormatter().string(from: date)) and is not served"
+        case .inactive: return "\(slot) is inactive and is not served"
+        case .outOfScope(let scope): return "\(slot) is not in scope '\(scope)' and is not served"
+        }
+    }
+}

@@ -1,0 +1,290 @@
+import BundleFormat
+import Foundation
+import GPG
+import Logging
+import SecretCore
+import Synchronization
+
+/// The runtime loader: decrypts and verifies one environment's bundle once,
+/// then serves lookups from memory.
+///
+/// ```swift
+/// let kernel = try SecretKernel(.init(
+///     bundle: .path("secrets/production.bundle"),
+///     trustedAdmins: ["2E5035F3951C4CC79B8E447F436EF147770AE473"]))
+/// let token = kernel.getSecret("shopify", "ADMIN_TOKEN", user: workbook.owner)
+/// ```
+///
+/// Lookups resolve the user's slot, then the deployment-wide slot, then the
+/// environment variable. Expired, inactive and out-of-scope values are never
+/// served. ``reload()`` swaps in a new bundle atomically and keeps the old
+/// one when the new one fails; lookups never wait for a reload.
+public final class SecretKernel: Sendable, CustomStringConvertible {
+    public let configuration: Configuration
+    private let current: Mutex<Snapshot>
+    /// Read once: lookups pay for debug logging only when it is on.
+    private let logsLookups: Bool
+    /// Serializes reloads (lookups never take it).
+    private let reloads = Mutex<Void>(())
+
+    /// Loads and verifies the configured bundle.
+    /// - Throws: ``SecretKernelError`` when anything fails; nothing is served.
+    public init(_ configuration: Configuration) throws(SecretKernelError) {
+        self.configuration = configuration
+        logsLookups = configuration.logger.logLevel <= .debug
+        do {
+            current = Mutex(try Self.load(configuration.bundle, configuration))
+        } catch {
+            configuration.logger.error("secret bundle refused: \(error.message)")
+            throw error
+        }
+    }
+
+    // MARK: Lookups
+
+    /// The value to use for `plugin`'s `key` on behalf of `user`, or nil.
+    ///
+    /// Name the user whose secrets apply: for a shared resource, its owner,
+    /// never the viewer. nil asks for the deployment-wide value only.
+    public func getSecret(_ plugin: String, _ key: String, user: String? = nil) -> String? {
+        try? secret(plugin, key, user: user).value
+    }
+
+    /// Like ``getSecret(_:_:user:)``, with where the value came from, or why
+    /// there is none (not set, expired, inactive, out of scope).
+    public func secret(_ plugin: String, _ key: String, user: String? = nil) throws(SecretUnavailable) -> Secret {
+        let snapshot = current.withLock { $0 }
+        var reason: SecretUnavailable.Reason?
+        if let user {
+            switch serve(snapshot, SlotKey(owner: user, plugin: plugin, key: key)) {
+            case .success(let value): return found(value, .userSlot(user), plugin, key, user)
+            case .failure(let why): reason = why.reason
+            }
+        }
+        switch serve(snapshot, SlotKey(owner: nil, plugin: plugin, key: key)) {
+        case .success(let value): return found(value, .deploymentSlot, plugin, key, user)
+        case .failure(let why): if reason == nil || reason == .notSet { reason = why.reason }
+        }
+        let variable = snapshot.environmentVariable(plugin, key)
+        if let value = configuration.environment[variable] {
+            return found(value, .environmentVariable(variable), plugin, key, user)
+        }
+        throw SecretUnavailable(
+            plugin: plugin, key: key, user: user, environmentVariable: variable, reason: reason ?? .notSet)
+    }
+
+    /// The seeds' settings answer for `plugin` and `user` (nil: deployment-wide):
+    /// the declared schema, which keys hold a value this loader serves, and
+    /// each slot's state. Never a value.
+    public func status(plugin: String, user: String? = nil) -> PluginSecretsStatus {
+        let snapshot = current.withLock { $0 }
+        let declared = snapshot.declared[plugin] ?? []
+        let order = Dictionary(declared.enumerated().map { ($1.key, $0) }, uniquingKeysWith: { first, _ in first })
+        let positions = snapshot.positions(owner: user, plugin: plugin).sorted {
+            let left = snapshot.slots[$0].key, right = snapshot.slots[$1].key
+            return (order[left] ?? .max, left) < (order[right] ?? .max, right)
+        }
+        var setKeys: [String] = []
+        let slots = positions.map { position -> SlotStatus in
+            let entry = snapshot.serving[position]
+            let metadata = snapshot.metadata[position]
+            let key = snapshot.slots[position].key
+            let state: SlotState
+            if !entry.hasValue {
+                state = .pending
+            } else if entry.inactive {
+                state = .inactive
+            } else if entry.expires <= now() {
+                state = .expired
+            } else {
+                state = .active
+                if entry.inScope { setKeys.append(key) }
+            }
+            return SlotStatus(
+                key: key, status: state, hasValue: entry.hasValue, reserved: metadata.reserved,
+                active: !entry.inactive, expires: entry.expires == .max ? nil : Self.timestamp(entry.expires),
+                scopes: metadata.scopes, description: metadata.description, writtenBy: metadata.writer,
+                updatedAt: metadata.writtenAt.map(Self.timestamp))
+        }
+        return PluginSecretsStatus(
+            pluginSlug: plugin, declared: declared, setKeys: setKeys.sorted(), environment: snapshot.environment,
+            user: user, slots: slots)
+    }
+
+    // MARK: Reloading
+
+    /// Loads the configured bundle again (a ``BundleSource/path(_:)`` source)
+    /// and swaps it in. On failure the loaded bundle stays in service.
+    public func reload() throws(SecretKernelError) {
+        try reload(from: configuration.bundle)
+    }
+
+    /// Verifies `bytes` as a new bundle and swaps it in. On failure the
+    /// loaded bundle stays in service.
+    public func reload(bytes: [UInt8]) throws(SecretKernelError) {
+        try reload(from: .bytes(bytes))
+    }
+
+    private func reload(from source: BundleSource) throws(SecretKernelError) {
+        try reloads.withLock { _ throws(SecretKernelError) in
+            let fresh: Snapshot
+            do throws(SecretKernelError) {
+                fresh = try Self.load(source, configuration)
+            } catch {
+                configuration.logger.error(
+                    "secret bundle reload refused; still serving the loaded bundle: \(error.message)",
+                    metadata: ["bundle": "\(source)"])
+                throw error
+            }
+            let previous = current.withLock { snapshot in
+                defer { snapshot = fresh }
+                return snapshot
+            }
+            configuration.logger.info(
+                "secret bundle reloaded",
+                metadata: ["environment": "\(fresh.environment)", "values": "\(fresh.valueCount)",
+                           "previous": "\(previous.digest.prefix(12))", "digest": "\(fresh.digest.prefix(12))"])
+        }
+    }
+
+    // MARK: Introspection
+
+    /// What is loaded: never a value.
+    public struct Info: Sendable, Equatable {
+        public var environment: String
+        public var slots: Int
+        /// Values held in memory (servable by this loader when loaded).
+        public var values: Int
+        public var epochs: Int
+        /// Lower-case hex SHA-256 of the bundle bytes.
+        public var digest: String
+        public var loadedAt: Date
+    }
+
+    public var info: Info {
+        let snapshot = current.withLock { $0 }
+        return Info(
+            environment: snapshot.environment, slots: snapshot.slots.count, values: snapshot.valueCount,
+            epochs: snapshot.epochCount, digest: snapshot.digest, loadedAt: snapshot.loadedAt)
+    }
+
+    /// Counts only; values are redacted.
+    public var description: String {
+        let info = info
+        return "SecretKernel(environment: \(info.environment), slots: \(info.slots), values: \(info.values) <redacted>, "
+            + "epochs: \(info.epochs), bundle: \(info.digest.prefix(12)))"
+    }
+
+    // MARK: Internals
+
+    private static func load(_ source: BundleSource, _ configuration: Configuration) throws(SecretKernelError) -> Snapshot {
+        let bytes: [UInt8]
+        let name: String
+        switch source {
+        case .bytes(let given):
+            bytes = given
+            name = "bundle"
+        case .path(let path):
+            name = path
+            guard let data = FileManager.default.contents(atPath: path) else {
+                let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
+                throw SecretKernelError(.unreadable, "\(path) \(reason)")
+            }
+            bytes = Array(data)
+        }
+        let snapshot = try Loader.load(bytes, name: name, configuration)
+        configuration.logger.info(
+            "secret bundle loaded",
+            metadata: ["environment": "\(snapshot.environment)", "slots": "\(snapshot.slots.count)",
+                       "values": "\(snapshot.valueCount)", "epochs": "\(snapshot.epochCount)",
+                       "digest": "\(snapshot.digest.prefix(12))"])
+        return snapshot
+    }
+
+    private func now() -> Int {
+        if let clock = configuration.clock { return Int(clock().timeIntervalSince1970) }
+        #if os(Linux)
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME_COARSE, &spec)
+        return spec.tv_sec
+        #else
+        return Int(Date().timeIntervalSince1970)
+        #endif
+    }
+
+    /// The value a slot serves, or why it serves none.
+    @inline(__always)
+    private func serve(_ snapshot: Snapshot, _ slot: SlotKey) -> Result<Lent, Unserved> {
+        guard let position = snapshot.index[slot] else { return .failure(Unserved(reason: .notSet)) }
+        let entry = snapshot.serving[position]
+        guard entry.hasValue else { return .failure(Unserved(reason: .notSet)) }
+        if entry.inactive { return .failure(Unserved(reason: .inactive)) }
+        if !entry.inScope { return .failure(Unserved(reason: .outOfScope(configuration.scope ?? ""))) }
+        if entry.expires != .max, entry.expires <= now() {
+            return .failure(Unserved(reason: .expired(Date(timeIntervalSince1970: TimeInterval(entry.expires)))))
+        }
+        guard entry.length >= 0 else { return .failure(Unserved(reason: .notSet)) }
+        return .success(Lent(snapshot: snapshot, bytes: snapshot.bytes(entry)))
+    }
+
+    private func found(_ value: Lent, _ source: SecretSource, _ plugin: String, _ key: String, _ user: String?) -> Secret {
+        let text = String(decoding: value.bytes, as: UTF8.self)
+        withExtendedLifetime(value.snapshot) {}
+        return found(text, source, plugin, key, user)
+    }
+
+    private func found(_ value: String, _ source: SecretSource, _ plugin: String, _ key: String, _ user: String?) -> Secret {
+        if logsLookups {
+            configuration.logger.debug(
+                "secret served", metadata: ["slot": "\(user ?? "-")/\(plugin)/\(key)", "source": "\(source)"])
+        }
+        return Secret(value: value, source: source)
+    }
+
+    static func timestamp(_ seconds: Int) -> String {
+        let date = Date(timeIntervalSince1970: TimeInterval(seconds))
+        if seconds % 86_400 == 0 {
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withFullDate]
+            return formatter.string(from: date)
+        }
+        return ISO8601DateFormatter().string(from: date)
+    }
+}
+
+/// A value lent from a snapshot, valid while `snapshot` lives.
+private struct Lent {
+    let snapshot: Snapshot
+    let bytes: UnsafeRawBufferPointer
+}
+
+private struct Unserved: Error {
+    var reason: SecretUnavailable.Reason
+}
+
+/// A served value and where it came from. `description` never shows the value.
+public struct Secret: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    public let value: String
+    public let source: SecretSource
+
+    public var description: String { "Secret(<redacted>, from \(source))" }
+    public var debugDescription: String { description }
+}
+
+/// Which step of the resolution served a lookup.
+public enum SecretSource: Sendable, Equatable, CustomStringConvertible {
+    /// The named user's own slot.
+    case userSlot(String)
+    /// The deployment-wide slot.
+    case deploymentSlot
+    /// The environment variable (OSS mode / local development).
+    case environmentVariable(String)
+
+    public var description: String {
+        switch self {
+        case .userSlot(let user): return "user slot (\(user))"
+        case .deploymentSlot: return "deployment-wide slot"
+        case .environmentVariable(let name): return "environment variable \(name)"
+        }
+    }
+}

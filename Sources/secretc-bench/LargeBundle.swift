@@ -1,0 +1,101 @@
+import BundleFormat
+import BundleSeal
+import Foundation
+import GPG
+import SecretCompiler
+import SecretModel
+
+/// A generated project whose production bundle holds N slots, every one
+/// filled by one admin epoch, plus a GnuPG home with the example's
+/// EXAMPLE-ONLY admin and runtime keys (exported as `GNUPGHOME`).
+///
+/// The filled bundle is kept as `production.pristine` in the cache, so later
+/// runs start from the same one-epoch bundle without sealing it again.
+struct LargeBundle {
+    let config: URL
+    let project: Project
+    let compiler: Compiler
+    let home: TemporaryHome
+    let context: Context
+    /// The runtime key's home alone, for loaders.
+    let runtimeHome: TemporaryHome
+    /// Seconds it took to fill every slot, when this run had to.
+    let fillSeconds: Double?
+
+    var bundle: URL { compiler.file.url }
+    var admin: String { project.keys["ops"]!.info.fingerprint }
+
+    static func prepare(slots: Int, cache: String) throws -> LargeBundle {
+        let users = max(1, slots / 5)
+        let root = URL(fileURLWithPath: cache).appendingPathComponent("set-\(slots)")
+        let config = root.appendingPathComponent("secretc.yaml")
+        let pristine = root.appendingPathComponent("production.pristine")
+        if !FileManager.default.fileExists(atPath: config.path) {
+            print("generating \(users) users × 5 slots in one environment in \(root.path) …")
+            try GenerateProject.generate(at: root, users: users, keyedUsers: 0, environments: 1)
+        }
+        let home = try TemporaryHome()
+        let context = try Context(home: home.path)
+        let runtimeHome = try TemporaryHome()
+        for key in ["ops", "runtime-production"] {
+            let armored = Array(try Data(contentsOf: exampleSecretKey(key)))
+            try context.importKeys(armored)
+            if key == "runtime-production" { try Context(home: runtimeHome.path).importKeys(armored) }
+        }
+        setenv("GNUPGHOME", home.path, 1)
+
+        let validation = ProjectValidator.load(config: config)
+        guard let project = validation.project, !validation.log.hasErrors else { throw BenchFailure("project fails check") }
+        let compiler = try Compiler(project: project, environment: "production", home: home.path)
+        try? FileManager.default.removeItem(at: compiler.file.url)
+        var fill: Double?
+        if FileManager.default.fileExists(atPath: pristine.path) {
+            try FileManager.default.copyItem(at: pristine, to: compiler.file.url)
+        } else {
+            _ = try compiler.compile(as: "ops")
+            fill = try Clock.time { try fillAllSlots(compiler, context) }
+            try FileManager.default.copyItem(at: compiler.file.url, to: pristine)
+        }
+        return LargeBundle(
+            config: config, project: project, compiler: compiler, home: home, context: context, runtimeHome: runtimeHome,
+            fillSeconds: fill)
+    }
+
+    func remove() {
+        home.remove()
+        runtimeHome.remove()
+    }
+
+    static func exampleSecretKey(_ name: String) -> URL {
+        GenerateProject.exampleRoot.appendingPathComponent("example-secret-keys/\(name).EXAMPLE-ONLY.asc")
+    }
+
+    /// Seals a value into every declared slot, as one admin epoch.
+    private static func fillAllSlots(_ compiler: Compiler, _ context: Context) throws {
+        guard var bundle = try compiler.file.load() else { throw BenchFailure("no bundle") }
+        let recipients = try TemporaryHome()
+        defer { recipients.remove() }
+        let encryptor = try Context(home: recipients.path)
+        try encryptor.importKeys(Array(try Data(contentsOf: GenerateProject.exampleRoot.appendingPathComponent("keys/runtime-production.asc"))))
+        let changes = bundle.slots.map { line -> EpochSealer.Change in
+            EpochSealer.Change(slot: line.slot, value: SecureBytes(sampleValue(line.slot.key)))
+        }
+        let (epoch, sealed) = try EpochSealer(environment: "production", writer: bundle.admins[0], recipients: bundle.recipients)
+            .seal(changes, after: bundle.epochs, encryptor: encryptor, signer: context)
+        bundle.epochs.append(epoch)
+        for index in bundle.slots.indices { bundle.slots[index].value = sealed[bundle.slots[index].slot] ?? nil }
+        try compiler.file.replace(with: bundle.serialized())
+    }
+
+    /// A fake value of a realistic length that fits the key's manifest pattern.
+    static func sampleValue(_ key: String) -> String {
+        switch key {
+        case "STORE_DOMAIN": return "fill.myshopify.com"
+        case "ADMIN_TOKEN": return "shpat_" + String(repeating: "a", count: 32)
+        case "SECRET_KEY": return "sk_live_" + String(repeating: "b", count: 24)
+        case "WEBHOOK_SECRET": return "whsec_" + String(repeating: "c", count: 32)
+        case "APP_ID": return "123456"
+        default: return "ghp_" + String(repeating: "d", count: 36)
+        }
+    }
+}

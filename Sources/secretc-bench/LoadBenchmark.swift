@@ -1,0 +1,113 @@
+import ArgumentParser
+import BundleFormat
+import BundleSeal
+import Crypto
+import Foundation
+import GPG
+import SecretKernel
+import Synchronization
+
+/// The runtime: `SecretKernel` load of an N-slot bundle, lookup latency from
+/// 8 threads, and the memory the loaded bundle holds.
+struct LoadBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "load",
+        abstract: "Time SecretKernel's load of an N-slot, one-epoch bundle and its lookups from 8 threads.")
+
+    @Option(help: "Slots in the bundle (5 per user, one environment).") var slots = 100_000
+    @Option(help: "Timed loads (the median is reported).") var runs = 5
+    @Option(help: "Lookup threads.") var threads = 8
+    @Option(help: "Lookups per thread.") var lookups = 200_000
+    @Option(help: "Where generated data sets are kept between runs.") var cache = ".bench"
+
+    func run() throws {
+        let large = try LargeBundle.prepare(slots: slots, cache: cache)
+        defer { large.remove() }
+        let configuration = SecretKernel.Configuration(
+            bundle: .path(large.bundle.path), keys: .gnupgHome(large.runtimeHome.path), trustedAdmins: [large.admin],
+            environment: [:])
+        let baseline = residentBytes()
+        var kernel = try SecretKernel(configuration)  // warms gpg-agent and the page cache
+        let loaded = residentBytes()
+        var times: [Double] = []
+        for _ in 0..<runs {
+            times.append(try Clock.time { kernel = try SecretKernel(configuration) })
+        }
+        let keys = sampleKeys(large)
+        let (p50, p99) = lookupLatency(kernel, keys)
+        print("load-\(slots / 1000)k: \(kernel.info.slots) slots, \(kernel.info.values) values, \(kernel.info.epochs) epoch(s)")
+        print("  SecretKernel load + verify (in-process)  median \(Clock.milliseconds(Clock.median(times)))  (target ≤ 250 ms)")
+        print("  resident memory of the first load        \((loaded - baseline) / 1_048_576) MiB above baseline  (target ≤ 64 MiB)")
+        print("  lookup, \(threads) threads × \(lookups)            p50 \(p50) ns, p99 \(p99) ns  (targets ≤ 200 ns, ≤ 1000 ns)")
+        withExtendedLifetime(kernel) {}
+        try printPhases(large)
+    }
+
+    /// Where a load's time goes, phase by phase, with the public building blocks.
+    private func printPhases(_ large: LargeBundle) throws {
+        let bytes = Array(try Data(contentsOf: large.bundle))
+        var bundle: SecretBundle?
+        let parse = try Clock.time { bundle = try SecretBundle(parsing: bytes) }
+        var verified: BundleVerifier.Verified?
+        let verify = try Clock.time { verified = try BundleVerifier(trustedAdmins: [large.admin]).verify(bundle!) }
+        let policy = Clock.time { _ = bundle!.policyPayload() }
+        let context = try Context(home: large.runtimeHome.path)
+        var keys: [String: SymmetricKey] = [:]
+        let dataKeys = try Clock.time { keys = try BundleOpener.dataKeys(verified!, with: context) }
+        let open = try Clock.time {
+            for slot in bundle!.slots {
+                guard let sealed = slot.value else { continue }
+                try BundleOpener.open(sealed, of: slot.slot, environment: bundle!.environment, key: keys[sealed.epoch]!) { _ in }
+            }
+        }
+        print("  phases (one thread): parse \(Clock.milliseconds(parse)), verify \(Clock.milliseconds(verify)) "
+            + "(of which rendering the policy payload \(Clock.milliseconds(policy))), data keys \(Clock.milliseconds(dataKeys)), "
+            + "open values \(Clock.milliseconds(open))")
+    }
+
+    /// Real slots of the bundle: users' own, deployment-wide, and a fallback.
+    private func sampleKeys(_ large: LargeBundle) -> [(String, String, String?)] {
+        let users = max(1, slots / 5)
+        var generator = SystemRandomNumberGenerator()
+        return (0..<4096).map { _ in
+            let user = String(format: "u%05d", Int.random(in: 1...users, using: &generator))
+            switch Int.random(in: 0..<5, using: &generator) {
+            case 0: return ("shopify", "STORE_DOMAIN", user)
+            case 1: return ("shopify", "ADMIN_TOKEN", user)
+            case 2: return ("stripe", "SECRET_KEY", user)
+            case 3: return ("github", "TOKEN", user)
+            default: return ("github", "APP_ID", user)  // falls through to the deployment-wide slot
+            }
+        }
+    }
+
+    /// Times every lookup on its own (the clock reads are included).
+    private func lookupLatency(_ kernel: SecretKernel, _ keys: [(String, String, String?)]) -> (Int, Int) {
+        let perThread = lookups
+        var samples = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: threads * perThread)
+        defer { samples.deallocate() }
+        nonisolated(unsafe) let shared = samples
+        let misses = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: threads) { thread in
+            var index = thread * 7919
+            for sample in 0..<perThread {
+                let (plugin, key, user) = keys[index & 4095]
+                index &+= 1
+                let start = DispatchTime.now().uptimeNanoseconds
+                let value = kernel.getSecret(plugin, key, user: user)
+                let end = DispatchTime.now().uptimeNanoseconds
+                if value == nil { misses.add(1, ordering: .relaxed) }
+                shared[thread * perThread + sample] = end - start
+            }
+        }
+        precondition(misses.load(ordering: .relaxed) == 0, "a lookup of a set slot returned nil")
+        samples.sort()
+        return (Int(samples[samples.count / 2]), Int(samples[samples.count * 99 / 100]))
+    }
+
+    private func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
+    }
+}

@@ -79,6 +79,7 @@ let package = Package(
             dependencies: [
                 "SecretCore", "SecretModel", "SecretCompiler", "SecretKernel", "BundleFormat", "GPG",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),

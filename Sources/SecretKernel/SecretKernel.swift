@@ -111,6 +111,22 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
             user: user, slots: slots)
     }
 
+    /// Every value this loader serves as environment variables, under their
+    /// env names: the deployment-wide slots, then `user`'s own slots, which
+    /// take precedence where both set the same variable. What `secretc exec` passes on.
+    public func environmentVariables(user: String? = nil) -> [String: String] {
+        let snapshot = current.withLock { $0 }
+        var variables: [String: String] = [:]
+        let owners: [String?] = user.map { [nil, $0] } ?? [nil]
+        for owner in owners {
+            for (position, slot) in snapshot.slots.enumerated() where slot.owner == owner {
+                guard case .success(let value) = serve(snapshot, slot, at: position) else { continue }
+                variables[snapshot.environmentVariable(slot.plugin, slot.key)] = String(decoding: value.bytes, as: UTF8.self)
+            }
+        }
+        return variables
+    }
+
     // MARK: Reloading
 
     /// Loads the configured bundle again (a ``BundleSource/path(_:)`` source)
@@ -216,6 +232,11 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
     @inline(__always)
     private func serve(_ snapshot: Snapshot, _ slot: SlotKey) -> Result<Lent, Unserved> {
         guard let position = snapshot.index[slot] else { return .failure(Unserved(reason: .notSet)) }
+        return serve(snapshot, slot, at: position)
+    }
+
+    @inline(__always)
+    private func serve(_ snapshot: Snapshot, _ slot: SlotKey, at position: Int) -> Result<Lent, Unserved> {
         let entry = snapshot.serving[position]
         guard entry.hasValue else { return .failure(Unserved(reason: .notSet)) }
         if entry.inactive { return .failure(Unserved(reason: .inactive)) }

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import GPG
+import Logging
+import SecretCompiler
+import SecretKernel
+
+struct Exec: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a command with the environment's secrets as environment variables.",
+        discussion: """
+            Loads the bundle exactly as the SecretKernel library does — every signature, authorization and \
+            ciphertext verified against the pinned admins (SECRETC_TRUSTED_ADMINS, else the declared admins) — \
+            then replaces itself with COMMAND. The command sees the deployment-wide values, plus --user's own \
+            values, under their env names (the manifest's `env`, else SLUG_KEY); a user's value wins over the \
+            deployment-wide one. Variables already set are kept unless a secret sets the same name. \
+            SECRETC_GPG_KEY and SECRETC_GPG_PASSPHRASE are removed from the command's environment. Expired, \
+            inactive and out-of-scope values are left out. If loading fails, the command never runs. \
+            Values travel only in the environment, never in arguments.
+
+            The runtime key: SECRETC_GPG_KEY (an armored secret key, imported into a private temporary home), \
+            else GNUPGHOME.
+            """)
+
+    @OptionGroup var project: ProjectOptions
+
+    @Option(help: "The environment (may be left out when only one is declared).")
+    var env: String?
+
+    @Option(help: "Also pass this user's own values.")
+    var user: String?
+
+    @Option(help: "Serve only slots whose scopes include this one (or that have none).")
+    var scope: String?
+
+    @Option(help: "Read this bundle file without any declarations (needs SECRETC_TRUSTED_ADMINS).")
+    var bundle: String?
+
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments, after `--`.")
+    var command: [String] = []
+
+    func run() throws {
+        var arguments = command
+        if arguments.first == "--" { arguments.removeFirst() }
+        guard let program = arguments.first else {
+            throw CLIFailure(message: "no command to run", hints: ["secretc exec --env production -- ./server"], exitCode: 2)
+        }
+        let environment = ProcessInfo.processInfo.environment
+        let pinned = environment["SECRETC_TRUSTED_ADMINS"].map(SecretKernel.Configuration.trustedAdmins(from:))
+        let source: String
+        let trusted: Set<String>
+        if let bundle {
+            guard let pinned, !pinned.isEmpty else {
+                throw CLIFailure(
+                    message: "--bundle needs the trusted admin fingerprints",
+                    hints: ["set SECRETC_TRUSTED_ADMINS to the admins' fingerprints, comma-separated"])
+            }
+            source = bundle
+            trusted = pinned
+        } else {
+            let loaded = try project.loadValidProject()
+            let compiler = try secretcRun { try Compiler(project: loaded, environment: env) }
+            source = compiler.file.url.path
+            trusted = pinned ?? compiler.declaredAdmins
+        }
+        let kernel: SecretKernel
+        do {
+            kernel = try SecretKernel(.init(
+                bundle: .path(source), keys: .automatic, trustedAdmins: trusted, scope: scope, environment: environment,
+                logger: Logger(label: "secretc.exec", factory: { _ in SwiftLogNoOpLogHandler() })))
+        } catch {
+            throw CLIFailure(message: error.message, hints: Self.hints(for: error))
+        }
+        for (name, value) in kernel.environmentVariables(user: user) { setenv(name, value, 1) }
+        unsetenv("SECRETC_GPG_KEY")
+        unsetenv("SECRETC_GPG_PASSPHRASE")
+        let argv = arguments.map { strdup($0) } + [nil]
+        execvp(program, argv)
+        let reason = String(cString: strerror(errno))
+        throw CLIFailure(message: "cannot run \(program): \(reason)", exitCode: errno == ENOENT ? 127 : 126)
+    }
+
+    static func hints(for error: SecretKernelError) -> [String] {
+        switch error.kind {
+        case .keyUnavailable: return ["import a recipient's secret key into GNUPGHOME, or set SECRETC_GPG_KEY"]
+        case .verificationFailed: return ["run `secretc check` to see every problem with the bundle"]
+        default: return []
+        }
+    }
+}

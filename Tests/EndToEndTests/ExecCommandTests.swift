@@ -1,0 +1,79 @@
+import Foundation
+import TestSupport
+import Testing
+
+@Suite("secretc exec end to end")
+struct ExecCommandTests {
+    static let admin = "B10C30114A7A5CE22215A9196B7A4E014FFA39D1"
+    /// Prints the named variables, one per line, `NAME=value` or `NAME unset`.
+    static func printer(_ names: [String]) -> [String] {
+        ["/bin/sh", "-c", names.map { "if [ -n \"${\($0)+x}\" ]; then echo \"\($0)=$\($0)\"; else echo \"\($0) unset\"; fi" }
+            .joined(separator: "; ")]
+    }
+
+    @Test func passesTheUsersAndTheDeploymentsValuesInTheEnvironment() throws {
+        let deployment = try ExampleDeployment()
+        let runtime = try deployment.home(["runtime-production"])
+        let names = ["SHOPIFY_STORE_DOMAIN", "GITHUB_TOKEN", "GITHUB_APP_ID", "STRIPE_SECRET_KEY", "KEPT", "SECRETC_GPG_KEY"]
+        let result = try deployment.secretc(
+            ["exec", "--env", "production", "--user", "alice", "--"] + Self.printer(names), home: runtime,
+            environment: ["KEPT": "yes", "GITHUB_TOKEN": "overridden"])
+        #expect(result.status == 0, "\(result.stderrText)")
+        #expect(result.stdoutText == """
+            SHOPIFY_STORE_DOMAIN=alice-example.myshopify.com
+            GITHUB_TOKEN=github_pat_EXAMPLE_alice_0000000000
+            GITHUB_APP_ID=123456
+            STRIPE_SECRET_KEY unset
+            KEPT=yes
+            SECRETC_GPG_KEY unset
+
+            """)
+        // Without --user: deployment-wide values only.
+        let shared = try deployment.secretc(
+            ["exec", "--env", "production", "--"] + Self.printer(["GITHUB_TOKEN", "SHOPIFY_STORE_DOMAIN"]), home: runtime)
+        #expect(shared.stdoutText == "GITHUB_TOKEN=ghp_EXAMPLEexampleEXAMPLEexampleEXAMPLE0\nSHOPIFY_STORE_DOMAIN unset\n")
+    }
+
+    @Test func readsAnArmoredKeyAndHidesItFromTheChild() throws {
+        let deployment = try ExampleDeployment()
+        let armored = try String(
+            contentsOf: deployment.root.appendingPathComponent("example-secret-keys/runtime-production.EXAMPLE-ONLY.asc"),
+            encoding: .utf8)
+        let empty = try deployment.home([])
+        let bundle = deployment.root.appendingPathComponent("secrets/production.bundle").path
+        let result = try deployment.secretc(
+            ["exec", "--bundle", bundle, "--user", "bob", "--scope", "formulas", "--"]
+                + Self.printer(["STRIPE_SECRET_KEY", "SECRETC_GPG_KEY"]),
+            home: empty, environment: ["SECRETC_GPG_KEY": armored, "SECRETC_TRUSTED_ADMINS": Self.admin])
+        #expect(result.status == 0, "\(result.stderrText)")
+        #expect(result.stdoutText == "STRIPE_SECRET_KEY=sk_live_EXAMPLEexample0000\nSECRETC_GPG_KEY unset\n")
+    }
+
+    @Test func theCommandNeverRunsWhenLoadingFails() throws {
+        let deployment = try ExampleDeployment()
+        let runtime = try deployment.home(["runtime-production"])
+        let marker = deployment.scratch.url.appendingPathComponent("ran").path
+        let file = deployment.root.appendingPathComponent("secrets/production.bundle")
+        var text = try String(contentsOf: file, encoding: .utf8)
+        // Swap two characters inside alice's ciphertext.
+        let line = text.split(separator: "\n").first { $0.hasPrefix("slot alice github TOKEN ") }!
+        var bytes = Array(line.utf8)
+        let at = bytes.firstIndex(of: UInt8(ascii: "."))! + 5
+        bytes.swapAt(at, at + 1)
+        text = text.replacingOccurrences(of: String(line), with: String(decoding: bytes, as: UTF8.self))
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        let result = try deployment.secretc(["exec", "--env", "production", "--", "/usr/bin/touch", marker], home: runtime)
+        #expect(result.status == 1)
+        #expect(result.stderrText.hasPrefix("secretc: error: "))
+        #expect(result.stderrText.contains("alice/github/TOKEN"))
+        #expect(!FileManager.default.fileExists(atPath: marker))
+
+        let pins = try deployment.secretc(["exec", "--bundle", file.path, "--", "/usr/bin/touch", marker], home: runtime)
+        #expect(pins.status == 1)
+        #expect(pins.stderrText.contains("SECRETC_TRUSTED_ADMINS"))
+        #expect(!FileManager.default.fileExists(atPath: marker))
+
+        let missing = try deployment.secretc(["exec", "--env", "production"], home: runtime)
+        #expect(missing.status == 2)
+    }
+}

@@ -83,6 +83,13 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The example service: boots a SecretKernel on the example's bundle.
+        .executableTarget(
+            name: "gridos-service",
+            dependencies: ["SecretKernel", .product(name: "Logging", package: "swift-log")],
+            path: "examples/gridos/service",
+            swiftSettings: strictSettings
+        ),
         // Benchmarks and data-set generators (not a product).
         .executableTarget(
             name: "secretc-bench",

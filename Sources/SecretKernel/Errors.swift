@@ -46,7 +46,7 @@ public struct SecretKernelError: Error, Sendable, CustomStringConvertible {
 
 /// Why a lookup found no value to serve. Never carries a value.
 public struct SecretUnavailable: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Reason: Sendable, Equatable {
+    public enum Reason: Sendable, Equatable, CustomStringConvertible {
         /// Neither a slot value nor the environment variable is set.
         case notSet
         /// The value expired at this time; it is not served.
@@ -55,6 +55,15 @@ public struct SecretUnavailable: Error, Sendable, Equatable, CustomStringConvert
         case inactive
         /// The slot's `scopes` do not include the loader's scope.
         case outOfScope(String)
+
+        public var description: String {
+            switch self {
+            case .notSet: return "not set"
+            case .expired(let date): return "expired on \(ISO8601DateFormatter().string(from: date))"
+            case .inactive: return "inactive"
+            case .outOfScope(let scope): return "out of scope '\(scope)'"
+            }
+        }
     }
 
     public var plugin: String

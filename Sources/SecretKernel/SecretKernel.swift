@@ -2,7 +2,7 @@ import BundleFormat
 import Foundation
 import GPG
 import Logging
-import SecretCore
+@_exported import SecretCore
 import Synchronization
 
 /// The runtime loader: decrypts and verifies one environment's bundle once,

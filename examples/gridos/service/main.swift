@@ -1,0 +1,85 @@
+// gridos-service: a tiny stand-in for the spreadsheet service. It boots a
+// SecretKernel on an environment's bundle, serves the settings endpoint's
+// answer, and evaluates a few connector formulas for different users —
+// printing which source served each secret, never a value.
+//
+//     SECRETC_TRUSTED_ADMINS=<admin fingerprint> GNUPGHOME=<runtime key> \
+//         gridos-service examples/gridos/secrets/production.bundle
+import Foundation
+import Logging
+import SecretKernel
+
+/// A formula cell: which connector it calls and the secrets that connector needs.
+struct Formula {
+    var text: String
+    var plugin: String
+    var keys: [String]
+}
+
+/// A workbook is shared: whoever opens it, its formulas run with its owner's secrets.
+struct Workbook {
+    var name: String
+    var owner: String
+    var openedBy: String
+    var formulas: [Formula]
+}
+
+let orders = Formula(text: "=SHOPIFY.ORDERS(\"last 7 days\")", plugin: "shopify", keys: ["STORE_DOMAIN", "ADMIN_TOKEN"])
+let issues = Formula(text: "=GITHUB.ISSUES(\"gridos/gridos\")", plugin: "github", keys: ["TOKEN"])
+let charges = Formula(text: "=STRIPE.CHARGES(\"this month\")", plugin: "stripe", keys: ["SECRET_KEY"])
+let webhooks = Formula(text: "=STRIPE.WEBHOOKS()", plugin: "stripe", keys: ["WEBHOOK_SECRET"])
+let forecast = Formula(text: "=WEATHER.FORECAST(\"Lisbon\")", plugin: "weather", keys: ["API_KEY"])
+
+let workbooks = [
+    Workbook(name: "Q3 sales", owner: "alice", openedBy: "carol", formulas: [orders, issues]),
+    Workbook(name: "Carol's store", owner: "carol", openedBy: "carol", formulas: [orders]),
+    Workbook(name: "Billing", owner: "bob", openedBy: "alice", formulas: [charges, webhooks, issues]),
+    Workbook(name: "Trip planner", owner: "dave", openedBy: "dave", formulas: [issues, forecast]),
+]
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("gridos-service: \(message)\n".utf8))
+    exit(1)
+}
+
+let arguments = CommandLine.arguments.dropFirst()
+guard let bundle = arguments.first else { fail("usage: gridos-service BUNDLE (pins in SECRETC_TRUSTED_ADMINS)") }
+let pins = SecretKernel.Configuration.trustedAdmins(from: ProcessInfo.processInfo.environment["SECRETC_TRUSTED_ADMINS"] ?? "")
+
+var logger = Logger(label: "gridos.secrets")
+logger.logLevel = .info
+let kernel: SecretKernel
+do {
+    // The formulas service reads only slots scoped to it (or unscoped ones).
+    kernel = try SecretKernel(.init(bundle: .path(bundle), trustedAdmins: pins, scope: "formulas", logger: logger))
+} catch {
+    fail("refusing to start: \(error)")
+}
+print("booted: \(kernel)")
+
+// The settings endpoint, GET /settings/plugin-secrets/shopify for alice: the
+// seed's shape (plugin_slug, declared, set_keys), straight from the kernel.
+let status = kernel.status(plugin: "shopify", user: "alice")
+let encoder = JSONEncoder()
+encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+print("GET /settings/plugin-secrets/shopify (alice): declared \(status.declared.map(\.key)), set_keys \(status.setKeys)")
+print(String(decoding: try encoder.encode(status), as: UTF8.self))
+
+for workbook in workbooks {
+    print("\n\(workbook.name) — owned by \(workbook.owner), opened by \(workbook.openedBy):")
+    for formula in workbook.formulas {
+        var parts: [String] = []
+        var ready = true
+        for key in formula.keys {
+            // Owner resolution: the workbook's owner, never the viewer.
+            do {
+                let secret = try kernel.secret(formula.plugin, key, user: workbook.owner)
+                parts.append("\(key) from \(secret.source)")
+            } catch {
+                parts.append("\(key) missing (\(error.reason))")
+                ready = false
+            }
+        }
+        print("  \(formula.text)  \(ready ? "runs" : "#SECRET!"): \(parts.joined(separator: ", "))")
+    }
+}

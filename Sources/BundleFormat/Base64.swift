@@ -1,12 +1,76 @@
-import Foundation
-
-/// Standard base64 with padding (RFC 4648 §4), strictly decoded.
+/// Standard base64 with padding (RFC 4648 §4), strictly decoded. Hand-written
+/// over bytes: a large bundle holds hundreds of thousands of fields.
 enum Base64 {
-    static func encode(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    private static let values: [UInt8] = {
+        var table = [UInt8](repeating: 0xFF, count: 256)
+        for (index, byte) in alphabet.enumerated() { table[Int(byte)] = UInt8(index) }
+        return table
+    }()
 
-    /// nil unless `text` is canonical base64 (re-encoding gives it back).
+    static func encode(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        append(bytes, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the base64 text of `bytes` to `out`.
+    static func append(_ bytes: [UInt8], to out: inout [UInt8]) {
+        out.reserveCapacity(out.count + (bytes.count + 2) / 3 * 4)
+        alphabet.withUnsafeBufferPointer { alphabet in
+            var index = 0
+            while index + 3 <= bytes.count {
+                let chunk = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
+                out.append(alphabet[Int(chunk >> 18 & 63)])
+                out.append(alphabet[Int(chunk >> 12 & 63)])
+                out.append(alphabet[Int(chunk >> 6 & 63)])
+                out.append(alphabet[Int(chunk & 63)])
+                index += 3
+            }
+            let rest = bytes.count - index
+            guard rest > 0 else { return }
+            let chunk = UInt32(bytes[index]) << 16 | (rest == 2 ? UInt32(bytes[index + 1]) << 8 : 0)
+            out.append(alphabet[Int(chunk >> 18 & 63)])
+            out.append(alphabet[Int(chunk >> 12 & 63)])
+            out.append(rest == 2 ? alphabet[Int(chunk >> 6 & 63)] : UInt8(ascii: "="))
+            out.append(UInt8(ascii: "="))
+        }
+    }
+
+    /// nil unless `field` is canonical base64: the alphabet, padding only at
+    /// the end, and unused bits zero (so re-encoding gives the same text).
     static func decode(_ field: ArraySlice<UInt8>) -> [UInt8]? {
-        guard !field.isEmpty, field.count % 4 == 0, let data = Data(base64Encoded: Data(field)) else { return nil }
-        return Array(data)
+        guard !field.isEmpty, field.count % 4 == 0 else { return nil }
+        var padding = 0
+        if field.last == UInt8(ascii: "=") { padding += 1 }
+        if field.count >= 2, field[field.endIndex - 2] == UInt8(ascii: "=") { padding += 1 }
+        var out = [UInt8]()
+        out.reserveCapacity(field.count / 4 * 3)
+        return values.withUnsafeBufferPointer { table -> [UInt8]? in
+            var index = field.startIndex
+            let end = field.endIndex
+            while index < end {
+                let last = index + 4 == end
+                let a = table[Int(field[index])], b = table[Int(field[index + 1])]
+                var c = table[Int(field[index + 2])], d = table[Int(field[index + 3])]
+                if last, padding >= 1 { d = 0 }
+                if last, padding == 2 { c = 0 }
+                guard a | b | c | d < 64 else { return nil }
+                let chunk = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+                out.append(UInt8(chunk >> 16))
+                if last, padding == 2 {
+                    guard chunk & 0xFFFF == 0 else { return nil }
+                } else {
+                    out.append(UInt8(chunk >> 8 & 0xFF))
+                    if last, padding == 1 {
+                        guard chunk & 0xFF == 0 else { return nil }
+                    } else {
+                        out.append(UInt8(chunk & 0xFF))
+                    }
+                }
+                index += 4
+            }
+            return out
+        }
     }
 }

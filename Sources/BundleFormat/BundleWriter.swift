@@ -3,43 +3,60 @@ import Foundation
 extension SecretBundle {
     /// The canonical text of the bundle (docs/bundle-format.md §3).
     public func serialized() -> [UInt8] {
-        var out = ""
-        out.reserveCapacity(slots.count * 160 + epochs.count * 600 + 4096)
-        out += "secretc-bundle \(Self.version)\n"
+        var out: [UInt8] = []
+        out.reserveCapacity(slots.count * 160 + epochs.reduce(0) { $0 + 600 + $1.claims.count * 80 } + 4096)
+        out += "secretc-bundle \(Self.version)\n".utf8
         appendPolicyLines(to: &out)
         if let policy {
-            out += "policy \(policy.signer) \(Base64.encode(policy.signature))\n"
+            out += "policy \(policy.signer) ".utf8
+            Base64.append(policy.signature, to: &out)
+            out.append(UInt8(ascii: "\n"))
         }
         for epoch in epochs.sorted(by: Epoch.canonicalOrder) {
-            out += "epoch \(epoch.time) \(epoch.id) \(epoch.writer) \(Base64.encode(epoch.dataKeyMessage)) "
-            out += "\(Base64.encode(epoch.signature)) \(Claim.sortedTexts(epoch.claims).joined(separator: ";"))\n"
+            out += "epoch \(epoch.time) \(epoch.id) \(epoch.writer) ".utf8
+            Base64.append(epoch.dataKeyMessage, to: &out)
+            out.append(UInt8(ascii: " "))
+            Base64.append(epoch.signature, to: &out)
+            out.append(UInt8(ascii: " "))
+            let claims = Claim.canonicalTexts(epoch.claims)
+            for (index, range) in claims.ranges.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ";")) }
+                out += claims.bytes[range]
+            }
+            out.append(UInt8(ascii: "\n"))
         }
-        for slot in slots.sorted(by: { $0.slot < $1.slot }) {
-            out += slot.line(maskingValue: false)
+        for slot in slots.isSorted ? slots : slots.sorted(by: { $0.slot < $1.slot }) {
+            slot.append(to: &out, maskingValue: false)
         }
-        return Array(out.utf8)
+        return out
     }
 
     /// What the admin signs: who may decrypt and write, every key, and every
     /// slot with its value masked (§4).
     public func policyPayload() -> [UInt8] {
-        var out = "secretc-policy 1\n"
+        var out: [UInt8] = []
+        out.reserveCapacity(slots.count * 100 + 4096)
+        out += "secretc-policy 1\n".utf8
         appendPolicyLines(to: &out)
-        for slot in slots.sorted(by: { $0.slot < $1.slot }) {
-            out += slot.line(maskingValue: true)
+        for slot in slots.isSorted ? slots : slots.sorted(by: { $0.slot < $1.slot }) {
+            slot.append(to: &out, maskingValue: true)
         }
-        return Array(out.utf8)
+        return out
     }
 
-    private func appendPolicyLines(to out: inout String) {
-        out += "environment \(environment)\n"
-        for fingerprint in recipients.sorted() { out += "recipient \(fingerprint)\n" }
-        for fingerprint in admins.sorted() { out += "admin \(fingerprint)\n" }
+    private func appendPolicyLines(to out: inout [UInt8]) {
+        out += "environment \(environment)\n".utf8
+        for fingerprint in recipients.sorted() { out += "recipient \(fingerprint)\n".utf8 }
+        for fingerprint in admins.sorted() { out += "admin \(fingerprint)\n".utf8 }
         for (user, fingerprint) in users.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
-            out += "user \(user) \(fingerprint)\n"
+            out += "user \(user) \(fingerprint)\n".utf8
         }
-        for (fingerprint, key) in keys.sorted(by: { $0.key < $1.key }) { out += "key \(fingerprint) \(Base64.encode(key))\n" }
-        for field in FieldLine.canonical(fields) { out += field.line }
+        for (fingerprint, key) in keys.sorted(by: { $0.key < $1.key }) {
+            out += "key \(fingerprint) ".utf8
+            Base64.append(key, to: &out)
+            out.append(UInt8(ascii: "\n"))
+        }
+        for field in FieldLine.canonical(fields) { out += field.line.utf8 }
     }
 
     /// The additional authenticated data binding a value to its place and write (§5).
@@ -55,25 +72,68 @@ extension Epoch {
     /// What the writer signs (§4).
     /// - Parameter dataKeyDigest: lower-case hex SHA-256 of ``dataKeyMessage``.
     public func payload(environment: String, dataKeyDigest: String) -> [UInt8] {
-        var out = "secretc-epoch 1\nenvironment \(environment)\nepoch \(id)\ntime \(time)\nwriter \(writer)\n"
-        out += "data-key \(dataKeyDigest)\n"
-        // The same order as the epoch line's claims, each text computed once.
-        for claim in Claim.sorted(claims) {
-            out += "claim \(claim.slot.owner ?? "-") \(claim.slot.plugin) \(claim.slot.key) "
-            out += "\(claim.digest.map(Base64.encode) ?? "-")\n"
+        var out = Array("secretc-epoch 1\nenvironment \(environment)\nepoch \(id)\ntime \(time)\nwriter \(writer)\n".utf8)
+        out += "data-key \(dataKeyDigest)\n".utf8
+        // The same order as the epoch line's claims: `owner/plugin/KEY=digest`
+        // becomes `claim owner plugin KEY digest`.
+        let claims = Claim.canonicalTexts(claims)
+        out.reserveCapacity(out.count + claims.bytes.count + claims.ranges.count * 7)
+        for range in claims.ranges {
+            out += "claim ".utf8
+            // Only the first two '/' and the first '=' separate fields (base64 holds both).
+            var separators = 3
+            for byte in claims.bytes[range] {
+                if separators > 0, byte == UInt8(ascii: "/") || byte == UInt8(ascii: "=") {
+                    out.append(UInt8(ascii: " "))
+                    separators -= 1
+                } else {
+                    out.append(byte)
+                }
+            }
+            out.append(UInt8(ascii: "\n"))
         }
-        return Array(out.utf8)
+        return out
     }
 }
 
 extension Claim {
     /// Claims in canonical order (their `owner/plugin/KEY=digest` texts, bytewise), each text computed once.
     public static func sorted(_ claims: [Claim]) -> [Claim] {
-        claims.map { ($0.text, $0) }.sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }.map(\.1)
+        let texts = canonicalTexts(claims)
+        return texts.order.map { claims[$0] }
     }
 
-    static func sortedTexts(_ claims: [Claim]) -> [String] {
-        claims.map(\.text).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    /// Every claim's text in one buffer, and the ranges of those texts in
+    /// canonical order (already sorted claims, as parsed or sealed, cost no sort).
+    static func canonicalTexts(_ claims: [Claim]) -> (bytes: [UInt8], ranges: [Range<Int>], order: [Int]) {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(claims.count * 80)
+        var ranges: [Range<Int>] = []
+        ranges.reserveCapacity(claims.count)
+        var sorted = true
+        for claim in claims {
+            let start = bytes.count
+            claim.append(to: &bytes)
+            ranges.append(start..<bytes.count)
+            if sorted, ranges.count > 1 {
+                let previous = ranges[ranges.count - 2]
+                sorted = bytes[previous].lexicographicallyPrecedes(bytes[start..<bytes.count])
+            }
+        }
+        guard !sorted else { return (bytes, ranges, Array(claims.indices)) }
+        let order = claims.indices.sorted { bytes[ranges[$0]].lexicographicallyPrecedes(bytes[ranges[$1]]) }
+        return (bytes, order.map { ranges[$0] }, order)
+    }
+
+    /// `owner/plugin/KEY=digest` or `owner/plugin/KEY=-`, as in the epoch line.
+    func append(to out: inout [UInt8]) {
+        out += (slot.owner ?? "-").utf8
+        out.append(UInt8(ascii: "/"))
+        out += slot.plugin.utf8
+        out.append(UInt8(ascii: "/"))
+        out += slot.key.utf8
+        out.append(UInt8(ascii: "="))
+        if let digest { Base64.append(digest, to: &out) } else { out.append(UInt8(ascii: "-")) }
     }
 }
 
@@ -96,20 +156,42 @@ extension FieldLine {
 }
 
 extension SlotLine {
-    func line(maskingValue: Bool) -> String {
-        let value: String
+    func append(to out: inout [UInt8], maskingValue: Bool) {
+        out += "slot ".utf8
+        out += (slot.owner ?? "-").utf8
+        out.append(UInt8(ascii: " "))
+        out += slot.plugin.utf8
+        out.append(UInt8(ascii: " "))
+        out += slot.key.utf8
+        out.append(UInt8(ascii: " "))
         if maskingValue {
-            value = "*"
-        } else if let sealed = self.value {
-            value = "\(sealed.epoch).\(Base64.encode(sealed.bytes))"
+            out.append(UInt8(ascii: "*"))
+        } else if let sealed = value {
+            out += sealed.epoch.utf8
+            out.append(UInt8(ascii: "."))
+            Base64.append(sealed.bytes, to: &out)
         } else {
-            value = "-"
+            out.append(UInt8(ascii: "-"))
         }
-        return "slot \(slot.owner ?? "-") \(slot.plugin) \(slot.key) \(value) \(attributes.text)\n"
+        out.append(UInt8(ascii: " "))
+        attributes.append(to: &out)
+        out.append(UInt8(ascii: "\n"))
     }
 }
 
+extension Array where Element == SlotLine {
+    /// True when already in canonical slot order (as parsed or kept by writers).
+    var isSorted: Bool { indices.dropFirst().allSatisfy { self[$0 - 1].slot < self[$0].slot } }
+}
+
 extension SlotAttributes {
+    func append(to out: inout [UInt8]) {
+        out += "env=".utf8
+        out += env.utf8
+        if expires == nil, !reserved, !inactive, scopes == nil, description == nil { return }
+        out += text.utf8.dropFirst(4 + env.utf8.count)
+    }
+
     /// `env=X;expires=T;reserved;inactive;scopes=a,b;description=...`
     var text: String {
         var parts = ["env=\(env)"]

@@ -1,4 +1,5 @@
 import BundleFormat
+import Crypto
 import Foundation
 import GPG
 
@@ -17,7 +18,16 @@ public struct BundleVerifier {
         /// Epochs by id.
         public var epochs: [String: Epoch]
         /// Slot → the epoch holding its latest claim (for who wrote it, and when).
-        public var latestWriter: [SlotKey: Epoch]
+        public var latestWriter: LatestWriters
+    }
+
+    /// Slot → the epoch holding its latest claim, kept as indexes so that a
+    /// 100,000-slot bundle costs no epoch copies.
+    public struct LatestWriters: Sendable {
+        let epochs: [Epoch]
+        let index: [SlotKey: Int]
+
+        public subscript(slot: SlotKey) -> Epoch? { index[slot].map { epochs[$0] } }
     }
 
     /// Verifies everything but decryption, in a private GnuPG home.
@@ -103,36 +113,41 @@ public struct BundleVerifier {
     }
 
     /// Step 6: every value is the one its latest claim names.
-    private func checkClaims(_ bundle: SecretBundle, _ epochs: [String: Epoch]) throws(BundleSealError) -> [SlotKey: Epoch] {
-        var latest: [SlotKey: (epoch: Epoch, claim: Claim)] = [:]
-        for epoch in bundle.epochs {  // canonical order: later epochs overwrite
-            for claim in epoch.claims { latest[claim.slot] = (epoch, claim) }
+    private func checkClaims(_ bundle: SecretBundle, _ epochs: [String: Epoch]) throws(BundleSealError) -> LatestWriters {
+        // Canonical order: later epochs overwrite. Indexes, not copies.
+        var latest: [SlotKey: (epoch: Int, claim: Int)] = [:]
+        latest.reserveCapacity(bundle.slots.count)
+        for (epochIndex, epoch) in bundle.epochs.enumerated() {
+            for (claimIndex, claim) in epoch.claims.enumerated() { latest[claim.slot] = (epochIndex, claimIndex) }
         }
         for slot in bundle.slots {
-            let name = slot.slot.description
-            switch (slot.value, latest[slot.slot]) {
+            let name = { slot.slot.description }
+            let entry = latest[slot.slot]
+            let epoch = entry.map { bundle.epochs[$0.epoch] }
+            let digest = entry.flatMap { bundle.epochs[$0.epoch].claims[$0.claim].digest }
+            switch (slot.value, epoch) {
             case (nil, nil):
                 continue
-            case (nil, let entry?):
-                guard entry.claim.digest == nil else {
-                    throw .inconsistent(slot: name, reason: "epoch \(entry.epoch.id) set a value that is missing (dropped?)")
+            case (nil, let epoch?):
+                guard digest == nil else {
+                    throw .inconsistent(slot: name(), reason: "epoch \(epoch.id) set a value that is missing (dropped?)")
                 }
             case (_?, nil):
-                throw .inconsistent(slot: name, reason: "holds a value that no epoch claims")
-            case (let value?, let entry?):
-                guard value.epoch == entry.epoch.id else {
+                throw .inconsistent(slot: name(), reason: "holds a value that no epoch claims")
+            case (let value?, let epoch?):
+                guard value.epoch == epoch.id else {
                     throw .inconsistent(
-                        slot: name, reason: "holds a value from epoch \(value.epoch), but epoch \(entry.epoch.id) wrote it later")
+                        slot: name(), reason: "holds a value from epoch \(value.epoch), but epoch \(epoch.id) wrote it later")
                 }
-                guard let digest = entry.claim.digest else {
-                    throw .inconsistent(slot: name, reason: "epoch \(entry.epoch.id) deleted it, yet it holds a value")
+                guard let digest else {
+                    throw .inconsistent(slot: name(), reason: "epoch \(epoch.id) deleted it, yet it holds a value")
                 }
-                guard Digest.sha256(value.bytes) == digest else {
-                    throw .inconsistent(slot: name, reason: "its value does not match what epoch \(entry.epoch.id) signed")
+                guard SHA256.hash(data: value.bytes).elementsEqual(digest) else {
+                    throw .inconsistent(slot: name(), reason: "its value does not match what epoch \(epoch.id) signed")
                 }
             }
         }
-        return latest.mapValues(\.epoch)
+        return LatestWriters(epochs: bundle.epochs, index: latest.mapValues(\.epoch))
     }
 
     private func requireGood(

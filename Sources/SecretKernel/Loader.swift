@@ -176,3 +176,4 @@ enum Loader {
         return declared
     }
 }
+

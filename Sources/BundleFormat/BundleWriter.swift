@@ -127,11 +127,7 @@ extension Claim {
 
     /// `owner/plugin/KEY=digest` or `owner/plugin/KEY=-`, as in the epoch line.
     func append(to out: inout [UInt8]) {
-        out += (slot.owner ?? "-").utf8
-        out.append(UInt8(ascii: "/"))
-        out += slot.plugin.utf8
-        out.append(UInt8(ascii: "/"))
-        out += slot.key.utf8
+        slot.append(to: &out, separator: UInt8(ascii: "/"))
         out.append(UInt8(ascii: "="))
         if let digest { Base64.append(digest, to: &out) } else { out.append(UInt8(ascii: "-")) }
     }
@@ -155,14 +151,21 @@ extension FieldLine {
     }
 }
 
+extension SlotKey {
+    /// `owner SEP plugin SEP key`, the owner of a deployment-wide slot written `-`.
+    func append(to out: inout [UInt8], separator: UInt8) {
+        out += (owner ?? "-").utf8
+        out.append(separator)
+        out += plugin.utf8
+        out.append(separator)
+        out += key.utf8
+    }
+}
+
 extension SlotLine {
     func append(to out: inout [UInt8], maskingValue: Bool) {
         out += "slot ".utf8
-        out += (slot.owner ?? "-").utf8
-        out.append(UInt8(ascii: " "))
-        out += slot.plugin.utf8
-        out.append(UInt8(ascii: " "))
-        out += slot.key.utf8
+        slot.append(to: &out, separator: UInt8(ascii: " "))
         out.append(UInt8(ascii: " "))
         if maskingValue {
             out.append(UInt8(ascii: "*"))

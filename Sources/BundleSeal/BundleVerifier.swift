@@ -47,7 +47,7 @@ public struct BundleVerifier {
         try importKeys(bundle, into: context)
         try verifyPolicy(bundle, context)
         let epochs = try verifyEpochs(bundle, context)
-        let latest = try checkClaims(bundle, epochs)
+        let latest = try checkClaims(bundle)
         return Verified(bundle: bundle, epochs: epochs, latestWriter: latest)
     }
 
@@ -113,7 +113,7 @@ public struct BundleVerifier {
     }
 
     /// Step 6: every value is the one its latest claim names.
-    private func checkClaims(_ bundle: SecretBundle, _ epochs: [String: Epoch]) throws(BundleSealError) -> LatestWriters {
+    private func checkClaims(_ bundle: SecretBundle) throws(BundleSealError) -> LatestWriters {
         // Canonical order: later epochs overwrite. Indexes, not copies.
         var latest: [SlotKey: (epoch: Int, claim: Int)] = [:]
         latest.reserveCapacity(bundle.slots.count)

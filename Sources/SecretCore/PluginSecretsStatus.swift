@@ -1,3 +1,5 @@
+import Foundation
+
 /// The seeds' `GET /settings/plugin-secrets/{plugin_slug}` answer: a plugin's
 /// declared schema and which of its slots hold a value — never a value.
 ///
@@ -76,6 +78,13 @@ public enum SlotState: String, Sendable, Hashable, Codable, CaseIterable {
 
 /// One slot's metadata and state.
 public struct SlotStatus: Sendable, Hashable, Codable {
+    /// How ``expires`` is written: `2027-06-30` for a midnight-UTC instant,
+    /// else the full RFC 3339 time.
+    public static func expiryText(_ date: Date) -> String {
+        let full = date.formatted(.iso8601)
+        return full.hasSuffix("T00:00:00Z") ? String(full.prefix(10)) : full
+    }
+
     public var key: String
     public var status: SlotState
     /// True when the slot holds a value (served or not).

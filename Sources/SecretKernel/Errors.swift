@@ -1,6 +1,7 @@
 import BundleSeal
 import Foundation
 import GPG
+import SecretCore
 
 /// Why a bundle was not loaded. Nothing from it is served; never carries a value.
 public struct SecretKernelError: Error, Sendable, CustomStringConvertible {
@@ -59,7 +60,7 @@ public struct SecretUnavailable: Error, Sendable, Equatable, CustomStringConvert
         public var description: String {
             switch self {
             case .notSet: return "not set"
-            case .expired(let date): return "expired on \(ISO8601DateFormatter().string(from: date))"
+            case .expired(let date): return "expired on \(SlotStatus.expiryText(date))"
             case .inactive: return "inactive"
             case .outOfScope(let scope): return "out of scope '\(scope)'"
             }
@@ -77,7 +78,7 @@ public struct SecretUnavailable: Error, Sendable, Equatable, CustomStringConvert
         let slot = "\(user ?? "-")/\(plugin)/\(key)"
         switch reason {
         case .notSet: return "\(slot) is not set (and \(environmentVariable) is not in the environment)"
-        case .expired(let date): return "\(slot) expired on \(ISO8601DateFormatter().string(from: date)) and is not served"
+        case .expired(let date): return "\(slot) expired on \(SlotStatus.expiryText(date)) and is not served"
         case .inactive: return "\(slot) is inactive and is not served"
         case .outOfScope(let scope): return "\(slot) is not in scope '\(scope)' and is not served"
         }

@@ -84,6 +84,7 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
             let left = snapshot.slots[$0].key, right = snapshot.slots[$1].key
             return (order[left] ?? .max, left) < (order[right] ?? .max, right)
         }
+        let now = now()
         var setKeys: [String] = []
         let slots = positions.map { position -> SlotStatus in
             let entry = snapshot.serving[position]
@@ -94,7 +95,7 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
                 state = .pending
             } else if entry.inactive {
                 state = .inactive
-            } else if entry.expires <= now() {
+            } else if entry.expires <= now {
                 state = .expired
             } else {
                 state = .active
@@ -102,9 +103,9 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
             }
             return SlotStatus(
                 key: key, status: state, hasValue: entry.hasValue, reserved: metadata.reserved,
-                active: !entry.inactive, expires: entry.expires == .max ? nil : Self.timestamp(entry.expires),
+                active: !entry.inactive, expires: entry.expires == .max ? nil : SlotStatus.expiryText(Self.date(entry.expires)),
                 scopes: metadata.scopes, description: metadata.description, writtenBy: metadata.writer,
-                updatedAt: metadata.writtenAt.map(Self.timestamp))
+                updatedAt: metadata.writtenAt.map { Self.date($0).formatted(.iso8601) })
         }
         return PluginSecretsStatus(
             pluginSlug: plugin, declared: declared, setKeys: setKeys.sorted(), environment: snapshot.environment,
@@ -242,7 +243,7 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         if entry.inactive { return .failure(Unserved(reason: .inactive)) }
         if !entry.inScope { return .failure(Unserved(reason: .outOfScope(configuration.scope ?? ""))) }
         if entry.expires != .max, entry.expires <= now() {
-            return .failure(Unserved(reason: .expired(Date(timeIntervalSince1970: TimeInterval(entry.expires)))))
+            return .failure(Unserved(reason: .expired(Self.date(entry.expires))))
         }
         guard entry.length >= 0 else { return .failure(Unserved(reason: .notSet)) }
         return .success(Lent(snapshot: snapshot, bytes: snapshot.bytes(entry)))
@@ -262,15 +263,7 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         return Secret(value: value, source: source)
     }
 
-    static func timestamp(_ seconds: Int) -> String {
-        let date = Date(timeIntervalSince1970: TimeInterval(seconds))
-        if seconds % 86_400 == 0 {
-            let formatter = ISO8601DateFormatter()
-            formatter.formatOptions = [.withFullDate]
-            return formatter.string(from: date)
-        }
-        return ISO8601DateFormatter().string(from: date)
-    }
+    private static func date(_ seconds: Int) -> Date { Date(timeIntervalSince1970: TimeInterval(seconds)) }
 }
 
 /// A value lent from a snapshot, valid while `snapshot` lives.

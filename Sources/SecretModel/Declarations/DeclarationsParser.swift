@@ -262,8 +262,5 @@ public enum ExpiryDate {
     }
 
     /// `2027-06-30` for a midnight-UTC instant, else the full RFC 3339 time.
-    public static func format(_ date: Date) -> String {
-        let full = date.formatted(.iso8601)
-        return full.hasSuffix("T00:00:00Z") ? String(full.prefix(10)) : full
-    }
+    public static func format(_ date: Date) -> String { SlotStatus.expiryText(date) }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GPG
 import SecretCompiler
+import SecretKernel
 
 struct Get: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,9 +26,8 @@ struct Get: ParsableCommand {
 
     func run() throws {
         let compiler = try options.compiler()
-        let pinned = ProcessInfo.processInfo.environment["SECRETC_TRUSTED_ADMINS"].map {
-            Swift.Set($0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).uppercased() })
-        }
+        let pinned = ProcessInfo.processInfo.environment["SECRETC_TRUSTED_ADMINS"]
+            .map(SecretKernel.Configuration.trustedAdmins(from:))
         let value = try secretcRun {
             try compiler.read(plugin: plugin, key: key, user: user, trustedAdmins: pinned ?? compiler.declaredAdmins)
         }

@@ -38,29 +38,46 @@ private struct BundleParser {
         var epochIDs = Set<String>()
         // Bytes throughout: every name is ASCII by its grammar, and an epoch
         // line can hold 100,000 claims, too long for Character-wise splitting.
-        var lines = bytes[...].split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
-        lines.removeLast()  // after the final LF
-        for line in lines {
+        // One pass per line that finds its fields, reusing one array: this
+        // loop runs once per slot.
+        var fields: [Field] = []
+        var lineStart = 0
+        while lineStart < bytes.count {
             lineNumber += 1
-            guard !line.isEmpty else { throw fail("empty line") }
-            guard !line.contains(UInt8(ascii: "\r")), !line.contains(UInt8(ascii: "\t")) else {
-                throw fail("carriage return or tab")
+            fields.removeAll(keepingCapacity: true)
+            var index = lineStart
+            var fieldStart = lineStart
+            while bytes[index] != UInt8(ascii: "\n") {
+                switch bytes[index] {
+                case UInt8(ascii: " "):
+                    fields.append(bytes[fieldStart..<index])
+                    fieldStart = index + 1
+                case UInt8(ascii: "\r"), UInt8(ascii: "\t"):
+                    throw fail("carriage return or tab")
+                default:
+                    break
+                }
+                index += 1
             }
-            let fields = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
+            guard index > lineStart else { throw fail("empty line") }
+            fields.append(bytes[fieldStart..<index])
+            lineStart = index + 1
             guard !fields.contains(where: \.isEmpty) else { throw fail("fields must be separated by single spaces") }
-            let tag = text(fields[0])
+            let tag = fields[0]
 
             if lineNumber == 1 {
-                guard tag == "secretc-bundle", fields.count == 2 else { throw fail("not a secretc bundle (expected 'secretc-bundle 1')") }
+                guard tag.elementsEqual("secretc-bundle".utf8), fields.count == 2 else {
+                    throw fail("not a secretc bundle (expected 'secretc-bundle 1')")
+                }
                 guard text(fields[1]) == "\(SecretBundle.version)" else { throw .unsupportedVersion(found: text(fields[1])) }
                 section = .version
                 continue
             }
-            guard let current = Self.section(tag) else { throw fail("unknown line type '\(tag)'") }
+            guard let current = Self.section(tag) else { throw fail("unknown line type '\(text(tag.prefix(32)))'") }
             guard let last = section, current >= last, current != .version else {
-                throw fail("'\(tag)' line out of order")
+                throw fail("'\(text(tag))' line out of order")
             }
-            if current == last, [.environment, .policy].contains(current) { throw fail("a second '\(tag)' line") }
+            if current == last, current == .environment || current == .policy { throw fail("a second '\(text(tag))' line") }
             if current != last { previousKey = nil }
             if current > .environment, bundle.environment.isEmpty { throw fail("missing 'environment' line") }
             if current > .policy, bundle.policy == nil { throw fail("missing 'policy' line") }
@@ -131,21 +148,19 @@ private struct BundleParser {
         return bundle
     }
 
-    static func section(_ tag: String) -> Section? {
-        switch tag {
-        case "environment": return .environment
-        case "recipient": return .recipient
-        case "admin": return .admin
-        case "user": return .user
-        case "key": return .key
-        case "field": return .field
-        case "policy": return .policy
-        case "epoch": return .epoch
-        case "slot": return .slot
-        case "secretc-bundle": return .version
-        default: return nil
-        }
+    /// The section a line's tag names; bytes, not a String, as it runs once per line.
+    static func section(_ tag: ArraySlice<UInt8>) -> Section? {
+        // The most frequent tags first.
+        if tag.elementsEqual("slot".utf8) { return .slot }
+        if tag.elementsEqual("epoch".utf8) { return .epoch }
+        for (name, section) in tags where tag.elementsEqual(name.utf8) { return section }
+        return nil
     }
+
+    private static let tags: [(String, Section)] = [
+        ("environment", .environment), ("recipient", .recipient), ("admin", .admin), ("user", .user), ("key", .key),
+        ("field", .field), ("policy", .policy), ("secretc-bundle", .version),
+    ]
 
     // MARK: Fields
 
@@ -170,9 +185,8 @@ private struct BundleParser {
     }
 
     func name(_ field: Field, _ kind: NameKind) throws(BundleFormatError) -> String {
-        let value = text(field)
-        guard kind.accepts(value) else { throw fail("invalid \(kind.rawValue) '\(value.prefix(64))'") }
-        return value
+        guard kind.accepts(utf8: field) else { throw fail("invalid \(kind.rawValue) '\(text(field.prefix(64)))'") }
+        return text(field)
     }
 
     func fingerprint(_ field: Field) throws(BundleFormatError) -> String {
@@ -203,13 +217,17 @@ private struct BundleParser {
     func claims(_ field: Field) throws(BundleFormatError) -> [Claim] {
         var claims: [Claim] = []
         var previous: Field?
-        var slots = Set<SlotKey>()
+        var previousPath: Field?
         for part in field.split(separator: UInt8(ascii: ";"), omittingEmptySubsequences: false) {
             guard let equals = part.firstIndex(of: UInt8(ascii: "=")) else {
                 throw fail("claim '\(text(part.prefix(64)))' has no '='")
             }
-            let path = part[..<equals].split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
-            guard path.count == 3 else { throw fail("claim '\(text(part.prefix(64)))' is not owner/plugin/KEY") }
+            let whole = part[..<equals]
+            guard let first = whole.firstIndex(of: UInt8(ascii: "/")),
+                  let second = whole[(first + 1)...].firstIndex(of: UInt8(ascii: "/")),
+                  !whole[(second + 1)...].contains(UInt8(ascii: "/"))
+            else { throw fail("claim '\(text(part.prefix(64)))' is not owner/plugin/KEY") }
+            let path = [whole[..<first], whole[(first + 1)..<second], whole[(second + 1)...]]
             let digestText = part[(equals + 1)...]
             var digest: [UInt8]?
             if !isDash(digestText) {
@@ -223,7 +241,9 @@ private struct BundleParser {
                 guard previous.lexicographicallyPrecedes(part) else { throw fail("claims must be sorted, each once") }
             }
             previous = part
-            guard slots.insert(slot).inserted else { throw fail("a slot is claimed twice") }
+            // Sorted claims of one slot share the prefix "owner/plugin/KEY=", so they are adjacent.
+            guard previousPath.map({ !$0.elementsEqual(whole) }) ?? true else { throw fail("a slot is claimed twice") }
+            previousPath = whole
             claims.append(Claim(slot: slot, digest: digest))
         }
         return claims
@@ -264,6 +284,9 @@ private struct BundleParser {
     }
 
     func attributes(_ field: Field) throws(BundleFormatError) -> SlotAttributes {
+        if field.starts(with: "env=".utf8), !field.contains(UInt8(ascii: ";")) {  // most slots: nothing but the variable
+            return SlotAttributes(env: try name(field.dropFirst(4), .environmentVariable))
+        }
         let parts = field.split(separator: UInt8(ascii: ";"), omittingEmptySubsequences: false)
         guard let first = parts.first, first.starts(with: "env=".utf8) else { throw fail("attributes must start with 'env='") }
         var attributes = SlotAttributes(env: try name(first.dropFirst(4), .environmentVariable))

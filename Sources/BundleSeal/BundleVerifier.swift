@@ -30,48 +30,21 @@ public struct BundleVerifier {
         public subscript(slot: SlotKey) -> Epoch? { index[slot].map { epochs[$0] } }
     }
 
-    /// Verifies everything but decryption, in a private GnuPG home.
+    /// Verifies everything but decryption. Signatures by Ed25519 keys are
+    /// checked in process; any other key is imported into a private GnuPG
+    /// home and checked by gpg.
     /// - Throws: ``BundleSealError`` naming the first problem.
     public func verify(_ bundle: SecretBundle) throws(BundleSealError) -> Verified {
-        let home: TemporaryHome
-        let context: Context
-        do {
-            home = try TemporaryHome()
-            context = try Context(home: home.path)
-        } catch let error as GPGError {
-            throw .gpg(error)
-        } catch {
-            throw .gpg(.engineUnavailable("\(error)"))
-        }
-        defer { home.remove() }
-        try importKeys(bundle, into: context)
-        try verifyPolicy(bundle, context)
-        let epochs = try verifyEpochs(bundle, context)
+        let checker = try SignatureChecker(bundle)
+        defer { checker.close() }
+        try verifyPolicy(bundle, checker)
+        let epochs = try verifyEpochs(bundle, checker)
         let latest = try checkClaims(bundle)
         return Verified(bundle: bundle, epochs: epochs, latestWriter: latest)
     }
 
-    /// Step 3: every `key` line imports as exactly the key it is listed under.
-    private func importKeys(_ bundle: SecretBundle, into context: Context) throws(BundleSealError) {
-        var joined: [UInt8] = []
-        for (fingerprint, key) in bundle.keys {
-            guard let scan = try? KeyFile(scanning: key), scan.kind == .publicKey, scan.fingerprints == [fingerprint] else {
-                throw .badKey(fingerprint: fingerprint)
-            }
-            joined += key
-        }
-        guard !joined.isEmpty else { return }
-        do {
-            try context.importKeys(joined)
-        } catch let error as GPGError {
-            throw .gpg(error)
-        } catch {
-            throw .gpg(.invalidData("\(error)"))
-        }
-    }
-
     /// Step 4: the policy is signed by a pinned admin listed in the bundle.
-    private func verifyPolicy(_ bundle: SecretBundle, _ context: Context) throws(BundleSealError) {
+    private func verifyPolicy(_ bundle: SecretBundle, _ checker: SignatureChecker) throws(BundleSealError) {
         guard let policy = bundle.policy else { throw .untrustedPolicy("the policy is not signed") }
         guard trustedAdmins.contains(policy.signer) else {
             throw .untrustedPolicy("signed by \(policy.signer), which is not a trusted admin")
@@ -79,13 +52,13 @@ public struct BundleVerifier {
         guard bundle.admins.contains(policy.signer) else {
             throw .untrustedPolicy("signed by \(policy.signer), which the policy does not list as an admin")
         }
-        try requireGood(signature: policy.signature, over: bundle.policyPayload(), by: policy.signer, context) {
+        try requireGood(signature: policy.signature, over: bundle.policyPayload(), by: policy.signer, checker) {
             .untrustedPolicy($0)
         }
     }
 
     /// Step 5: each epoch is signed by its writer, who may make every claim.
-    private func verifyEpochs(_ bundle: SecretBundle, _ context: Context) throws(BundleSealError) -> [String: Epoch] {
+    private func verifyEpochs(_ bundle: SecretBundle, _ checker: SignatureChecker) throws(BundleSealError) -> [String: Epoch] {
         let admins = Set(bundle.admins)
         let declared = Set(bundle.slots.map(\.slot))
         var epochs: [String: Epoch] = [:]
@@ -95,7 +68,7 @@ public struct BundleVerifier {
             }
             let payload = epoch.payload(
                 environment: bundle.environment, dataKeyDigest: Digest.sha256Hex(epoch.dataKeyMessage))
-            try requireGood(signature: epoch.signature, over: payload, by: epoch.writer, context) {
+            try requireGood(signature: epoch.signature, over: payload, by: epoch.writer, checker) {
                 .badEpochSignature(epoch: epoch.id, reason: $0)
             }
             for claim in epoch.claims {
@@ -151,12 +124,14 @@ public struct BundleVerifier {
     }
 
     private func requireGood(
-        signature: [UInt8], over payload: [UInt8], by signer: String, _ context: Context,
+        signature: [UInt8], over payload: [UInt8], by signer: String, _ checker: SignatureChecker,
         _ failure: (String) -> BundleSealError
     ) throws(BundleSealError) {
         let checks: [SignatureCheck]
         do {
-            checks = try context.verifyDetached(signature: signature, data: payload)
+            checks = try checker.check(signature, over: payload, by: signer)
+        } catch let error as BundleSealError {
+            throw error
         } catch {
             throw failure("the signature is not a valid OpenPGP signature")
         }
@@ -174,6 +149,61 @@ public struct BundleVerifier {
         case .keyRevoked: throw failure("signed by a revoked key")
         case .signatureExpired: throw failure("the signature has expired")
         case .error(let message): throw failure(message)
+        }
+    }
+}
+
+/// Checks detached signatures by the bundle's keys: in process for Ed25519
+/// keys (step 3's check that each key line holds its fingerprint still
+/// applies), through gpg in a private home, created on first need, for others.
+private final class SignatureChecker {
+    private let bundle: SecretBundle
+    private var ed25519: [String: Ed25519SigningKey] = [:]
+    private var gpg: (home: TemporaryHome, context: Context)?
+
+    /// Step 3: every `key` line holds exactly the key it is listed under.
+    init(_ bundle: SecretBundle) throws(BundleSealError) {
+        self.bundle = bundle
+        for (fingerprint, key) in bundle.keys {
+            guard let scan = try? KeyFile(scanning: key), scan.kind == .publicKey, scan.fingerprints == [fingerprint] else {
+                throw .badKey(fingerprint: fingerprint)
+            }
+        }
+    }
+
+    func check(_ signature: [UInt8], over payload: [UInt8], by signer: String) throws -> [SignatureCheck] {
+        if let key = try inProcessKey(signer) {
+            return [key.check(signature: signature, over: payload)]
+        }
+        return try gpgContext().verifyDetached(signature: signature, data: payload)
+    }
+
+    func close() { gpg?.home.remove() }
+
+    private func inProcessKey(_ fingerprint: String) throws -> Ed25519SigningKey? {
+        if let key = ed25519[fingerprint] { return key }
+        guard let bytes = bundle.keys[fingerprint], let key = Ed25519SigningKey(transferable: bytes),
+              key.fingerprint == fingerprint
+        else { return nil }
+        ed25519[fingerprint] = key
+        return key
+    }
+
+    /// All the bundle's keys in a private home, imported once.
+    private func gpgContext() throws(BundleSealError) -> Context {
+        if let gpg { return gpg.context }
+        do {
+            let home = try TemporaryHome(publicKeysOnly: true)
+            let context = try Context(home: home.path)
+            gpg = (home, context)
+            var joined: [UInt8] = []
+            for (_, key) in bundle.keys { joined += key }
+            if !joined.isEmpty { try context.importKeys(joined) }
+            return context
+        } catch let error as GPGError {
+            throw .gpg(error)
+        } catch {
+            throw .gpg(.engineUnavailable("\(error)"))
         }
     }
 }

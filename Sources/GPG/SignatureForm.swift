@@ -55,7 +55,7 @@ public enum SignatureForm {
 
     /// The hash a v4 signature signs: the data, the hashed part, and the trailer
     /// 0x04 0xFF with the hashed part's length (RFC 4880 §5.2.4).
-    private static func signatureHash(_ algorithm: UInt8, data: [UInt8], hashedPart: ArraySlice<UInt8>) -> [UInt8]? {
+    static func signatureHash(_ algorithm: UInt8, data: [UInt8], hashedPart: ArraySlice<UInt8>) -> [UInt8]? {
         let count = hashedPart.count
         let trailer: [UInt8] = [4, 0xFF, UInt8(truncatingIfNeeded: count >> 24), UInt8(truncatingIfNeeded: count >> 16),
                                 UInt8(truncatingIfNeeded: count >> 8), UInt8(truncatingIfNeeded: count)]
@@ -82,7 +82,20 @@ public enum SignatureForm {
 
     /// The body of the first subpacket of `type` in a subpacket area.
     private static func subpacket(_ type: UInt8, in area: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {
+        Subpacket.parse(area)?.first { $0.type == type }?.body
+    }
+}
+
+/// One signature subpacket (RFC 4880 §5.2.3.1).
+struct Subpacket {
+    var type: UInt8
+    var critical: Bool
+    var body: ArraySlice<UInt8>
+
+    /// Every subpacket of an area, or nil when the area is malformed.
+    static func parse(_ area: ArraySlice<UInt8>) -> [Subpacket]? {
         var reader = ByteReader(bytes: Array(area), index: 0, end: area.count)
+        var result: [Subpacket] = []
         while reader.index < reader.end {
             guard let first = reader.byte() else { return nil }
             let length: Int
@@ -96,9 +109,9 @@ public enum SignatureForm {
                 length = value.reduce(0) { $0 << 8 | Int($1) }
             }
             guard length >= 1, let body = reader.take(length) else { return nil }
-            if body.first! & 0x7F == type { return body.dropFirst() }
+            result.append(Subpacket(type: body.first! & 0x7F, critical: body.first! & 0x80 != 0, body: body.dropFirst()))
         }
-        return nil
+        return result
     }
 }
 

@@ -11,8 +11,12 @@ public final class TemporaryHome: @unchecked Sendable {
     /// Creates `<parent>/secretc.XXXXXX` with mode 0700.
     /// - Parameters:
     ///   - configuration: lines for the home's `gpg.conf`, if any.
+    ///   - publicKeysOnly: the home will only verify, encrypt or list keys, so
+    ///     gpg must not start an agent for it (starting and stopping one costs
+    ///     tens of milliseconds, more than the work itself).
     ///   - parent: a folder with a short path (agent sockets live in the home).
-    public init(configuration: [String] = [], in parent: String = "/tmp") throws {
+    public init(configuration: [String] = [], publicKeysOnly: Bool = false, in parent: String = "/tmp") throws {
+        let configuration = publicKeysOnly ? ["no-autostart"] + configuration : configuration
         var template = Array("\(parent)/secretc.XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else {
             throw GPGError.engineUnavailable(

@@ -71,7 +71,7 @@ public struct Compiler {
     /// A context holding the recipients' public keys, in a private home.
     func encryptor(_ bundle: SecretBundle) throws(CompilerError) -> (Context, TemporaryHome) {
         do {
-            let home = try TemporaryHome()
+            let home = try TemporaryHome(publicKeysOnly: true)
             let context = try Context(home: home.path)
             var keys: [UInt8] = []
             for recipient in environment.recipients ?? [] {

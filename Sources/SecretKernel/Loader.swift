@@ -25,10 +25,17 @@ enum Loader {
         let verified: BundleVerifier.Verified
         let dataKeys: [String: SymmetricKey]
         do throws(BundleSealError) {
-            verified = try BundleVerifier(trustedAdmins: pins).verify(bundle)
-            dataKeys = try withContext(configuration) { context throws(BundleSealError) in
-                try BundleOpener.dataKeys(verified, with: context)
-            }
+            // gpg decrypts the data keys while the signatures are checked in
+            // process; the keys are used only once verification has passed.
+            let (decrypted, checked) = try concurrently({
+                Result { () throws(BundleSealError) in
+                    try withContext(configuration) { context throws(BundleSealError) in
+                        try BundleOpener.dataKeys(ofUnverified: bundle, with: context)
+                    }
+                }
+            }) { () throws(BundleSealError) in try BundleVerifier(trustedAdmins: pins).verify(bundle) }
+            verified = checked
+            dataKeys = try decrypted.get()
         } catch {
             throw SecretKernelError(error, bundle: name, recipients: bundle.recipients)
         }

@@ -6,7 +6,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "secretc-bench",
         abstract: "Benchmarks for secretc (build with -c release).",
-        subcommands: [CheckBenchmark.self, SetBenchmark.self, LoadBenchmark.self, GenerateProject.self]
+        subcommands: [CheckBenchmark.self, SetBenchmark.self, LoadBenchmark.self, Dataset.self, GenerateProject.self]
     )
 }
 
@@ -58,4 +58,11 @@ var secretcExecutable: String {
 struct BenchFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// Writes benchmark results for scripts (`--json PATH`).
+func writeResults(_ results: [String: Double], to path: String?) throws {
+    guard let path else { return }
+    let json = try JSONSerialization.data(withJSONObject: results, options: [.sortedKeys])
+    try json.write(to: URL(fileURLWithPath: path), options: .atomic)
 }

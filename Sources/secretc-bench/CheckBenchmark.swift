@@ -11,6 +11,7 @@ struct CheckBenchmark: ParsableCommand {
     @Option(help: "How many users have their own key.") var keyedUsers = 1_000
     @Option(help: "Timed runs of each kind (the median is reported).") var runs = 5
     @Option(help: "Where generated data sets are kept between runs.") var cache = ".bench"
+    @Option(help: "Also write the results to this JSON file.") var json: String?
 
     func run() throws {
         let root = URL(fileURLWithPath: cache).appendingPathComponent("check-\(users)-\(keyedUsers)")
@@ -34,5 +35,7 @@ struct CheckBenchmark: ParsableCommand {
         print("check-\(users / 1000)k-users: \(project.slots.count) slots, \(project.keys.count) keys")
         print("  in-process load + validate  median \(Clock.milliseconds(Clock.median(inProcess)))")
         print("  secretc check (process)     median \(Clock.milliseconds(Clock.median(wholeProcess)))  (target ≤ 1000 ms)")
+        try writeResults(
+            ["check_ms": Clock.median(wholeProcess) * 1000, "in_process_ms": Clock.median(inProcess) * 1000], to: json)
     }
 }

@@ -19,6 +19,7 @@ struct LoadBenchmark: ParsableCommand {
     @Option(help: "Lookup threads.") var threads = 8
     @Option(help: "Lookups per thread.") var lookups = 200_000
     @Option(help: "Where generated data sets are kept between runs.") var cache = ".bench"
+    @Option(help: "Also write the results to this JSON file.") var json: String?
 
     func run() throws {
         let large = try LargeBundle.prepare(slots: slots, cache: cache)
@@ -40,6 +41,10 @@ struct LoadBenchmark: ParsableCommand {
         print("  resident memory of the first load        \((loaded - baseline) / 1_048_576) MiB above baseline  (target ≤ 64 MiB)")
         print("  lookup, \(threads) threads × \(lookups)            p50 \(p50) ns, p99 \(p99) ns  (targets ≤ 200 ns, ≤ 1000 ns)")
         withExtendedLifetime(kernel) {}
+        try writeResults(
+            ["load_ms": Clock.median(times) * 1000, "lookup_p50_ns": Double(p50), "lookup_p99_ns": Double(p99),
+             "resident_mib": Double(loaded - baseline) / 1_048_576, "slots": Double(kernel.info.slots)],
+            to: json)
         try printPhases(large)
     }
 

@@ -49,7 +49,7 @@ struct KeyInspector {
         let context: Context
         let home: TemporaryHome
         do {
-            home = try TemporaryHome()
+            home = try TemporaryHome(publicKeysOnly: true)
             context = try Context(home: home.path)
             // gpg detects armor once per input, so only armored files can share a run.
             listed = try parallelListing(candidates.map(\.data).filter { ($0.first ?? 0) & 0x80 == 0 })
@@ -114,7 +114,7 @@ struct KeyInspector {
     private static func listing(_ files: [[UInt8]]) throws -> [String: KeyInfo] {
         // gpgme lists through `gpg --import --dry-run`, whose default repair-keys
         // pass checks every signature again; the listing is identical without it.
-        let home = try TemporaryHome(configuration: ["import-options no-repair-keys"])
+        let home = try TemporaryHome(configuration: ["import-options no-repair-keys"], publicKeysOnly: true)
         defer { home.remove() }
         let context = try Context(home: home.path)
         var joined: [UInt8] = []

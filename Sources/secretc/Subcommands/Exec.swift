@@ -50,11 +50,7 @@ struct Exec: ParsableCommand {
         let source: String
         let trusted: Set<String>
         if let bundle {
-            guard let pinned, !pinned.isEmpty else {
-                throw CLIFailure(
-                    message: "--bundle needs the trusted admin fingerprints",
-                    hints: ["set SECRETC_TRUSTED_ADMINS to the admins' fingerprints, comma-separated"])
-            }
+            guard let pinned, !pinned.isEmpty else { throw CLIFailure.bundleNeedsPins }
             source = bundle
             trusted = pinned
         } else {

@@ -24,12 +24,25 @@ struct Get: ParsableCommand {
     @Option(help: "Whose slot (default: deployment-wide).")
     var user: String?
 
+    @Option(help: "Read this bundle file without any declarations (needs SECRETC_TRUSTED_ADMINS).")
+    var bundle: String?
+
     func run() throws {
-        let compiler = try options.compiler()
-        let pinned = ProcessInfo.processInfo.environment["SECRETC_TRUSTED_ADMINS"]
-            .map(SecretKernel.Configuration.trustedAdmins(from:))
-        let value = try secretcRun {
-            try compiler.read(plugin: plugin, key: key, user: user, trustedAdmins: pinned ?? compiler.declaredAdmins)
+        let environment = ProcessInfo.processInfo.environment
+        let pinned = environment["SECRETC_TRUSTED_ADMINS"].map(SecretKernel.Configuration.trustedAdmins(from:))
+        let value: SecureBytes
+        if let bundle {
+            guard let pinned, !pinned.isEmpty else { throw CLIFailure.bundleNeedsPins }
+            value = try secretcRun {
+                try Compiler.read(
+                    BundleFile(url: URL(fileURLWithPath: bundle)), plugin: plugin, key: key, user: user,
+                    trustedAdmins: pinned, passphrase: environment["SECRETC_PASSPHRASE"])
+            }
+        } else {
+            let compiler = try options.compiler()
+            value = try secretcRun {
+                try compiler.read(plugin: plugin, key: key, user: user, trustedAdmins: pinned ?? compiler.declaredAdmins)
+            }
         }
         value.withUnsafeBytes { FileHandle.standardOutput.write(Data($0)) }
         if isatty(STDOUT_FILENO) == 1 { Console.out("\n") }

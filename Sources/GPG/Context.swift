@@ -44,6 +44,10 @@ public final class Context {
         }
     }
 
+    /// Starts gpg's one-time set-up in the background (see ``Engine``); call
+    /// it early in a program that will decrypt, before parsing its input.
+    public static func warmUp() { Engine.warmUp() }
+
     deinit {
         gpgme_release(raw)
         passphrase.release()

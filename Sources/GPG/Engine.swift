@@ -1,4 +1,5 @@
 internal import CGPGME
+import Dispatch
 
 /// gpgme's one-time, process-wide initialisation.
 enum Engine {
@@ -17,6 +18,14 @@ enum Engine {
     /// Initialises gpgme once; throws if gpg cannot be used.
     static func ensureReady() throws {
         _ = try state.get()
+    }
+
+    /// Starts gpgme's initialisation on another thread and returns at once.
+    /// gpgme asks every installed engine for its version (several processes,
+    /// about 10 ms); a program that will need gpg soon calls this first, so
+    /// that the work overlaps its own. Later contexts wait for it to finish.
+    static func warmUp() {
+        DispatchQueue.global(qos: .userInitiated).async { _ = state }
     }
 
     /// The gpgme library version, e.g. `1.18.0`.

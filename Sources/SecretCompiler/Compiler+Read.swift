@@ -22,6 +22,7 @@ extension Compiler {
         _ file: BundleFile, plugin: String, key: String, user: String?, trustedAdmins: Set<String>, home: String? = nil,
         passphrase: String? = nil, recipientNames: [String]? = nil, now: Date = Date()
     ) throws(CompilerError) -> SecureBytes {
+        Context.warmUp()  // gpgme's start-up overlaps parsing
         guard let bundle = try file.load() else { throw CompilerError(.notFound, "\(file.displayPath) does not exist yet") }
         let slot = SlotKey(owner: user, plugin: plugin, key: key)
         let name = "\(bundle.environment)/\(slot)"

@@ -16,6 +16,7 @@ enum Loader {
         guard !pins.isEmpty else {
             throw SecretKernelError(.misconfigured, "no trusted admin fingerprint is configured (SECRETC_TRUSTED_ADMINS)")
         }
+        Context.warmUp()  // gpgme's start-up overlaps parsing
         let bundle: SecretBundle
         do {
             bundle = try SecretBundle(parsing: bytes)

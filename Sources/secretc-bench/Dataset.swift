@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SecretModel
 
 /// Prepares the N-slot data set the side-by-side benchmark (`scripts/bench`)
 /// compares tools on: the generated project, its one-epoch bundle, and the

@@ -155,6 +155,44 @@ struct BundleCommandTests {
         #expect(tampered.stdoutText == "")
     }
 
+    @Test func getReadsABundleFileWithoutDeclarations() throws {
+        let deployment = try ExampleDeployment()
+        let runtime = try deployment.home(["runtime-production"])
+        // Away from the project: only the bundle, the pins and a recipient's key.
+        let copy = deployment.scratch.url.appendingPathComponent("production.bundle")
+        try FileManager.default.copyItem(at: deployment.root.appendingPathComponent("secrets/production.bundle"), to: copy)
+        let admin = "B10C30114A7A5CE22215A9196B7A4E014FFA39D1"  // the example's ops key
+        let get = try deployment.secretc(
+            ["get", "--bundle", copy.path, "shopify", "ADMIN_TOKEN", "--user", "alice"], home: runtime,
+            environment: ["SECRETC_TRUSTED_ADMINS": admin])
+        #expect(get.status == 0, "\(get.stderrText)")
+        #expect(get.stdoutText == "shpat_0000000000000000000000000example")
+
+        let unpinned = try deployment.secretc(["get", "--bundle", copy.path, "github", "APP_ID"], home: runtime)
+        #expect(unpinned.status == 1)
+        #expect(unpinned.stderrText.contains("SECRETC_TRUSTED_ADMINS"))
+
+        let noKey = try deployment.secretc(
+            ["get", "--bundle", copy.path, "github", "APP_ID"], home: try deployment.home(["ops"]),
+            environment: ["SECRETC_TRUSTED_ADMINS": admin])
+        #expect(noKey.status == 1)
+        #expect(noKey.stderrText.contains("reading needs a recipient's secret key"))
+        #expect(noKey.stdoutText == "")
+
+        // A changed byte in a signature refuses the read before any value is printed.
+        var text = try String(contentsOf: copy, encoding: .utf8)
+        let policy = try #require(text.split(separator: "\n").first { $0.hasPrefix("policy ") })
+        var bytes = Array(policy.utf8)
+        bytes[bytes.count - 10] = bytes[bytes.count - 10] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        text = text.replacingOccurrences(of: String(policy), with: String(decoding: bytes, as: UTF8.self))
+        try text.write(to: copy, atomically: true, encoding: .utf8)
+        let tampered = try deployment.secretc(
+            ["get", "--bundle", copy.path, "github", "APP_ID"], home: runtime, environment: ["SECRETC_TRUSTED_ADMINS": admin])
+        #expect(tampered.status == 1)
+        #expect(tampered.stdoutText == "")
+        #expect(tampered.stderrText.contains("cannot be trusted"))
+    }
+
     @Test func checkAndStatusNeedNoKeysAndNeverPrintValues() throws {
         let deployment = try ExampleDeployment()
         let check = try deployment.secretc(["check"])

@@ -1,0 +1,110 @@
+import Foundation
+import GPG
+import TestSupport
+import Testing
+
+/// The in-process check must agree with gpg's own verification, signature by
+/// signature, and refuse whatever gpg refuses.
+@Suite("in-process Ed25519 signature checks")
+struct Ed25519SigningKeyTests {
+    /// A signer's home, its fingerprint, and its public key as a bundle's `key` line holds it (binary).
+    private func signer(
+        _ name: String = "admin", algorithm: String = "future-default", usage: String = "default", expire: String = "never"
+    ) throws -> (TemporaryGPGHome, String, [UInt8]) {
+        let home = try TemporaryGPGHome()
+        let fingerprint = try home.generateKey(name, algorithm: algorithm, usage: usage, expire: expire)
+        return (home, fingerprint, try home.gpg(["--export", fingerprint]))
+    }
+
+    private func sign(_ data: [UInt8], in home: TemporaryGPGHome, as fingerprint: String) throws -> [UInt8] {
+        try Context(home: home.path).signDetached(data, as: fingerprint)
+    }
+
+    @Test func agreesWithGPGOnGoodAndChangedData() throws {
+        let (home, fingerprint, key) = try signer()
+        defer { home.close() }
+        let verifier = try #require(Ed25519SigningKey(transferable: key))
+        #expect(verifier.fingerprint == fingerprint)
+        let gpg = try Context(home: home.path)
+        for size in [0, 1, 55, 4096, 100_000] {
+            let data = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ size) }
+            let signature = try sign(data, in: home, as: fingerprint)
+            let inProcess = verifier.check(signature: signature, over: data)
+            #expect(inProcess.status == .good, "size \(size)")
+            #expect(inProcess.signer == fingerprint)
+            #expect(try gpg.verifyDetached(signature: signature, data: data).map(\.status) == [.good])
+
+            var changed = data + [0]
+            #expect(verifier.check(signature: signature, over: changed).status == .bad)
+            #expect(try gpg.verifyDetached(signature: signature, data: changed).map(\.status) == [.bad])
+            if !data.isEmpty {
+                changed = data
+                changed[size / 2] ^= 0x01
+                #expect(verifier.check(signature: signature, over: changed).status == .bad)
+            }
+        }
+    }
+
+    @Test func everySignedByteMatters() throws {
+        let (home, fingerprint, key) = try signer()
+        defer { home.close() }
+        let verifier = try #require(Ed25519SigningKey(transferable: key))
+        let data = Array("secretc-policy 1\nenvironment production\n".utf8)
+        let signature = try sign(data, in: home, as: fingerprint)
+        // Flipping any byte either breaks the check or leaves a non-canonical signature (which the bundle verifier refuses).
+        for index in signature.indices {
+            for bit in [0x01, 0x80] as [UInt8] {
+                var altered = signature
+                altered[index] ^= bit
+                let good = verifier.check(signature: altered, over: data).status == .good
+                #expect(!good || !SignatureForm.isCanonical(altered, over: data), "byte \(index) bit \(bit)")
+            }
+        }
+    }
+
+    @Test func anotherKeysSignatureIsNotGood() throws {
+        let (home, _, key) = try signer("admin")
+        defer { home.close() }
+        let other = try home.generateKey("mallory")
+        let verifier = try #require(Ed25519SigningKey(transferable: key))
+        let data = Array("payload".utf8)
+        let status = verifier.check(signature: try sign(data, in: home, as: other), over: data).status
+        #expect(status == .missingKey)
+    }
+
+    @Test func expiredKeysAreReportedAsGPGDoes() throws {
+        let (home, fingerprint, key) = try signer(expire: "1d")
+        defer { home.close() }
+        let verifier = try #require(Ed25519SigningKey(transferable: key))
+        let data = Array("payload".utf8)
+        let signature = try sign(data, in: home, as: fingerprint)
+        #expect(verifier.check(signature: signature, over: data).status == .good)
+        let later = Date().addingTimeInterval(2 * 86_400)
+        #expect(verifier.check(signature: signature, over: data, now: later).status == .keyExpired)
+    }
+
+    @Test func revokedKeysAreRefused() throws {
+        let (home, fingerprint, _) = try signer()
+        defer { home.close() }
+        let data = Array("payload".utf8)
+        let signature = try sign(data, in: home, as: fingerprint)
+        // gpg writes a revocation certificate at key creation, its armor line disarmed by a leading ':'.
+        let stored = try String(contentsOfFile: "\(home.path)/openpgp-revocs.d/\(fingerprint).rev", encoding: .utf8)
+        let certificate = stored.replacingOccurrences(of: ":-----BEGIN", with: "-----BEGIN")
+        try home.gpg(["--import"], input: Array(certificate.utf8))
+        let revoked = try home.gpg(["--export", fingerprint])
+        let verifier = try #require(Ed25519SigningKey(transferable: revoked))
+        #expect(verifier.check(signature: signature, over: data).status == .keyRevoked)
+        #expect(try Context(home: home.path).verifyDetached(signature: signature, data: data).map(\.status) == [.keyRevoked])
+    }
+
+    @Test func keysItCannotCheckAreLeftToGPG() throws {
+        let (rsaHome, _, rsa) = try signer("rsa", algorithm: "rsa2048", usage: "sign")
+        defer { rsaHome.close() }
+        #expect(Ed25519SigningKey(transferable: rsa) == nil)
+        let (home, _, key) = try signer("encrypt-only", algorithm: "ed25519", usage: "cert")
+        defer { home.close() }
+        #expect(Ed25519SigningKey(transferable: key) == nil, "a primary key whose flags do not allow signing")
+        #expect(Ed25519SigningKey(transferable: Array(key.prefix(40))) == nil, "a truncated key")
+    }
+}

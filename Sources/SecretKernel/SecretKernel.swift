@@ -21,7 +21,7 @@ import Synchronization
 /// one when the new one fails; lookups never wait for a reload.
 public final class SecretKernel: Sendable, CustomStringConvertible {
     public let configuration: Configuration
-    private let current: Mutex<Snapshot>
+    private let current: SnapshotCell
     /// Read once: lookups pay for debug logging only when it is on.
     private let logsLookups: Bool
     /// Serializes reloads (lookups never take it).
@@ -33,7 +33,7 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         self.configuration = configuration
         logsLookups = configuration.logger.logLevel <= .debug
         do {
-            current = Mutex(try Self.load(configuration.bundle, configuration))
+            current = SnapshotCell(try Self.load(configuration.bundle, configuration))
         } catch {
             configuration.logger.error("secret bundle refused: \(error.message)")
             throw error
@@ -53,31 +53,48 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
     /// Like ``getSecret(_:_:user:)``, with where the value came from, or why
     /// there is none (not set, expired, inactive, out of scope).
     public func secret(_ plugin: String, _ key: String, user: String? = nil) throws(SecretUnavailable) -> Secret {
-        let snapshot = current.withLock { $0 }
+        let found = current.read { snapshot in resolve(snapshot, plugin, key, user) }
+        switch found {
+        case .success(let secret):
+            if logsLookups {
+                configuration.logger.debug(
+                    "secret served", metadata: ["slot": "\(user ?? "-")/\(plugin)/\(key)", "source": "\(secret.source)"])
+            }
+            return secret
+        case .failure(let reason):
+            throw reason
+        }
+    }
+
+    /// The resolution order, on one snapshot: the user's slot, the deployment-wide slot, the variable.
+    @inline(__always)
+    private func resolve(_ snapshot: Snapshot, _ plugin: String, _ key: String, _ user: String?)
+        -> Result<Secret, SecretUnavailable>
+    {
         var reason: SecretUnavailable.Reason?
         if let user {
-            switch serve(snapshot, SlotKey(owner: user, plugin: plugin, key: key)) {
-            case .success(let value): return found(value, .userSlot(user), plugin, key, user)
+            switch serve(snapshot, owner: user, plugin, key) {
+            case .success(let value): return .success(Secret(value: value, source: .userSlot(user)))
             case .failure(let why): reason = why.reason
             }
         }
-        switch serve(snapshot, SlotKey(owner: nil, plugin: plugin, key: key)) {
-        case .success(let value): return found(value, .deploymentSlot, plugin, key, user)
+        switch serve(snapshot, owner: nil, plugin, key) {
+        case .success(let value): return .success(Secret(value: value, source: .deploymentSlot))
         case .failure(let why): if reason == nil || reason == .notSet { reason = why.reason }
         }
         let variable = snapshot.environmentVariable(plugin, key)
         if let value = configuration.environment[variable] {
-            return found(value, .environmentVariable(variable), plugin, key, user)
+            return .success(Secret(value: value, source: .environmentVariable(variable)))
         }
-        throw SecretUnavailable(
-            plugin: plugin, key: key, user: user, environmentVariable: variable, reason: reason ?? .notSet)
+        return .failure(SecretUnavailable(
+            plugin: plugin, key: key, user: user, environmentVariable: variable, reason: reason ?? .notSet))
     }
 
     /// The seeds' settings answer for `plugin` and `user` (nil: deployment-wide):
     /// the declared schema, which keys hold a value this loader serves, and
     /// each slot's state. Never a value.
     public func status(plugin: String, user: String? = nil) -> PluginSecretsStatus {
-        let snapshot = current.withLock { $0 }
+        let snapshot = current.read { $0 }  // a strong reference: safe to keep past a reload
         let declared = snapshot.declared[plugin] ?? []
         let order = Dictionary(declared.enumerated().map { ($1.key, $0) }, uniquingKeysWith: { first, _ in first })
         let positions = snapshot.positions(owner: user, plugin: plugin).sorted {
@@ -116,13 +133,13 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
     /// env names: the deployment-wide slots, then `user`'s own slots, which
     /// take precedence where both set the same variable. What `secretc exec` passes on.
     public func environmentVariables(user: String? = nil) -> [String: String] {
-        let snapshot = current.withLock { $0 }
+        let snapshot = current.read { $0 }  // a strong reference: safe to keep past a reload
         var variables: [String: String] = [:]
         let owners: [String?] = user.map { [nil, $0] } ?? [nil]
         for owner in owners {
             for (position, slot) in snapshot.slots.enumerated() where slot.owner == owner {
-                guard case .success(let value) = serve(snapshot, slot, at: position) else { continue }
-                variables[snapshot.environmentVariable(slot.plugin, slot.key)] = String(decoding: value.bytes, as: UTF8.self)
+                guard case .success(let value) = serve(snapshot, at: position) else { continue }
+                variables[snapshot.environmentVariable(slot.plugin, slot.key)] = value
             }
         }
         return variables
@@ -153,10 +170,7 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
                     metadata: ["bundle": "\(source)"])
                 throw error
             }
-            let previous = current.withLock { snapshot in
-                defer { snapshot = fresh }
-                return snapshot
-            }
+            let previous = current.replace(with: fresh)
             configuration.logger.info(
                 "secret bundle reloaded",
                 metadata: ["environment": "\(fresh.environment)", "values": "\(fresh.valueCount)",
@@ -179,7 +193,7 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
     }
 
     public var info: Info {
-        let snapshot = current.withLock { $0 }
+        let snapshot = current.read { $0 }  // a strong reference: safe to keep past a reload
         return Info(
             environment: snapshot.environment, slots: snapshot.slots.count, values: snapshot.valueCount,
             epochs: snapshot.epochCount, digest: snapshot.digest, loadedAt: snapshot.loadedAt)
@@ -231,13 +245,14 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
 
     /// The value a slot serves, or why it serves none.
     @inline(__always)
-    private func serve(_ snapshot: Snapshot, _ slot: SlotKey) -> Result<Lent, Unserved> {
-        guard let position = snapshot.index[slot] else { return .failure(Unserved(reason: .notSet)) }
-        return serve(snapshot, slot, at: position)
+    private func serve(_ snapshot: Snapshot, owner: String?, _ plugin: String, _ key: String) -> Result<String, Unserved> {
+        guard let position = snapshot.index.position(owner: owner, plugin: plugin, key: key, in: snapshot.slots)
+        else { return .failure(Unserved(reason: .notSet)) }
+        return serve(snapshot, at: position)
     }
 
     @inline(__always)
-    private func serve(_ snapshot: Snapshot, _ slot: SlotKey, at position: Int) -> Result<Lent, Unserved> {
+    private func serve(_ snapshot: Snapshot, at position: Int) -> Result<String, Unserved> {
         let entry = snapshot.serving[position]
         guard entry.hasValue else { return .failure(Unserved(reason: .notSet)) }
         if entry.inactive { return .failure(Unserved(reason: .inactive)) }
@@ -246,30 +261,10 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
             return .failure(Unserved(reason: .expired(Self.date(entry.expires))))
         }
         guard entry.length >= 0 else { return .failure(Unserved(reason: .notSet)) }
-        return .success(Lent(snapshot: snapshot, bytes: snapshot.bytes(entry)))
-    }
-
-    private func found(_ value: Lent, _ source: SecretSource, _ plugin: String, _ key: String, _ user: String?) -> Secret {
-        let text = String(decoding: value.bytes, as: UTF8.self)
-        withExtendedLifetime(value.snapshot) {}
-        return found(text, source, plugin, key, user)
-    }
-
-    private func found(_ value: String, _ source: SecretSource, _ plugin: String, _ key: String, _ user: String?) -> Secret {
-        if logsLookups {
-            configuration.logger.debug(
-                "secret served", metadata: ["slot": "\(user ?? "-")/\(plugin)/\(key)", "source": "\(source)"])
-        }
-        return Secret(value: value, source: source)
+        return .success(String(decoding: snapshot.bytes(entry), as: UTF8.self))
     }
 
     private static func date(_ seconds: Int) -> Date { Date(timeIntervalSince1970: TimeInterval(seconds)) }
-}
-
-/// A value lent from a snapshot, valid while `snapshot` lives.
-private struct Lent {
-    let snapshot: Snapshot
-    let bytes: UnsafeRawBufferPointer
 }
 
 private struct Unserved: Error {

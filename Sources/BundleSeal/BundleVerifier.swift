@@ -25,9 +25,25 @@ public struct BundleVerifier {
     /// 100,000-slot bundle costs no epoch copies.
     public struct LatestWriters: Sendable {
         let epochs: [Epoch]
-        let index: [SlotKey: Int]
+        /// The bundle's slots (canonical, so sorted) and, per slot, its epoch's index or -1.
+        let slots: [SlotKey]
+        let epochIndexes: [Int32]
 
-        public subscript(slot: SlotKey) -> Epoch? { index[slot].map { epochs[$0] } }
+        /// The epoch of the slot at `position` in the bundle's slot lines.
+        public subscript(position position: Int) -> Epoch? {
+            let index = epochIndexes[position]
+            return index < 0 ? nil : epochs[Int(index)]
+        }
+
+        public subscript(slot: SlotKey) -> Epoch? {
+            var low = 0
+            var high = slots.count
+            while low < high {
+                let middle = (low + high) / 2
+                if slots[middle] < slot { low = middle + 1 } else { high = middle }
+            }
+            return low < slots.count && slots[low] == slot ? self[position: low] : nil
+        }
     }
 
     /// Verifies everything but decryption. Signatures by Ed25519 keys are
@@ -60,7 +76,6 @@ public struct BundleVerifier {
     /// Step 5: each epoch is signed by its writer, who may make every claim.
     private func verifyEpochs(_ bundle: SecretBundle, _ checker: SignatureChecker) throws(BundleSealError) -> [String: Epoch] {
         let admins = Set(bundle.admins)
-        let declared = Set(bundle.slots.map(\.slot))
         var epochs: [String: Epoch] = [:]
         for epoch in bundle.epochs {
             guard bundle.keys[epoch.writer] != nil else {
@@ -71,13 +86,14 @@ public struct BundleVerifier {
             try requireGood(signature: epoch.signature, over: payload, by: epoch.writer, checker) {
                 .badEpochSignature(epoch: epoch.id, reason: $0)
             }
-            for claim in epoch.claims {
-                guard declared.contains(claim.slot) else {
-                    throw .inconsistent(slot: claim.slot.description, reason: "claimed by epoch \(epoch.id) but not declared")
-                }
-                let owner = claim.slot.owner.flatMap { bundle.users[$0] }
-                guard admins.contains(epoch.writer) || (owner != nil && owner == epoch.writer) else {
-                    throw .unauthorizedWriter(epoch: epoch.id, writer: epoch.writer, slot: claim.slot.description)
+            // An admin may make any claim; a user only claims for its own slots.
+            // (That every claim names a declared slot is checked with the claims, step 6.)
+            if !admins.contains(epoch.writer) {
+                for claim in epoch.claims {
+                    let owner = claim.slot.owner.flatMap { bundle.users[$0] }
+                    guard owner != nil && owner == epoch.writer else {
+                        throw .unauthorizedWriter(epoch: epoch.id, writer: epoch.writer, slot: claim.slot.description)
+                    }
                 }
             }
             epochs[epoch.id] = epoch
@@ -93,9 +109,15 @@ public struct BundleVerifier {
         for (epochIndex, epoch) in bundle.epochs.enumerated() {
             for (claimIndex, claim) in epoch.claims.enumerated() { latest[claim.slot] = (epochIndex, claimIndex) }
         }
-        for slot in bundle.slots {
+        var matched = 0
+        var epochIndexes = [Int32](repeating: -1, count: bundle.slots.count)
+        for (position, slot) in bundle.slots.enumerated() {
             let name = { slot.slot.description }
             let entry = latest[slot.slot]
+            if let entry {
+                matched += 1
+                epochIndexes[position] = Int32(entry.epoch)
+            }
             let epoch = entry.map { bundle.epochs[$0.epoch] }
             let digest = entry.flatMap { bundle.epochs[$0.epoch].claims[$0.claim].digest }
             switch (slot.value, epoch) {
@@ -120,7 +142,15 @@ public struct BundleVerifier {
                 }
             }
         }
-        return LatestWriters(epochs: bundle.epochs, index: latest.mapValues(\.epoch))
+        if matched < latest.count {  // some claim names no slot: find it for the message
+            let declared = Set(bundle.slots.map(\.slot))
+            for epoch in bundle.epochs {
+                for claim in epoch.claims where !declared.contains(claim.slot) {
+                    throw .inconsistent(slot: claim.slot.description, reason: "claimed by epoch \(epoch.id) but not declared")
+                }
+            }
+        }
+        return LatestWriters(epochs: bundle.epochs, slots: bundle.slots.map(\.slot), epochIndexes: epochIndexes)
     }
 
     private func requireGood(

@@ -103,8 +103,8 @@ enum Loader {
     private static func metadata(_ verified: BundleVerifier.Verified) -> [Snapshot.Metadata] {
         var writerNames: [String: String] = [:]
         for (user, fingerprint) in verified.bundle.users { writerNames[fingerprint] = user }
-        return verified.bundle.slots.map { line in
-            let epoch = verified.latestWriter[line.slot]
+        return verified.bundle.slots.enumerated().map { position, line in
+            let epoch = verified.latestWriter[position: position]
             return Snapshot.Metadata(
                 reserved: line.attributes.reserved, scopes: line.attributes.scopes,
                 description: line.attributes.description, writer: epoch.map { writerNames[$0.writer] ?? $0.writer },
@@ -168,9 +168,18 @@ enum Loader {
 
     /// Each declared plugin key's variable, shared between its slots.
     private static func environmentVariables(_ bundle: SecretBundle) -> [Snapshot.PluginKey: String] {
+        // Few distinct plugin keys repeat across many users: compare with
+        // those already seen (small strings compare cheaply) before hashing.
+        var seen: [(plugin: String, key: String)] = []
         var names: [Snapshot.PluginKey: String] = [:]
-        for line in bundle.slots where names[Snapshot.PluginKey(plugin: line.slot.plugin, key: line.slot.key)] == nil {
-            names[Snapshot.PluginKey(plugin: line.slot.plugin, key: line.slot.key)] = line.attributes.env
+        for line in bundle.slots {
+            let slot = line.slot
+            if seen.count < 64, seen.contains(where: { $0.key == slot.key && $0.plugin == slot.plugin }) { continue }
+            let pluginKey = Snapshot.PluginKey(plugin: slot.plugin, key: slot.key)
+            if names[pluginKey] == nil {
+                names[pluginKey] = line.attributes.env
+                if seen.count < 64 { seen.append((slot.plugin, slot.key)) }
+            }
         }
         return names
     }

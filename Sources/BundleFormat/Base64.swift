@@ -37,6 +37,32 @@ enum Base64 {
         }
     }
 
+    /// The number of bytes `field` decodes to, or nil unless it is canonical
+    /// base64 (the rules of ``decode(_:)``); checks without allocating.
+    static func decodedCount(_ field: ArraySlice<UInt8>) -> Int? {
+        guard !field.isEmpty, field.count % 4 == 0 else { return nil }
+        var padding = 0
+        if field.last == UInt8(ascii: "=") { padding += 1 }
+        if field.count >= 2, field[field.endIndex - 2] == UInt8(ascii: "=") { padding += 1 }
+        return values.withUnsafeBufferPointer { table -> Int? in
+            let body = field.endIndex - 4
+            var index = field.startIndex
+            while index < body {  // every group but the last: four alphabet characters
+                guard table[Int(field[index])] | table[Int(field[index + 1])] | table[Int(field[index + 2])]
+                    | table[Int(field[index + 3])] < 64 else { return nil }
+                index += 4
+            }
+            let a = table[Int(field[index])], b = table[Int(field[index + 1])]
+            let c = padding == 2 ? 0 : table[Int(field[index + 2])]
+            let d = padding >= 1 ? 0 : table[Int(field[index + 3])]
+            guard a | b | c | d < 64 else { return nil }
+            // Unused bits must be zero, as decode requires.
+            if padding == 2, b & 0x0F != 0 { return nil }
+            if padding == 1, c & 0x03 != 0 { return nil }
+            return field.count / 4 * 3 - padding
+        }
+    }
+
     /// nil unless `field` is canonical base64: the alphabet, padding only at
     /// the end, and unused bits zero (so re-encoding gives the same text).
     static func decode(_ field: ArraySlice<UInt8>) -> [UInt8]? {

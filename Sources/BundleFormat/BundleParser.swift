@@ -4,13 +4,12 @@ extension SecretBundle {
     /// Parses a bundle, refusing anything that is not in canonical form.
     /// - Throws: ``BundleFormatError`` naming the first offending line.
     public init(parsing bytes: [UInt8]) throws(BundleFormatError) {
-        var parser = BundleParser()
-        self = try parser.parse(bytes)
+        self = try ScannedBundle(scanning: bytes).materialized()
     }
 }
 
 /// The grammar of docs/bundle-format.md §3, line by line.
-private struct BundleParser {
+struct BundleParser {
     /// Sections in the order they must appear.
     enum Section: Int, Comparable {
         case version, environment, recipient, admin, user, key, field, policy, epoch, slot
@@ -21,7 +20,7 @@ private struct BundleParser {
 
     func fail(_ reason: String) -> BundleFormatError { .malformed(line: lineNumber, reason: reason) }
 
-    mutating func parse(_ bytes: [UInt8]) throws(BundleFormatError) -> SecretBundle {
+    mutating func scan(_ bytes: [UInt8]) throws(BundleFormatError) -> ScannedBundle {
         guard !bytes.isEmpty else { throw .malformed(line: 1, reason: "the bundle is empty") }
         guard bytes.last == UInt8(ascii: "\n") else {
             throw .malformed(line: bytes.count(where: { $0 == UInt8(ascii: "\n") }) + 1, reason: "the last line is not ended (truncated?)")
@@ -30,10 +29,10 @@ private struct BundleParser {
             throw .malformed(line: 1, reason: "not UTF-8 text")
         }
         var bundle = SecretBundle(environment: "")
+        var epochs: [ScannedEpoch] = []
+        var slots: [ScannedSlot] = []
         var section: Section?
         var previousKey: String?
-        var previousSlot: SlotKey?
-        var previousEpoch: Epoch?
         var fieldKeys = Set<String>()
         var epochIDs = Set<String>()
         // Bytes throughout: every name is ASCII by its grammar, and an epoch
@@ -120,32 +119,48 @@ private struct BundleParser {
                 bundle.policy = PolicySignature(signer: try fingerprint(fields[1]), signature: try base64(fields[2], "signature"))
             case .epoch:
                 try expect(fields, 7)
-                let epoch = Epoch(
+                let epoch = ScannedEpoch(
                     time: try time(fields[1]), id: try epochID(fields[2]), writer: try fingerprint(fields[3]),
                     dataKeyMessage: try base64(fields[4], "data key"), signature: try base64(fields[5], "signature"),
                     claims: try claims(fields[6]))
-                if let previous = previousEpoch, !Epoch.canonicalOrder(previous, epoch) {
+                if let previous = epochs.last, !((previous.time, previous.id) < (epoch.time, epoch.id)) {
                     throw fail("epoch lines must be sorted by time, then id")
                 }
                 guard epochIDs.insert(epoch.id).inserted else { throw fail("a second epoch '\(epoch.id)'") }
-                previousEpoch = epoch
-                bundle.epochs.append(epoch)
+                epochs.append(epoch)
             case .slot:
                 try expect(fields, 6)
-                let slot = SlotKey(
-                    owner: isDash(fields[1]) ? nil : try name(fields[1], .user), plugin: try name(fields[2], .plugin),
-                    key: try name(fields[3], .secretKey))
-                if let previous = previousSlot {
-                    guard previous < slot else {
-                        throw fail(previous == slot ? "a second line for slot \(slot)" : "slot lines must be sorted")
+                if !isDash(fields[1]) { _ = try name(fields[1], .user) }
+                _ = try name(fields[2], .plugin)
+                _ = try name(fields[3], .secretKey)
+                if let previous = slots.last {
+                    let order = Self.compare(previous, fields, in: bytes)
+                    guard order < 0 else {
+                        throw fail(order == 0 ? "a second line for slot \(text(fields[1]))/\(text(fields[2]))/\(text(fields[3]))"
+                            : "slot lines must be sorted")
                     }
                 }
-                previousSlot = slot
-                bundle.slots.append(SlotLine(slot: slot, value: try value(fields[4]), attributes: try attributes(fields[5])))
+                try value(fields[4])
+                slots.append(ScannedSlot(
+                    lineStart: fields[0].startIndex, lineEnd: fields[5].endIndex,
+                    owner: fields[1].startIndex..<fields[1].endIndex, plugin: fields[2].startIndex..<fields[2].endIndex,
+                    key: fields[3].startIndex..<fields[3].endIndex, valueStart: fields[4].startIndex,
+                    valueEnd: fields[4].endIndex, attributes: try attributes(fields[5])))
             }
         }
         guard bundle.policy != nil else { throw .malformed(line: lineNumber, reason: "missing 'policy' line (truncated?)") }
-        return bundle
+        return ScannedBundle(bytes: bytes, header: bundle, epochs: epochs, slots: slots)
+    }
+
+    /// Canonical order of a slot line against the previous one: owner (`-`
+    /// first), plugin, key, each bytewise. Negative when `previous` sorts first.
+    static func compare(_ previous: ScannedSlot, _ fields: [ArraySlice<UInt8>], in bytes: [UInt8]) -> Int {
+        for (range, field) in [(previous.owner, fields[1]), (previous.plugin, fields[2]), (previous.key, fields[3])] {
+            let before = bytes[range]
+            if before.elementsEqual(field) { continue }
+            return before.lexicographicallyPrecedes(field) ? -1 : 1
+        }
+        return 0
     }
 
     /// The section a line's tag names; bytes, not a String, as it runs once per line.
@@ -214,11 +229,14 @@ private struct BundleParser {
         return bytes
     }
 
-    func claims(_ field: Field) throws(BundleFormatError) -> [Claim] {
-        var claims: [Claim] = []
+    func claims(_ field: Field) throws(BundleFormatError) -> [ScannedClaim] {
+        var claims: [ScannedClaim] = []
         var previous: Field?
         var previousPath: Field?
-        for part in field.split(separator: UInt8(ascii: ";"), omittingEmptySubsequences: false) {
+        var start = field.startIndex
+        while start <= field.endIndex {
+            let end = field[start...].firstIndex(of: UInt8(ascii: ";")) ?? field.endIndex
+            let part = field[start..<end]
             guard let equals = part.firstIndex(of: UInt8(ascii: "=")) else {
                 throw fail("claim '\(text(part.prefix(64)))' has no '='")
             }
@@ -227,16 +245,14 @@ private struct BundleParser {
                   let second = whole[(first + 1)...].firstIndex(of: UInt8(ascii: "/")),
                   !whole[(second + 1)...].contains(UInt8(ascii: "/"))
             else { throw fail("claim '\(text(part.prefix(64)))' is not owner/plugin/KEY") }
-            let path = [whole[..<first], whole[(first + 1)..<second], whole[(second + 1)...]]
             let digestText = part[(equals + 1)...]
-            var digest: [UInt8]?
             if !isDash(digestText) {
-                digest = try base64(digestText, "claim digest")
-                guard digest?.count == 32 else { throw fail("a claim digest is not 32 bytes") }
+                guard let count = Base64.decodedCount(digestText) else { throw fail("the claim digest is not valid base64") }
+                guard count == 32 else { throw fail("a claim digest is not 32 bytes") }
             }
-            let slot = SlotKey(
-                owner: isDash(path[0]) ? nil : try name(path[0], .user), plugin: try name(path[1], .plugin),
-                key: try name(path[2], .secretKey))
+            if !isDash(whole[..<first]) { _ = try name(whole[..<first], .user) }
+            _ = try name(whole[(first + 1)..<second], .plugin)
+            _ = try name(whole[(second + 1)...], .secretKey)
             if let previous {
                 guard previous.lexicographicallyPrecedes(part) else { throw fail("claims must be sorted, each once") }
             }
@@ -244,17 +260,19 @@ private struct BundleParser {
             // Sorted claims of one slot share the prefix "owner/plugin/KEY=", so they are adjacent.
             guard previousPath.map({ !$0.elementsEqual(whole) }) ?? true else { throw fail("a slot is claimed twice") }
             previousPath = whole
-            claims.append(Claim(slot: slot, digest: digest))
+            claims.append(ScannedClaim(start: start, firstSlash: first, secondSlash: second, equals: equals, end: end))
+            start = end + 1
         }
         return claims
     }
 
-    func value(_ field: Field) throws(BundleFormatError) -> SealedValue? {
-        if isDash(field) { return nil }
+    /// Checks a value field: `-` or `EPOCH.BASE64` of at least a nonce and a tag.
+    func value(_ field: Field) throws(BundleFormatError) {
+        if isDash(field) { return }
         guard let dot = field.firstIndex(of: UInt8(ascii: ".")) else { throw fail("a value must be '-' or EPOCH.BASE64") }
-        let bytes = try base64(field[(dot + 1)...], "value")
-        guard bytes.count >= 12 + 16 else { throw fail("a value is shorter than a nonce and a tag") }
-        return SealedValue(epoch: try epochID(field[..<dot]), bytes: bytes)
+        guard let count = Base64.decodedCount(field[(dot + 1)...]) else { throw fail("the value is not valid base64") }
+        guard count >= 12 + 16 else { throw fail("a value is shorter than a nonce and a tag") }
+        _ = try epochID(field[..<dot])
     }
 
     func field(_ fields: [Field]) throws(BundleFormatError) -> FieldLine {

@@ -1,0 +1,158 @@
+import SecretCore
+
+/// A bundle checked against the grammar and canonical order (exactly as
+/// strictly as ``SecretBundle/init(parsing:)``, which is built on it), whose
+/// epoch and slot lines are kept as positions in the bundle bytes instead of
+/// being copied into strings and arrays.
+///
+/// A loader reads 100,000 slot lines once; materializing each into a
+/// ``SlotLine`` (three strings, a value array) costs more than verifying
+/// and decrypting it. ``SecretBundle`` is for writers, this for readers.
+public struct ScannedBundle: Sendable {
+    /// The bundle's bytes; every range below indexes them.
+    public let bytes: [UInt8]
+    /// The lines up to the policy (environment, recipients, admins, users,
+    /// keys, fields, policy); its `epochs` and `slots` are empty.
+    public let header: SecretBundle
+    public let epochs: [ScannedEpoch]
+    public let slots: [ScannedSlot]
+
+    init(bytes: [UInt8], header: SecretBundle, epochs: [ScannedEpoch], slots: [ScannedSlot]) {
+        self.bytes = bytes
+        self.header = header
+        self.epochs = epochs
+        self.slots = slots
+    }
+
+    /// Checks `bytes` against the grammar and canonical order.
+    /// - Throws: ``BundleFormatError`` naming the first offending line.
+    public init(scanning bytes: [UInt8]) throws(BundleFormatError) {
+        var parser = BundleParser()
+        self = try parser.scan(bytes)
+    }
+
+    /// The text of a range of the bundle (names are ASCII by their grammar).
+    public func text(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
+
+    /// The slot at `index`, as a ``SlotKey``.
+    public func slotKey(_ index: Int) -> SlotKey {
+        let slot = slots[index]
+        return SlotKey(
+            owner: slot.isDeploymentWide(in: bytes) ? nil : text(slot.owner), plugin: text(slot.plugin), key: text(slot.key))
+    }
+
+    /// The value of slot `index` (epoch id and nonce ‖ ciphertext ‖ tag), decoded.
+    public func sealedValue(_ index: Int) -> SealedValue? {
+        guard let (epoch, base64) = slots[index].valueParts else { return nil }
+        return SealedValue(epoch: text(epoch), bytes: Base64.decode(bytes[base64]) ?? [])
+    }
+
+    /// The payload the policy signature covers (§4), copied from the lines as
+    /// they are (they are canonical) with each value replaced by `*`.
+    public func policyPayload() -> [UInt8] {
+        var out = header.policyPayload()  // no slots: "secretc-policy 1" and the header lines
+        out.reserveCapacity(out.count + slots.count * 80)
+        for slot in slots {
+            out += bytes[slot.lineStart..<slot.valueStart]
+            out.append(UInt8(ascii: "*"))
+            out += bytes[slot.valueEnd...slot.lineEnd]  // the attributes and the LF
+        }
+        return out
+    }
+
+    /// The payload epoch `index`'s writer signed (§4).
+    public func epochPayload(_ index: Int, dataKeyDigest: String) -> [UInt8] {
+        let epoch = epochs[index]
+        var out = Array(
+            "secretc-epoch 1\nenvironment \(header.environment)\nepoch \(epoch.id)\ntime \(epoch.time)\nwriter \(epoch.writer)\n"
+                .utf8)
+        out += "data-key \(dataKeyDigest)\n".utf8
+        out.reserveCapacity(out.count + epoch.claims.count * 8 + (epoch.claims.last?.end ?? 0) - (epoch.claims.first?.start ?? 0))
+        for claim in epoch.claims {
+            // `owner/plugin/KEY=digest` becomes `claim owner plugin KEY digest`.
+            out += "claim ".utf8
+            out += bytes[claim.start..<claim.firstSlash]
+            out.append(UInt8(ascii: " "))
+            out += bytes[(claim.firstSlash + 1)..<claim.secondSlash]
+            out.append(UInt8(ascii: " "))
+            out += bytes[(claim.secondSlash + 1)..<claim.equals]
+            out.append(UInt8(ascii: " "))
+            out += bytes[(claim.equals + 1)..<claim.end]
+            out.append(UInt8(ascii: "\n"))
+        }
+        return out
+    }
+
+    /// Materializes everything: what writers edit.
+    public func materialized() -> SecretBundle {
+        var bundle = header
+        bundle.epochs = epochs.map { epoch in
+            Epoch(
+                time: epoch.time, id: epoch.id, writer: epoch.writer, dataKeyMessage: epoch.dataKeyMessage,
+                signature: epoch.signature,
+                claims: epoch.claims.map { claim in
+                    Claim(
+                        slot: SlotKey(
+                            owner: claim.isDeploymentWide(in: bytes) ? nil : text(claim.start..<claim.firstSlash),
+                            plugin: text((claim.firstSlash + 1)..<claim.secondSlash),
+                            key: text((claim.secondSlash + 1)..<claim.equals)),
+                        digest: claim.digest.map { Base64.decode(bytes[$0]) ?? [] })
+                })
+        }
+        bundle.slots = slots.indices.map { index in
+            SlotLine(slot: slotKey(index), value: sealedValue(index), attributes: slots[index].attributes)
+        }
+        return bundle
+    }
+}
+
+/// An epoch line: its small fields decoded, its claims as positions.
+public struct ScannedEpoch: Sendable {
+    public let time: Int
+    public let id: String
+    public let writer: String
+    public let dataKeyMessage: [UInt8]
+    public let signature: [UInt8]
+    public let claims: [ScannedClaim]
+}
+
+/// One claim `owner/plugin/KEY=digest`, as positions in the bundle bytes.
+public struct ScannedClaim: Sendable {
+    /// The claim's first byte and the positions of its separators.
+    public let start: Int
+    public let firstSlash: Int
+    public let secondSlash: Int
+    public let equals: Int
+    /// One past the claim's last byte.
+    public let end: Int
+
+    /// `owner/plugin/KEY`, the slot it claims.
+    public var path: Range<Int> { start..<equals }
+    /// The base64 SHA-256 of the value; nil for `-` (deleted).
+    public var digest: Range<Int>? { end - equals == 2 ? nil : (equals + 1)..<end }
+
+    func isDeploymentWide(in bytes: [UInt8]) -> Bool { firstSlash == start + 1 && bytes[start] == UInt8(ascii: "-") }
+}
+
+/// One slot line, as positions in the bundle bytes, with its attributes parsed.
+public struct ScannedSlot: Sendable {
+    /// The line's first byte (`s` of `slot`) and its LF.
+    public let lineStart: Int
+    public let lineEnd: Int
+    public let owner: Range<Int>
+    public let plugin: Range<Int>
+    public let key: Range<Int>
+    /// The value field: `-`, or `epoch-id.base64`.
+    public let valueStart: Int
+    public let valueEnd: Int
+    public let attributes: SlotAttributes
+
+    public var hasValue: Bool { valueEnd - valueStart != 1 }
+
+    /// The value's epoch id and base64 text, when it has one.
+    public var valueParts: (epoch: Range<Int>, base64: Range<Int>)? {
+        hasValue ? (valueStart..<(valueStart + 16), (valueStart + 17)..<valueEnd) : nil
+    }
+
+    public func isDeploymentWide(in bytes: [UInt8]) -> Bool { owner.count == 1 && bytes[owner.lowerBound] == UInt8(ascii: "-") }
+}

@@ -155,12 +155,15 @@ struct BundleParser {
     /// Canonical order of a slot line against the previous one: owner (`-`
     /// first), plugin, key, each bytewise. Negative when `previous` sorts first.
     static func compare(_ previous: ScannedSlot, _ fields: [ArraySlice<UInt8>], in bytes: [UInt8]) -> Int {
-        for (range, field) in [(previous.owner, fields[1]), (previous.plugin, fields[2]), (previous.key, fields[3])] {
+        func order(_ range: Range<Int>, _ field: ArraySlice<UInt8>) -> Int {
             let before = bytes[range]
-            if before.elementsEqual(field) { continue }
+            if before.elementsEqual(field) { return 0 }
             return before.lexicographicallyPrecedes(field) ? -1 : 1
         }
-        return 0
+        let owner = order(previous.owner, fields[1])
+        if owner != 0 { return owner }
+        let plugin = order(previous.plugin, fields[2])
+        return plugin != 0 ? plugin : order(previous.key, fields[3])
     }
 
     /// The section a line's tag names; bytes, not a String, as it runs once per line.
@@ -301,20 +304,31 @@ struct BundleParser {
         return FieldLine(plugin: plugin, key: key, label: label, placeholder: placeholder, help: help)
     }
 
+    static let attributeOrder = ["expires", "reserved", "inactive", "scopes", "description"]
+
     func attributes(_ field: Field) throws(BundleFormatError) -> SlotAttributes {
         if field.starts(with: "env=".utf8), !field.contains(UInt8(ascii: ";")) {  // most slots: nothing but the variable
             return SlotAttributes(env: try name(field.dropFirst(4), .environmentVariable))
         }
-        let parts = field.split(separator: UInt8(ascii: ";"), omittingEmptySubsequences: false)
+        var parts: [Field] = []
+        var start = field.startIndex
+        while let end = field[start...].firstIndex(of: UInt8(ascii: ";")) {
+            parts.append(field[start..<end])
+            start = end + 1
+        }
+        parts.append(field[start...])
         guard let first = parts.first, first.starts(with: "env=".utf8) else { throw fail("attributes must start with 'env='") }
         var attributes = SlotAttributes(env: try name(first.dropFirst(4), .environmentVariable))
         var rank = 0
-        let order = ["expires", "reserved", "inactive", "scopes", "description"]
+        let order = Self.attributeOrder
         for part in parts.dropFirst() {
             let equals = part.firstIndex(of: UInt8(ascii: "="))
-            let key = text(equals.map { part[..<$0] } ?? part)
+            let keyBytes = equals.map { part[..<$0] } ?? part
             let value = equals.map { part[($0 + 1)...] }
-            guard let index = order.firstIndex(of: key) else { throw fail("unknown attribute '\(key.prefix(32))'") }
+            guard let index = order.firstIndex(where: { $0.utf8.elementsEqual(keyBytes) }) else {
+                throw fail("unknown attribute '\(text(keyBytes.prefix(32)))'")
+            }
+            let key = order[index]
             guard index + 1 > rank else { throw fail("attributes out of order") }
             rank = index + 1
             switch (key, value) {

@@ -47,6 +47,9 @@ public struct ScannedBundle: Sendable {
         return SealedValue(epoch: text(epoch), bytes: Base64.decode(bytes[base64]) ?? [])
     }
 
+    /// The bytes a base64 range of the bundle holds (ranges from a scan are valid base64).
+    public func decodedBase64(_ range: Range<Int>) -> [UInt8]? { Base64.decode(bytes[range]) }
+
     /// The payload the policy signature covers (§4), copied from the lines as
     /// they are (they are canonical) with each value replaced by `*`.
     public func policyPayload() -> [UInt8] {
@@ -155,4 +158,12 @@ public struct ScannedSlot: Sendable {
     }
 
     public func isDeploymentWide(in bytes: [UInt8]) -> Bool { owner.count == 1 && bytes[owner.lowerBound] == UInt8(ascii: "-") }
+
+    /// How many bytes the value decodes to (nonce ‖ ciphertext ‖ tag); 0 without a value.
+    public func sealedByteCount(in bytes: [UInt8]) -> Int {
+        guard let (_, base64) = valueParts else { return 0 }
+        let padding = (bytes[base64.upperBound - 1] == UInt8(ascii: "=") ? 1 : 0)
+            + (bytes[base64.upperBound - 2] == UInt8(ascii: "=") ? 1 : 0)
+        return base64.count / 4 * 3 - padding
+    }
 }

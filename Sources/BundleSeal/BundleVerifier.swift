@@ -53,14 +53,17 @@ public struct BundleVerifier {
     public func verify(_ bundle: SecretBundle) throws(BundleSealError) -> Verified {
         let checker = try SignatureChecker(bundle)
         defer { checker.close() }
-        try verifyPolicy(bundle, checker)
+        try verifyPolicy(bundle, payload: bundle.policyPayload(), checker)
         let epochs = try verifyEpochs(bundle, checker)
         let latest = try checkClaims(bundle)
         return Verified(bundle: bundle, epochs: epochs, latestWriter: latest)
     }
 
     /// Step 4: the policy is signed by a pinned admin listed in the bundle.
-    private func verifyPolicy(_ bundle: SecretBundle, _ checker: SignatureChecker) throws(BundleSealError) {
+    /// - Parameter bundle: its header lines are what is read.
+    func verifyPolicy(_ bundle: SecretBundle, payload: @autoclosure () -> [UInt8], _ checker: SignatureChecker)
+        throws(BundleSealError)
+    {
         guard let policy = bundle.policy else { throw .untrustedPolicy("the policy is not signed") }
         guard trustedAdmins.contains(policy.signer) else {
             throw .untrustedPolicy("signed by \(policy.signer), which is not a trusted admin")
@@ -68,7 +71,7 @@ public struct BundleVerifier {
         guard bundle.admins.contains(policy.signer) else {
             throw .untrustedPolicy("signed by \(policy.signer), which the policy does not list as an admin")
         }
-        try requireGood(signature: policy.signature, over: bundle.policyPayload(), by: policy.signer, checker) {
+        try requireGood(signature: policy.signature, over: payload(), by: policy.signer, checker) {
             .untrustedPolicy($0)
         }
     }
@@ -153,7 +156,7 @@ public struct BundleVerifier {
         return LatestWriters(epochs: bundle.epochs, slots: bundle.slots.map(\.slot), epochIndexes: epochIndexes)
     }
 
-    private func requireGood(
+    func requireGood(
         signature: [UInt8], over payload: [UInt8], by signer: String, _ checker: SignatureChecker,
         _ failure: (String) -> BundleSealError
     ) throws(BundleSealError) {
@@ -186,7 +189,7 @@ public struct BundleVerifier {
 /// Checks detached signatures by the bundle's keys: in process for Ed25519
 /// keys (step 3's check that each key line holds its fingerprint still
 /// applies), through gpg in a private home, created on first need, for others.
-private final class SignatureChecker {
+final class SignatureChecker {
     private let bundle: SecretBundle
     private var ed25519: [String: Ed25519SigningKey] = [:]
     private var gpg: (home: TemporaryHome, context: Context)?
@@ -209,6 +212,9 @@ private final class SignatureChecker {
     }
 
     func close() { gpg?.home.remove() }
+
+    /// True when `fingerprint`'s signatures are checked in process (no gpg).
+    func checksInProcess(_ fingerprint: String) -> Bool { (try? inProcessKey(fingerprint)) != nil }
 
     private func inProcessKey(_ fingerprint: String) throws -> Ed25519SigningKey? {
         if let key = ed25519[fingerprint] { return key }

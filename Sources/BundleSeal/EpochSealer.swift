@@ -143,18 +143,23 @@ public enum BundleOpener {
             guard let epoch = bundle.epochs.first(where: { $0.id == sealed.epoch }) else {
                 throw .inconsistent(slot: slot.slot.description, reason: "its epoch is missing")
             }
-            let plaintext: SecureBytes
-            do {
-                plaintext = try context.decrypt(epoch.dataKeyMessage)
-            } catch let error as GPGError {
-                throw .gpg(error)
-            } catch {
-                throw .undecryptable("\(error)")
-            }
-            guard plaintext.count == 32 else { throw .undecryptable("epoch \(epoch.id)'s data key is not 32 bytes") }
-            keys[sealed.epoch] = plaintext.withUnsafeBytes { SymmetricKey(data: $0) }
+            keys[sealed.epoch] = try dataKey(epoch.dataKeyMessage, epoch: epoch.id, with: context)
         }
         return keys
+    }
+
+    /// Decrypts one epoch's data-key message: one gpg operation.
+    public static func dataKey(_ message: [UInt8], epoch: String, with context: Context) throws(BundleSealError) -> SymmetricKey {
+        let plaintext: SecureBytes
+        do {
+            plaintext = try context.decrypt(message)
+        } catch let error as GPGError {
+            throw .gpg(error)
+        } catch {
+            throw .undecryptable("\(error)")
+        }
+        guard plaintext.count == 32 else { throw .undecryptable("epoch \(epoch)'s data key is not 32 bytes") }
+        return plaintext.withUnsafeBytes { SymmetricKey(data: $0) }
     }
 
     /// Opens one value and lends its plaintext to `body`; the plaintext is
@@ -164,15 +169,21 @@ public enum BundleOpener {
         _ body: (UnsafeRawBufferPointer) -> Void
     ) throws(BundleSealError) {
         let aad = SecretBundle.valueAAD(environment: environment, slot: slot, epoch: sealed.epoch)
-        var opened: Data
-        do {
-            opened = try AES.GCM.open(AES.GCM.SealedBox(combined: sealed.bytes), using: key, authenticating: aad)
-        } catch {
+        guard open(sealed.bytes, aad: aad, key: key, body) else {
             throw .undecryptable("slot \(slot) does not authenticate (tampered or moved)")
         }
+    }
+
+    /// Opens nonce ‖ ciphertext ‖ tag under `key` and `aad`, lends the
+    /// plaintext to `body` and zeroes it; false when it does not authenticate.
+    public static func open(_ sealed: [UInt8], aad: [UInt8], key: SymmetricKey, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        guard let box = try? AES.GCM.SealedBox(combined: sealed),
+              var opened = try? AES.GCM.open(box, using: key, authenticating: aad)
+        else { return false }
         opened.withUnsafeMutableBytes { buffer in
             body(UnsafeRawBufferPointer(buffer))
             wipe(buffer)
         }
+        return true
     }
 }

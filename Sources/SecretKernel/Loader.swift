@@ -3,6 +3,7 @@ import BundleSeal
 import Crypto
 import Foundation
 import GPG
+import Logging
 import SecretCore
 import Synchronization
 
@@ -17,12 +18,20 @@ enum Loader {
             throw SecretKernelError(.misconfigured, "no trusted admin fingerprint is configured (SECRETC_TRUSTED_ADMINS)")
         }
         Context.warmUp()  // gpgme's start-up overlaps parsing
-        let bundle: SecretBundle
+        let scan: ScannedBundle
         do {
-            bundle = try SecretBundle(parsing: bytes)
+            scan = try ScannedBundle(scanning: bytes)
         } catch {
             throw SecretKernelError(.invalidBundle, "\(name): invalid bundle: \(error)")
         }
+        do {
+            if let snapshot = try fastLoad(scan, pins: pins, name: name, configuration) { return snapshot }
+            configuration.logger.debug("a signer's key is not Ed25519; verifying the bundle step by step with gpg")
+        } catch {
+            // The reference path below repeats every check and names the problem exactly.
+            configuration.logger.debug("fast load refused the bundle; verifying it step by step", metadata: ["reason": "\(error)"])
+        }
+        let bundle = scan.materialized()
         let verified: BundleVerifier.Verified
         let dataKeys: [String: SymmetricKey]
         do throws(BundleSealError) {
@@ -45,9 +54,136 @@ enum Loader {
         let arena = try openValues(bundle, dataKeys, into: &serving, now: now, name: name)
         return Snapshot(
             environment: bundle.environment, slots: bundle.slots.map(\.slot), serving: serving,
-            metadata: metadata(verified), environmentVariables: environmentVariables(bundle),
+            metadata: metadata(verified),
+            environmentVariables: environmentVariables(bundle.slots.map(\.slot), { bundle.slots[$0].attributes.env }),
             declared: declared(bundle), epochCount: bundle.epochs.count, digest: Digest.sha256Hex(bytes),
             loadedAt: Date(timeIntervalSince1970: TimeInterval(now)), arena: arena)
+    }
+
+    /// Every step of §6 on the scanned bytes, without materializing slots:
+    /// claims, digests and AES-GCM run per slot in parallel. nil when a
+    /// signer's key is not Ed25519 (the reference path handles it).
+    private static func fastLoad(
+        _ scan: ScannedBundle, pins: Set<String>, name: String, _ configuration: SecretKernel.Configuration
+    ) throws -> Snapshot? {
+        let epochs = scan.epochs
+        // The epochs holding a current value (usually one): their data keys are needed.
+        var needed = Set<Int>()
+        for slot in scan.slots {
+            guard let (epoch, _) = slot.valueParts, needed.count < epochs.count else { continue }
+            if let index = epochs.firstIndex(where: { scan.bytes[epoch].elementsEqual($0.id.utf8) }) { needed.insert(index) }
+        }
+        let wanted = needed.sorted()
+        // gpg decrypts the data keys while the signatures are checked in process.
+        let (decrypted, checked) = try concurrently({
+            Result { () throws(BundleSealError) in
+                try withContext(configuration) { context throws(BundleSealError) in
+                    var keys: [SymmetricKey] = []
+                    for index in wanted {
+                        keys.append(try BundleOpener.dataKey(epochs[index].dataKeyMessage, epoch: epochs[index].id, with: context))
+                    }
+                    return keys
+                }
+            }
+        }) { () throws(BundleSealError) in try ScanVerifier(scan, trustedAdmins: pins) }
+        guard let verifier = checked else { return nil }
+        var keys = [SymmetricKey?](repeating: nil, count: epochs.count)
+        for (index, key) in zip(wanted, try decrypted.get()) { keys[index] = key }
+
+        let now = Int((configuration.clock?() ?? Date()).timeIntervalSince1970)
+        var size = 0
+        var serving = scan.slots.map { slot in
+            let attributes = slot.attributes
+            var entry = Snapshot.Serving(
+                offset: 0, length: -1, expires: attributes.expires ?? Int.max, hasValue: slot.hasValue,
+                inactive: attributes.inactive,
+                inScope: configuration.scope.map { attributes.scopes?.contains($0) ?? true } ?? true)
+            if slot.hasValue, !entry.inactive, entry.inScope, entry.expires > now {
+                let length = slot.sealedByteCount(in: scan.bytes) - 28
+                entry.offset = Int32(size)
+                entry.length = Int32(length)
+                size += length
+            }
+            return entry
+        }
+        let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 16)
+        var writers = [Int32](repeating: -1, count: scan.slots.count)
+        let failure = Mutex<(any Error)?>(nil)
+        let claimed = Atomic<Int>(0)
+        let environment = Array(scan.header.environment.utf8)
+        let chunks = min(64, max(1, scan.slots.count / 512))
+        let layout = serving
+        let keyList = keys
+        nonisolated(unsafe) let target = arena
+        writers.withUnsafeMutableBufferPointer { writerBuffer in
+            nonisolated(unsafe) let writerOf = writerBuffer
+            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                var count = 0
+                defer { claimed.add(count, ordering: .relaxed) }
+                for index in (scan.slots.count * chunk / chunks)..<(scan.slots.count * (chunk + 1) / chunks) {
+                    do {
+                        let (epoch, sealed) = try verifier.checkValue(ofSlot: index)
+                        guard let epoch else { continue }
+                        count += 1
+                        writerOf[index] = Int32(epoch)
+                        guard let sealed else { continue }
+                        guard let key = keyList[epoch] else { throw BundleSealError.undecryptable("a data key is missing") }
+                        let entry = layout[index]
+                        let opened = BundleOpener.open(sealed, aad: aad(scan, index, environment, epochs[epoch].id), key: key) {
+                            plaintext in
+                            guard entry.length >= 0, plaintext.count == Int(entry.length) else { return }
+                            UnsafeMutableRawBufferPointer(rebasing: target[Int(entry.offset)..<Int(entry.offset) + plaintext.count])
+                                .copyMemory(from: plaintext)
+                        }
+                        guard opened else { throw BundleSealError.undecryptable("a value does not authenticate") }
+                    } catch {
+                        failure.withLock { $0 = $0 ?? error }
+                        return
+                    }
+                }
+            }
+        }
+        if let error = failure.withLock({ $0 }) ?? (claimed.load(ordering: .relaxed) == verifier.claimedSlots
+            ? nil : BundleSealError.inconsistent(slot: "?", reason: "a claim names no slot"))
+        {
+            wipe(arena)
+            arena.deallocate()
+            throw error
+        }
+        serving = layout
+
+        var names: [String: String] = [:]
+        for (user, fingerprint) in scan.header.users { names[fingerprint] = user }
+        let slots = scan.slots.indices.map(scan.slotKey)
+        let metadata = scan.slots.indices.map { index in
+            let epoch = writers[index] < 0 ? nil : epochs[Int(writers[index])]
+            let attributes = scan.slots[index].attributes
+            return Snapshot.Metadata(
+                reserved: attributes.reserved, scopes: attributes.scopes, description: attributes.description,
+                writer: epoch.map { names[$0.writer] ?? $0.writer }, writtenAt: epoch?.time)
+        }
+        return Snapshot(
+            environment: scan.header.environment, slots: slots, serving: serving, metadata: metadata,
+            environmentVariables: environmentVariables(slots, { scan.slots[$0].attributes.env }),
+            declared: declared(scan.header), epochCount: epochs.count, digest: Digest.sha256Hex(scan.bytes),
+            loadedAt: Date(timeIntervalSince1970: TimeInterval(now)), arena: arena)
+    }
+
+    /// The AAD of slot `index`'s value (§5), from the bundle bytes.
+    private static func aad(_ scan: ScannedBundle, _ index: Int, _ environment: [UInt8], _ epoch: String) -> [UInt8] {
+        let slot = scan.slots[index]
+        var out = Array("secretc-value 1\n".utf8)
+        out.reserveCapacity(96)
+        out += environment
+        out.append(UInt8(ascii: "\n"))
+        out += scan.bytes[slot.owner]
+        out.append(UInt8(ascii: "\n"))
+        out += scan.bytes[slot.plugin]
+        out.append(UInt8(ascii: "\n"))
+        out += scan.bytes[slot.key]
+        out.append(UInt8(ascii: "\n"))
+        out += epoch.utf8
+        return out
     }
 
     /// Runs `body` with a context holding the runtime secret key: the
@@ -167,17 +303,16 @@ enum Loader {
     }
 
     /// Each declared plugin key's variable, shared between its slots.
-    private static func environmentVariables(_ bundle: SecretBundle) -> [Snapshot.PluginKey: String] {
+    private static func environmentVariables(_ slots: [SlotKey], _ env: (Int) -> String) -> [Snapshot.PluginKey: String] {
         // Few distinct plugin keys repeat across many users: compare with
         // those already seen (small strings compare cheaply) before hashing.
         var seen: [(plugin: String, key: String)] = []
         var names: [Snapshot.PluginKey: String] = [:]
-        for line in bundle.slots {
-            let slot = line.slot
+        for (index, slot) in slots.enumerated() {
             if seen.count < 64, seen.contains(where: { $0.key == slot.key && $0.plugin == slot.plugin }) { continue }
             let pluginKey = Snapshot.PluginKey(plugin: slot.plugin, key: slot.key)
             if names[pluginKey] == nil {
-                names[pluginKey] = line.attributes.env
+                names[pluginKey] = env(index)
                 if seen.count < 64 { seen.append((slot.plugin, slot.key)) }
             }
         }

@@ -137,11 +137,20 @@ struct SecretKernelTests {
             let split = (0..<file.count - 1).first { file[$0] == 10 && file[$0 + 1] == 10 }!
             let header = String(decoding: file[..<split], as: UTF8.self)
             let pinned = header.split(separator: "\n").first { $0.hasPrefix("pinned: ") }.map { String($0.dropFirst(8)) }!
-            var configuration = fixture.configuration(.bytes(Array(file[(split + 2)...])))
+            let logs = CapturedLogs()
+            var configuration = fixture.configuration(.bytes(Array(file[(split + 2)...])), logger: logs.logger)
             configuration.trustedAdmins = [pinned]
             let error = #expect(throws: SecretKernelError.self, "\(name)") { try SecretKernel(configuration) }
             #expect(error?.kind != .unreadable, "\(name)")
+            if error?.kind != .invalidBundle {
+                // The in-process path refused it too, not only the step-by-step reference path.
+                #expect(logs.all.contains { $0.contains("fast load refused the bundle") }, "\(name)")
+            }
         }
+        // A good bundle loads on the in-process path alone.
+        let logs = CapturedLogs()
+        _ = try SecretKernel(fixture.configuration(logger: logs.logger))
+        #expect(!logs.all.contains { $0.contains("step by step") })
     }
 
     @Test func refusesUnpinnedAdminsAndMissingKeys() throws {

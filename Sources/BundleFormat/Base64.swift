@@ -66,37 +66,71 @@ enum Base64 {
     /// nil unless `field` is canonical base64: the alphabet, padding only at
     /// the end, and unused bits zero (so re-encoding gives the same text).
     static func decode(_ field: ArraySlice<UInt8>) -> [UInt8]? {
-        guard !field.isEmpty, field.count % 4 == 0 else { return nil }
-        var padding = 0
-        if field.last == UInt8(ascii: "=") { padding += 1 }
-        if field.count >= 2, field[field.endIndex - 2] == UInt8(ascii: "=") { padding += 1 }
         var out = [UInt8]()
-        out.reserveCapacity(field.count / 4 * 3)
-        return values.withUnsafeBufferPointer { table -> [UInt8]? in
-            var index = field.startIndex
-            let end = field.endIndex
-            while index < end {
-                let last = index + 4 == end
-                let a = table[Int(field[index])], b = table[Int(field[index + 1])]
-                var c = table[Int(field[index + 2])], d = table[Int(field[index + 3])]
-                if last, padding >= 1 { d = 0 }
-                if last, padding == 2 { c = 0 }
-                guard a | b | c | d < 64 else { return nil }
-                let chunk = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
-                out.append(UInt8(chunk >> 16))
-                if last, padding == 2 {
-                    guard chunk & 0xFFFF == 0 else { return nil }
-                } else {
-                    out.append(UInt8(chunk >> 8 & 0xFF))
-                    if last, padding == 1 {
-                        guard chunk & 0xFF == 0 else { return nil }
-                    } else {
-                        out.append(UInt8(chunk & 0xFF))
-                    }
-                }
-                index += 4
-            }
-            return out
+        let valid = field.withUnsafeBufferPointer { decode($0, into: &out) }
+        return valid ? out : nil
+    }
+
+    /// Decodes canonical base64 into `out` (its storage reused, so a loop can
+    /// keep one buffer); false unless `field` is canonical.
+    static func decode(_ field: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) -> Bool {
+        guard !field.isEmpty, field.count % 4 == 0 else {
+            out.removeAll(keepingCapacity: true)
+            return false
+        }
+        var padding = 0
+        if field[field.count - 1] == UInt8(ascii: "=") { padding += 1 }
+        if field.count >= 2, field[field.count - 2] == UInt8(ascii: "=") { padding += 1 }
+        let count = field.count / 4 * 3 - padding
+        if out.count != count {
+            out.removeAll(keepingCapacity: true)
+            out.append(contentsOf: repeatElement(0, count: count))
+        }
+        return out.withUnsafeMutableBufferPointer { decode(field, padding: padding, into: $0) }
+    }
+
+    /// The decoding loop, on raw buffers: no bounds or exclusivity checks per byte.
+    private static func decode(_ field: UnsafeBufferPointer<UInt8>, padding: Int, into out: UnsafeMutableBufferPointer<UInt8>)
+        -> Bool
+    {
+        let table = lookup
+        var index = 0
+        var written = 0
+        let body = field.count - 4
+        while index < body {  // every group but the last: three whole bytes
+            let a = table[Int(field[index])], b = table[Int(field[index + 1])]
+            let c = table[Int(field[index + 2])], d = table[Int(field[index + 3])]
+            guard a | b | c | d < 64 else { return false }
+            let chunk = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+            out[written] = UInt8(chunk >> 16)
+            out[written + 1] = UInt8(chunk >> 8 & 0xFF)
+            out[written + 2] = UInt8(chunk & 0xFF)
+            written += 3
+            index += 4
+        }
+        let a = table[Int(field[index])], b = table[Int(field[index + 1])]
+        let c = padding == 2 ? 0 : table[Int(field[index + 2])]
+        let d = padding >= 1 ? 0 : table[Int(field[index + 3])]
+        guard a | b | c | d < 64 else { return false }
+        let chunk = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+        out[written] = UInt8(chunk >> 16)
+        switch padding {
+        case 2:
+            return chunk & 0xFFFF == 0  // unused bits must be zero
+        case 1:
+            out[written + 1] = UInt8(chunk >> 8 & 0xFF)
+            return chunk & 0xFF == 0
+        default:
+            out[written + 1] = UInt8(chunk >> 8 & 0xFF)
+            out[written + 2] = UInt8(chunk & 0xFF)
+            return true
         }
     }
+
+    /// ``values`` as an immortal pointer: reading it needs no retain (never written after it is built).
+    nonisolated(unsafe) private static let lookup: UnsafePointer<UInt8> = {
+        let table = UnsafeMutablePointer<UInt8>.allocate(capacity: 256)
+        for index in 0..<256 { table[index] = values[index] }
+        return UnsafePointer(table)
+    }()
 }

@@ -31,6 +31,7 @@ struct BundleParser {
         var bundle = SecretBundle(environment: "")
         var epochs: [ScannedEpoch] = []
         var slots: [ScannedSlot] = []
+        var slotAttributes: [SlotAttributes] = []
         var section: Section?
         var previousKey: String?
         var fieldKeys = Set<String>()
@@ -40,28 +41,27 @@ struct BundleParser {
         // One pass per line that finds its fields, reusing one array: this
         // loop runs once per slot.
         var fields: [Field] = []
+        var spaces: [Int] = []
         var lineStart = 0
+        slots.reserveCapacity(bytes.count / 128)
+        slotAttributes.reserveCapacity(bytes.count / 128)
         while lineStart < bytes.count {
             lineNumber += 1
             fields.removeAll(keepingCapacity: true)
-            var index = lineStart
-            var fieldStart = lineStart
-            while bytes[index] != UInt8(ascii: "\n") {
-                switch bytes[index] {
-                case UInt8(ascii: " "):
-                    fields.append(bytes[fieldStart..<index])
-                    fieldStart = index + 1
-                case UInt8(ascii: "\r"), UInt8(ascii: "\t"):
-                    throw fail("carriage return or tab")
-                default:
-                    break
-                }
-                index += 1
+            // The bytes were checked to end with LF, so this stops.
+            let (index, bad) = bytes.withUnsafeBufferPointer { buffer in
+                Self.lineEnd(buffer, from: lineStart, spaces: &spaces)
             }
+            guard !bad else { throw fail("carriage return or tab") }
             guard index > lineStart else { throw fail("empty line") }
+            var fieldStart = lineStart
+            for space in spaces {
+                fields.append(bytes[fieldStart..<space])
+                fieldStart = space + 1
+            }
             fields.append(bytes[fieldStart..<index])
             lineStart = index + 1
-            guard !fields.contains(where: \.isEmpty) else { throw fail("fields must be separated by single spaces") }
+            guard !fields.contains(where: { $0.isEmpty }) else { throw fail("fields must be separated by single spaces") }
             let tag = fields[0]
 
             if lineNumber == 1 {
@@ -145,11 +145,31 @@ struct BundleParser {
                     lineStart: fields[0].startIndex, lineEnd: fields[5].endIndex,
                     owner: fields[1].startIndex..<fields[1].endIndex, plugin: fields[2].startIndex..<fields[2].endIndex,
                     key: fields[3].startIndex..<fields[3].endIndex, valueStart: fields[4].startIndex,
-                    valueEnd: fields[4].endIndex, attributes: try attributes(fields[5])))
+                    valueEnd: fields[4].endIndex))
+                slotAttributes.append(try attributes(fields[5]))
             }
         }
         guard bundle.policy != nil else { throw .malformed(line: lineNumber, reason: "missing 'policy' line (truncated?)") }
-        return ScannedBundle(bytes: bytes, header: bundle, epochs: epochs, slots: slots)
+        return ScannedBundle(bytes: bytes, header: bundle, epochs: epochs, slots: slots, attributes: slotAttributes)
+    }
+
+    /// The LF ending the line at `start`, with the positions of its spaces;
+    /// `bad` when it holds a carriage return or a tab.
+    @inline(__always)
+    static func lineEnd(_ buffer: UnsafeBufferPointer<UInt8>, from start: Int, spaces: inout [Int]) -> (Int, bad: Bool) {
+        spaces.removeAll(keepingCapacity: true)
+        var index = start
+        var bad = false
+        while true {
+            let byte = buffer[index]
+            if byte > UInt8(ascii: " ") {
+                index += 1
+                continue
+            }
+            if byte == UInt8(ascii: "\n") { return (index, bad) }
+            if byte == UInt8(ascii: " ") { spaces.append(index) } else if byte == 13 || byte == 9 { bad = true }
+            index += 1
+        }
     }
 
     /// Canonical order of a slot line against the previous one: owner (`-`
@@ -328,21 +348,24 @@ struct BundleParser {
             guard let index = order.firstIndex(where: { $0.utf8.elementsEqual(keyBytes) }) else {
                 throw fail("unknown attribute '\(text(keyBytes.prefix(32)))'")
             }
-            let key = order[index]
             guard index + 1 > rank else { throw fail("attributes out of order") }
             rank = index + 1
-            switch (key, value) {
-            case ("expires", let value?): attributes.expires = try time(value)
-            case ("reserved", nil): attributes.reserved = true
-            case ("inactive", nil): attributes.inactive = true
-            case ("scopes", let value?):
+            switch index {
+            case 0 where value != nil: attributes.expires = try time(value!)
+            case 1 where value == nil: attributes.reserved = true
+            case 2 where value == nil: attributes.inactive = true
+            case 3 where value != nil:
                 var scopes: [String] = []
-                for scope in value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
-                    scopes.append(try name(scope, .scope))
+                var start = value!.startIndex
+                while true {
+                    let end = value![start...].firstIndex(of: UInt8(ascii: ",")) ?? value!.endIndex
+                    scopes.append(try name(value![start..<end], .scope))
+                    guard end < value!.endIndex else { break }
+                    start = end + 1
                 }
                 attributes.scopes = scopes
-            case ("description", let value?):
-                guard let decoded = PercentEncoding.decode(Substring(text(value))) else {
+            case 4 where value != nil:
+                guard let decoded = PercentEncoding.decode(Substring(text(value!))) else {
                     throw fail("the description is not percent-encoded")
                 }
                 attributes.description = decoded

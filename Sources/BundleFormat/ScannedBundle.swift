@@ -15,13 +15,17 @@ public struct ScannedBundle: Sendable {
     /// keys, fields, policy); its `epochs` and `slots` are empty.
     public let header: SecretBundle
     public let epochs: [ScannedEpoch]
+    /// Positions only (plain values, cheap to read from many threads).
     public let slots: [ScannedSlot]
+    /// Each slot's attributes, parallel to ``slots``.
+    public let attributes: [SlotAttributes]
 
-    init(bytes: [UInt8], header: SecretBundle, epochs: [ScannedEpoch], slots: [ScannedSlot]) {
+    init(bytes: [UInt8], header: SecretBundle, epochs: [ScannedEpoch], slots: [ScannedSlot], attributes: [SlotAttributes]) {
         self.bytes = bytes
         self.header = header
         self.epochs = epochs
         self.slots = slots
+        self.attributes = attributes
     }
 
     /// Checks `bytes` against the grammar and canonical order.
@@ -49,6 +53,12 @@ public struct ScannedBundle: Sendable {
 
     /// The bytes a base64 range of the bundle holds (ranges from a scan are valid base64).
     public func decodedBase64(_ range: Range<Int>) -> [UInt8]? { Base64.decode(bytes[range]) }
+
+    /// Decodes the base64 at `range` of `bytes` (this bundle's, borrowed) into
+    /// `out`, reusing its storage; false when it is not canonical base64.
+    public static func decodeBase64(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, into out: inout [UInt8]) -> Bool {
+        Base64.decode(UnsafeBufferPointer(rebasing: bytes[range]), into: &out)
+    }
 
     /// The payload the policy signature covers (§4), copied from the lines as
     /// they are (they are canonical) with each value replaced by `*`.
@@ -103,7 +113,7 @@ public struct ScannedBundle: Sendable {
                 })
         }
         bundle.slots = slots.indices.map { index in
-            SlotLine(slot: slotKey(index), value: sealedValue(index), attributes: slots[index].attributes)
+            SlotLine(slot: slotKey(index), value: sealedValue(index), attributes: attributes[index])
         }
         return bundle
     }
@@ -137,7 +147,8 @@ public struct ScannedClaim: Sendable {
     func isDeploymentWide(in bytes: [UInt8]) -> Bool { firstSlash == start + 1 && bytes[start] == UInt8(ascii: "-") }
 }
 
-/// One slot line, as positions in the bundle bytes, with its attributes parsed.
+/// One slot line, as positions in the bundle bytes (its attributes are in
+/// ``ScannedBundle/attributes``).
 public struct ScannedSlot: Sendable {
     /// The line's first byte (`s` of `slot`) and its LF.
     public let lineStart: Int
@@ -148,7 +159,6 @@ public struct ScannedSlot: Sendable {
     /// The value field: `-`, or `epoch-id.base64`.
     public let valueStart: Int
     public let valueEnd: Int
-    public let attributes: SlotAttributes
 
     public var hasValue: Bool { valueEnd - valueStart != 1 }
 

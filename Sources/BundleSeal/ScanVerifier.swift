@@ -16,6 +16,8 @@ public struct ScanVerifier: Sendable {
     public let scan: ScannedBundle
     /// Claim → bucket table of the latest claim of each claimed slot.
     private let table: ClaimTable
+    /// Every epoch's id, 16 bytes each, in order.
+    private let epochIDs: [UInt8]
     /// How many slots some epoch claims.
     public var claimedSlots: Int { table.count }
 
@@ -48,35 +50,57 @@ public struct ScanVerifier: Sendable {
         }
         self.scan = scan
         table = ClaimTable(scan)
+        epochIDs = scan.epochs.flatMap { Array($0.id.utf8) }
     }
 
     /// Step 6 for one slot: its latest claim must match its value. Returns
     /// the index of the epoch holding the slot's latest claim (nil when no
-    /// epoch claims it) and the value's bytes (nonce ‖ ciphertext ‖ tag; nil
-    /// when the slot holds none).
-    public func checkValue(ofSlot index: Int) throws(BundleSealError) -> (epoch: Int?, sealed: [UInt8]?) {
+    /// epoch claims it); when the slot holds a value, its bytes (nonce ‖
+    /// ciphertext ‖ tag) are left in `scratch.sealed`.
+    ///
+    /// - Parameters:
+    ///   - bytes: ``ScannedBundle/bytes``, borrowed by the caller for a whole chunk of slots.
+    ///   - scratch: buffers reused from slot to slot (one per thread).
+    public func checkValue(ofSlot index: Int, bytes: UnsafeBufferPointer<UInt8>, scratch: inout Scratch)
+        throws(BundleSealError) -> Int?
+    {
+        scratch.sealed.removeAll(keepingCapacity: true)
         let slot = scan.slots[index]
-        guard let (epochIndex, claim) = table.latest(owner: slot.owner.lowerBound, end: slot.key.upperBound, in: scan) else {
+        guard let claim = table.latest(owner: slot.owner.lowerBound, end: slot.key.upperBound, in: bytes) else {
             if slot.hasValue { throw .inconsistent(slot: name(index), reason: "holds a value that no epoch claims") }
-            return (nil, nil)
+            return nil
         }
-        let epoch = scan.epochs[epochIndex]
+        let epoch = Int(claim.epoch)
+        let deleted = claim.end - claim.equals == 2
         guard let (valueEpoch, base64) = slot.valueParts else {
-            guard claim.digest == nil else {
-                throw .inconsistent(slot: name(index), reason: "epoch \(epoch.id) set a value that is missing (dropped?)")
+            guard deleted else {
+                throw .inconsistent(slot: name(index), reason: "epoch \(scan.epochs[epoch].id) set a value that is missing (dropped?)")
             }
-            return (epochIndex, nil)
+            return epoch
         }
-        guard scan.bytes[valueEpoch].elementsEqual(epoch.id.utf8) else {
+        guard epochIDs.withUnsafeBufferPointer({ ids in
+            (0..<16).allSatisfy { ids[epoch * 16 + $0] == bytes[valueEpoch.lowerBound + $0] }
+        }) else {
             throw .inconsistent(slot: name(index), reason: "holds a value from an earlier epoch than the one that wrote it")
         }
-        guard let digest = claim.digest else {
-            throw .inconsistent(slot: name(index), reason: "epoch \(epoch.id) deleted it, yet it holds a value")
+        guard !deleted else {
+            throw .inconsistent(slot: name(index), reason: "epoch \(scan.epochs[epoch].id) deleted it, yet it holds a value")
         }
-        guard let bytes = scan.decodedBase64(base64), let signed = scan.decodedBase64(digest),
-              SHA256.hash(data: bytes).elementsEqual(signed)
-        else { throw .inconsistent(slot: name(index), reason: "its value does not match what epoch \(epoch.id) signed") }
-        return (epochIndex, bytes)
+        guard ScannedBundle.decodeBase64(bytes, base64, into: &scratch.sealed),
+              ScannedBundle.decodeBase64(bytes, Int(claim.equals + 1)..<Int(claim.end), into: &scratch.digest),
+              SHA256.hash(data: scratch.sealed).elementsEqual(scratch.digest)
+        else {
+            throw .inconsistent(slot: name(index), reason: "its value does not match what epoch \(scan.epochs[epoch].id) signed")
+        }
+        return epoch
+    }
+
+    /// Per-thread buffers for ``checkValue(ofSlot:bytes:scratch:)``.
+    public struct Scratch {
+        public var sealed: [UInt8] = []
+        var digest: [UInt8] = []
+
+        public init() {}
     }
 
     private func name(_ index: Int) -> String { scan.slotKey(index).description }
@@ -86,8 +110,15 @@ public struct ScanVerifier: Sendable {
 /// addressing over an FNV-1a hash in which the separators `/` (claims) and
 /// ` ` (slot lines) count as the same byte; names hold neither.
 private struct ClaimTable: Sendable {
-    /// (epoch index + 1, claim index) per bucket; epoch 0 marks an empty bucket.
-    private var buckets: [(epoch: Int32, claim: Int32)]
+    /// A claim's epoch (index + 1; 0 marks an empty bucket) and positions.
+    struct Entry {
+        var epoch: Int32
+        var start: Int32
+        var equals: Int32
+        var end: Int32
+    }
+
+    private var buckets: [Entry]
     private let mask: Int
     private(set) var count = 0
 
@@ -95,36 +126,49 @@ private struct ClaimTable: Sendable {
         let total = scan.epochs.reduce(0) { $0 + $1.claims.count }
         var capacity = 16
         while capacity < total * 2 { capacity <<= 1 }
-        mask = capacity - 1
-        buckets = Array(repeating: (0, 0), count: capacity)
-        // Canonical order: a later epoch's claim replaces an earlier one.
-        for (epochIndex, epoch) in scan.epochs.enumerated() {
-            for (claimIndex, claim) in epoch.claims.enumerated() {
-                var bucket = Self.hash(scan.bytes, claim.start, claim.equals) & mask
-                while buckets[bucket].epoch != 0 {
-                    let other = scan.epochs[Int(buckets[bucket].epoch) - 1].claims[Int(buckets[bucket].claim)]
-                    if Self.same(scan.bytes, other.start, other.equals, claim.start, claim.equals) { break }
-                    bucket = (bucket + 1) & mask
+        let mask = capacity - 1
+        self.mask = mask
+        var buckets = [Entry](repeating: Entry(epoch: 0, start: 0, equals: 0, end: 0), count: capacity)
+        var count = 0
+        scan.bytes.withUnsafeBufferPointer { bytes in
+            // Canonical order: a later epoch's claim replaces an earlier one.
+            for (epochIndex, epoch) in scan.epochs.enumerated() {
+                for claim in epoch.claims {
+                    var bucket = Self.hash(bytes, claim.start, claim.equals) & mask
+                    while buckets[bucket].epoch != 0 {
+                        let other = buckets[bucket]
+                        if Self.same(bytes, Int(other.start), Int(other.equals), claim.start, claim.equals) { break }
+                        bucket = (bucket + 1) & mask
+                    }
+                    if buckets[bucket].epoch == 0 { count += 1 }
+                    buckets[bucket] = Entry(
+                        epoch: Int32(epochIndex + 1), start: Int32(claim.start), equals: Int32(claim.equals), end: Int32(claim.end))
                 }
-                if buckets[bucket].epoch == 0 { count += 1 }
-                buckets[bucket] = (Int32(epochIndex + 1), Int32(claimIndex))
             }
         }
+        self.buckets = buckets
+        self.count = count
     }
 
-    /// The latest claim of the slot whose `owner plugin key` spans `start..<end`.
-    func latest(owner start: Int, end: Int, in scan: ScannedBundle) -> (Int, ScannedClaim)? {
-        var bucket = Self.hash(scan.bytes, start, end) & mask
-        while buckets[bucket].epoch != 0 {
-            let epoch = Int(buckets[bucket].epoch) - 1
-            let claim = scan.epochs[epoch].claims[Int(buckets[bucket].claim)]
-            if Self.same(scan.bytes, claim.start, claim.equals, start, end) { return (epoch, claim) }
-            bucket = (bucket + 1) & mask
+    /// The latest claim of the slot whose `owner plugin key` spans `start..<end`
+    /// (its `epoch` is the epoch's index, not index + 1).
+    func latest(owner start: Int, end: Int, in bytes: UnsafeBufferPointer<UInt8>) -> Entry? {
+        let first = Self.hash(bytes, start, end) & mask
+        return buckets.withUnsafeBufferPointer { buckets in
+            var bucket = first
+            while buckets[bucket].epoch != 0 {
+                var entry = buckets[bucket]
+                if Self.same(bytes, Int(entry.start), Int(entry.equals), start, end) {
+                    entry.epoch -= 1
+                    return entry
+                }
+                bucket = (bucket + 1) & mask
+            }
+            return nil
         }
-        return nil
     }
 
-    private static func hash(_ bytes: [UInt8], _ start: Int, _ end: Int) -> Int {
+    private static func hash(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Int {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         for index in start..<end {
             let byte = bytes[index] == UInt8(ascii: " ") ? UInt8(ascii: "/") : bytes[index]
@@ -133,7 +177,9 @@ private struct ClaimTable: Sendable {
         return Int(truncatingIfNeeded: hash ^ (hash >> 29))
     }
 
-    private static func same(_ bytes: [UInt8], _ start: Int, _ end: Int, _ otherStart: Int, _ otherEnd: Int) -> Bool {
+    private static func same(
+        _ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, _ otherStart: Int, _ otherEnd: Int
+    ) -> Bool {
         guard end - start == otherEnd - otherStart else { return false }
         for offset in 0..<(end - start) {
             let left = bytes[start + offset], right = bytes[otherStart + offset]

@@ -92,8 +92,9 @@ enum Loader {
 
         let now = Int((configuration.clock?() ?? Date()).timeIntervalSince1970)
         var size = 0
-        var serving = scan.slots.map { slot in
-            let attributes = slot.attributes
+        var serving = scan.slots.indices.map { index in
+            let slot = scan.slots[index]
+            let attributes = scan.attributes[index]
             var entry = Snapshot.Serving(
                 offset: 0, length: -1, expires: attributes.expires ?? Int.max, hasValue: slot.hasValue,
                 inactive: attributes.inactive,
@@ -111,34 +112,39 @@ enum Loader {
         let failure = Mutex<(any Error)?>(nil)
         let claimed = Atomic<Int>(0)
         let environment = Array(scan.header.environment.utf8)
+        let epochIDs = epochs.map { Array($0.id.utf8) }
         let chunks = min(64, max(1, scan.slots.count / 512))
         let layout = serving
         let keyList = keys
         nonisolated(unsafe) let target = arena
         writers.withUnsafeMutableBufferPointer { writerBuffer in
             nonisolated(unsafe) let writerOf = writerBuffer
-            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                var count = 0
-                defer { claimed.add(count, ordering: .relaxed) }
-                for index in (scan.slots.count * chunk / chunks)..<(scan.slots.count * (chunk + 1) / chunks) {
-                    do {
-                        let (epoch, sealed) = try verifier.checkValue(ofSlot: index)
-                        guard let epoch else { continue }
-                        count += 1
-                        writerOf[index] = Int32(epoch)
-                        guard let sealed else { continue }
-                        guard let key = keyList[epoch] else { throw BundleSealError.undecryptable("a data key is missing") }
-                        let entry = layout[index]
-                        let opened = BundleOpener.open(sealed, aad: aad(scan, index, environment, epochs[epoch].id), key: key) {
-                            plaintext in
-                            guard entry.length >= 0, plaintext.count == Int(entry.length) else { return }
-                            UnsafeMutableRawBufferPointer(rebasing: target[Int(entry.offset)..<Int(entry.offset) + plaintext.count])
-                                .copyMemory(from: plaintext)
+            scan.bytes.withUnsafeBufferPointer { bundleBytes in
+                nonisolated(unsafe) let bytes = bundleBytes
+                DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                    var count = 0
+                    defer { claimed.add(count, ordering: .relaxed) }
+                    var scratch = ScanVerifier.Scratch()
+                    var aad: [UInt8] = []
+                    for index in (scan.slots.count * chunk / chunks)..<(scan.slots.count * (chunk + 1) / chunks) {
+                        do {
+                            guard let epoch = try verifier.checkValue(ofSlot: index, bytes: bytes, scratch: &scratch) else { continue }
+                            count += 1
+                            writerOf[index] = Int32(epoch)
+                            guard !scratch.sealed.isEmpty else { continue }
+                            guard let key = keyList[epoch] else { throw BundleSealError.undecryptable("a data key is missing") }
+                            let entry = layout[index]
+                            valueAAD(scan.slots[index], bytes, environment, epochIDs, epoch, into: &aad)
+                            let opened = BundleOpener.open(scratch.sealed, aad: aad, key: key) { plaintext in
+                                guard entry.length >= 0, plaintext.count == Int(entry.length) else { return }
+                                UnsafeMutableRawBufferPointer(rebasing: target[Int(entry.offset)..<Int(entry.offset) + plaintext.count])
+                                    .copyMemory(from: plaintext)
+                            }
+                            guard opened else { throw BundleSealError.undecryptable("a value does not authenticate") }
+                        } catch {
+                            failure.withLock { $0 = $0 ?? error }
+                            return
                         }
-                        guard opened else { throw BundleSealError.undecryptable("a value does not authenticate") }
-                    } catch {
-                        failure.withLock { $0 = $0 ?? error }
-                        return
                     }
                 }
             }
@@ -157,33 +163,34 @@ enum Loader {
         let slots = scan.slots.indices.map(scan.slotKey)
         let metadata = scan.slots.indices.map { index in
             let epoch = writers[index] < 0 ? nil : epochs[Int(writers[index])]
-            let attributes = scan.slots[index].attributes
+            let attributes = scan.attributes[index]
             return Snapshot.Metadata(
                 reserved: attributes.reserved, scopes: attributes.scopes, description: attributes.description,
                 writer: epoch.map { names[$0.writer] ?? $0.writer }, writtenAt: epoch?.time)
         }
         return Snapshot(
             environment: scan.header.environment, slots: slots, serving: serving, metadata: metadata,
-            environmentVariables: environmentVariables(slots, { scan.slots[$0].attributes.env }),
+            environmentVariables: environmentVariables(slots, { scan.attributes[$0].env }),
             declared: declared(scan.header), epochCount: epochs.count, digest: Digest.sha256Hex(scan.bytes),
             loadedAt: Date(timeIntervalSince1970: TimeInterval(now)), arena: arena)
     }
 
-    /// The AAD of slot `index`'s value (§5), from the bundle bytes.
-    private static func aad(_ scan: ScannedBundle, _ index: Int, _ environment: [UInt8], _ epoch: String) -> [UInt8] {
-        let slot = scan.slots[index]
-        var out = Array("secretc-value 1\n".utf8)
-        out.reserveCapacity(96)
+    /// The AAD of a slot's value (§5), from the bundle bytes, into `out`.
+    private static func valueAAD(
+        _ slot: ScannedSlot, _ bytes: UnsafeBufferPointer<UInt8>, _ environment: [UInt8], _ epochIDs: [[UInt8]], _ epoch: Int,
+        into out: inout [UInt8]
+    ) {
+        out.removeAll(keepingCapacity: true)
+        out += "secretc-value 1\n".utf8
         out += environment
         out.append(UInt8(ascii: "\n"))
-        out += scan.bytes[slot.owner]
+        out += UnsafeBufferPointer(rebasing: bytes[slot.owner])
         out.append(UInt8(ascii: "\n"))
-        out += scan.bytes[slot.plugin]
+        out += UnsafeBufferPointer(rebasing: bytes[slot.plugin])
         out.append(UInt8(ascii: "\n"))
-        out += scan.bytes[slot.key]
+        out += UnsafeBufferPointer(rebasing: bytes[slot.key])
         out.append(UInt8(ascii: "\n"))
-        out += epoch.utf8
-        return out
+        out += epochIDs[epoch]
     }
 
     /// Runs `body` with a context holding the runtime secret key: the

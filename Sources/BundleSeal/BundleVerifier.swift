@@ -161,8 +161,9 @@ public struct BundleVerifier {
         _ failure: (String) -> BundleSealError
     ) throws(BundleSealError) {
         let checks: [SignatureCheck]
+        let inProcess: Bool
         do {
-            checks = try checker.check(signature, over: payload, by: signer)
+            (checks, inProcess) = try checker.check(signature, over: payload, by: signer)
         } catch let error as BundleSealError {
             throw error
         } catch {
@@ -173,7 +174,10 @@ public struct BundleVerifier {
         case .good:
             guard check.signer == signer else { throw failure("signed by \(check.signer), not \(signer)") }
             // gpg accepts some altered bytes (see SignatureForm); a good signature must also be canonical.
-            guard SignatureForm.isCanonical(signature, over: payload) else {
+            // (An in-process check already compared the quick-check bytes with the hash.)
+            guard inProcess ? SignatureForm.isCanonicalForm(ofCheckedSignature: signature)
+                : SignatureForm.isCanonical(signature, over: payload)
+            else {
                 throw failure("the signature is not in canonical form (altered bytes?)")
             }
         case .bad: throw failure("bad signature (the signed content was changed)")
@@ -204,11 +208,12 @@ final class SignatureChecker {
         }
     }
 
-    func check(_ signature: [UInt8], over payload: [UInt8], by signer: String) throws -> [SignatureCheck] {
+    /// The checks, and whether they were made in process.
+    func check(_ signature: [UInt8], over payload: [UInt8], by signer: String) throws -> ([SignatureCheck], Bool) {
         if let key = try inProcessKey(signer) {
-            return [key.check(signature: signature, over: payload)]
+            return ([key.check(signature: signature, over: payload)], true)
         }
-        return try gpgContext().verifyDetached(signature: signature, data: payload)
+        return (try gpgContext().verifyDetached(signature: signature, data: payload), false)
     }
 
     func close() { gpg?.home.remove() }

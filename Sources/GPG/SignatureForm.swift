@@ -15,6 +15,18 @@ public enum SignatureForm {
     ///   - bytes: the binary detached signature.
     ///   - data: the signed data, to check the hash's leading bytes.
     public static func isCanonical(_ bytes: [UInt8], over data: [UInt8]) -> Bool {
+        isCanonical(bytes, data: data)
+    }
+
+    /// ``isCanonical(_:over:)`` for a signature whose quick-check bytes the
+    /// caller has already compared with the signed hash (an in-process
+    /// check does), so the data need not be hashed again.
+    public static func isCanonicalForm(ofCheckedSignature bytes: [UInt8]) -> Bool {
+        isCanonical(bytes, data: nil)
+    }
+
+    /// - Parameter data: nil when the quick-check bytes were checked already.
+    private static func isCanonical(_ bytes: [UInt8], data: [UInt8]?) -> Bool {
         guard let header = try? PacketHeader(in: bytes, at: 0), header.tag == 2, header.end == bytes.count else {
             return false
         }
@@ -24,10 +36,12 @@ public enum SignatureForm {
         guard let hashedLength = reader.uint16(), let hashed = reader.take(hashedLength) else { return false }
         let hashedPart = bytes[header.bodyStart..<reader.index]  // version through the hashed subpackets
         guard let unhashedLength = reader.uint16(), let unhashed = reader.take(unhashedLength) else { return false }
-        guard let quickCheck = reader.take(2),
-              let digest = signatureHash(hashAlgorithm, data: data, hashedPart: hashedPart),
-              Array(quickCheck) == Array(digest.prefix(2))
-        else { return false }
+        guard let quickCheck = reader.take(2), [8, 9, 10].contains(hashAlgorithm) else { return false }
+        if let data {
+            guard let digest = signatureHash(hashAlgorithm, data: data, hashedPart: hashedPart),
+                  Array(quickCheck) == Array(digest.prefix(2))
+            else { return false }
+        }
 
         let issuer = subpacket(33, in: hashed).map(Array.init)
         let issuerFingerprint = issuer.flatMap { $0.count == 21 && $0[0] == 4 ? Array($0.dropFirst()) : nil }

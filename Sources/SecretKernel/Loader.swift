@@ -75,8 +75,9 @@ enum Loader {
         }
         let wanted = needed.sorted()
         // gpg decrypts the data keys while the signatures are checked in process.
-        let (decrypted, checked) = try concurrently({
-            Result { () throws(BundleSealError) in
+        // The slot names and their index need only the scan: built alongside too.
+        let (prepared, checked) = try concurrently({
+            let keys = Result { () throws(BundleSealError) in
                 try withContext(configuration) { context throws(BundleSealError) in
                     var keys: [SymmetricKey] = []
                     for index in wanted {
@@ -85,7 +86,10 @@ enum Loader {
                     return keys
                 }
             }
+            let slots = scan.slots.indices.map(scan.slotKey)
+            return (keys, slots, SlotIndex(slots))
         }) { () throws(BundleSealError) in try ScanVerifier(scan, trustedAdmins: pins) }
+        let (decrypted, slots, index) = prepared
         guard let verifier = checked else { return nil }
         var keys = [SymmetricKey?](repeating: nil, count: epochs.count)
         for (index, key) in zip(wanted, try decrypted.get()) { keys[index] = key }
@@ -160,7 +164,6 @@ enum Loader {
 
         var names: [String: String] = [:]
         for (user, fingerprint) in scan.header.users { names[fingerprint] = user }
-        let slots = scan.slots.indices.map(scan.slotKey)
         let metadata = scan.slots.indices.map { index in
             let epoch = writers[index] < 0 ? nil : epochs[Int(writers[index])]
             let attributes = scan.attributes[index]
@@ -169,7 +172,7 @@ enum Loader {
                 writer: epoch.map { names[$0.writer] ?? $0.writer }, writtenAt: epoch?.time)
         }
         return Snapshot(
-            environment: scan.header.environment, slots: slots, serving: serving, metadata: metadata,
+            environment: scan.header.environment, slots: slots, index: index, serving: serving, metadata: metadata,
             environmentVariables: environmentVariables(slots, { scan.attributes[$0].env }),
             declared: declared(scan.header), epochCount: epochs.count, digest: Digest.sha256Hex(scan.bytes),
             loadedAt: Date(timeIntervalSince1970: TimeInterval(now)), arena: arena)

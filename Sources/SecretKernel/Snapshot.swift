@@ -52,8 +52,10 @@ final class Snapshot: @unchecked Sendable {
     let loadedAt: Date
     private let arena: UnsafeMutableRawBufferPointer
 
+    /// - Parameter index: the index of `slots`, when it was built already.
     init(
-        environment: String, slots: [SlotKey], serving: [Serving], metadata: [Metadata], environmentVariables: [PluginKey: String],
+        environment: String, slots: [SlotKey], index: SlotIndex? = nil, serving: [Serving], metadata: [Metadata],
+        environmentVariables: [PluginKey: String],
         declared: [String: [DeclaredSecret]], epochCount: Int, digest: String, loadedAt: Date,
         arena: UnsafeMutableRawBufferPointer
     ) {
@@ -61,7 +63,7 @@ final class Snapshot: @unchecked Sendable {
         self.slots = slots
         self.serving = serving
         self.metadata = metadata
-        self.index = SlotIndex(slots)
+        self.index = index ?? SlotIndex(slots)
         self.environmentVariables = environmentVariables
         self.declared = declared
         self.epochCount = epochCount

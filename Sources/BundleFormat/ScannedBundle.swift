@@ -45,6 +45,25 @@ public struct ScannedBundle: Sendable {
             owner: slot.isDeploymentWide(in: bytes) ? nil : text(slot.owner), plugin: text(slot.plugin), key: text(slot.key))
     }
 
+    /// The position of `slot` among the slot lines (binary search: they are canonical).
+    public func position(of slot: SlotKey) -> Int? {
+        let wanted = [Array((slot.owner ?? "-").utf8), Array(slot.plugin.utf8), Array(slot.key.utf8)]
+        var low = 0
+        var high = slots.count
+        while low < high {
+            let middle = (low + high) / 2
+            let line = slots[middle]
+            var order = 0
+            for (range, name) in zip([line.owner, line.plugin, line.key], wanted) where order == 0 {
+                let field = bytes[range]
+                order = field.elementsEqual(name) ? 0 : field.lexicographicallyPrecedes(name) ? -1 : 1
+            }
+            if order == 0 { return middle }
+            if order < 0 { low = middle + 1 } else { high = middle }
+        }
+        return nil
+    }
+
     /// The value of slot `index` (epoch id and nonce ‖ ciphertext ‖ tag), decoded.
     public func sealedValue(_ index: Int) -> SealedValue? {
         guard let (epoch, base64) = slots[index].valueParts else { return nil }

@@ -95,6 +95,25 @@ public struct ScanVerifier: Sendable {
         return epoch
     }
 
+    /// Step 6 for every slot, on this thread: what a reader that decrypts
+    /// only some values still has to check of all of them.
+    public func checkAllValues() throws(BundleSealError) {
+        var scratch = Scratch()
+        var claimed = 0
+        let result: BundleSealError? = scan.bytes.withUnsafeBufferPointer { bytes in
+            do throws(BundleSealError) {
+                for index in scan.slots.indices where try checkValue(ofSlot: index, bytes: bytes, scratch: &scratch) != nil {
+                    claimed += 1
+                }
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let result { throw result }
+        guard claimed == claimedSlots else { throw .inconsistent(slot: "?", reason: "a claim names no slot") }
+    }
+
     /// Per-thread buffers for ``checkValue(ofSlot:bytes:scratch:)``.
     public struct Scratch {
         public var sealed: [UInt8] = []

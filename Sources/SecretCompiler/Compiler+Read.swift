@@ -23,21 +23,30 @@ extension Compiler {
         passphrase: String? = nil, recipientNames: [String]? = nil, now: Date = Date()
     ) throws(CompilerError) -> SecureBytes {
         Context.warmUp()  // gpgme's start-up overlaps parsing
-        guard let bundle = try file.load() else { throw CompilerError(.notFound, "\(file.displayPath) does not exist yet") }
+        guard let bytes = try file.read() else { throw CompilerError(.notFound, "\(file.displayPath) does not exist yet") }
+        let scan: ScannedBundle
+        do {
+            scan = try ScannedBundle(scanning: bytes)
+        } catch {
+            throw CompilerError(.invalidInput, "\(file.displayPath): \(error)")
+        }
         let slot = SlotKey(owner: user, plugin: plugin, key: key)
-        let name = "\(bundle.environment)/\(slot)"
+        let name = "\(scan.header.environment)/\(slot)"
         let displayPath = file.displayPath
-        // gpg decrypts the data key while the signatures are checked; the key
-        // is used only once they pass.
-        let (keys, verified) = try concurrently({ () -> Result<BundleOpener.DataKeys, CompilerError> in
+        let position = scan.position(of: slot)
+        let sealed = position.flatMap(scan.sealedValue)
+        // gpg decrypts the value's data key while every signature, claim and
+        // digest is checked; the key is used only once they pass.
+        let (keys, _) = try concurrently({ () -> Result<BundleOpener.DataKeys, CompilerError> in
+            guard let sealed, let epoch = scan.epochs.first(where: { $0.id == sealed.epoch }) else { return .success([:]) }
             do {
                 let context = try Context(home: home, passphrase: passphrase)
-                return .success(try BundleOpener.dataKeys(ofUnverified: bundle, with: context, only: [slot]))
+                return .success([epoch.id: try BundleOpener.dataKey(epoch.dataKeyMessage, epoch: epoch.id, with: context)])
             } catch let error as BundleSealError {
                 if case .gpg(.noSecretKey) = error {
                     return .failure(CompilerError(
                         .forbidden, "reading needs a recipient's secret key",
-                        hints: ["recipients: \((recipientNames ?? bundle.recipients).joined(separator: ", "))"]))
+                        hints: ["recipients: \((recipientNames ?? scan.header.recipients).joined(separator: ", "))"]))
                 }
                 return .failure(.seal(error, bundle: displayPath))
             } catch let error as GPGError {
@@ -45,30 +54,39 @@ extension Compiler {
             } catch {
                 return .failure(CompilerError(.unavailable, "\(error)"))
             }
-        }) { () throws(CompilerError) -> BundleVerifier.Verified in
-            do throws(BundleSealError) {
-                return try BundleVerifier(trustedAdmins: trustedAdmins).verify(bundle)
-            } catch {
-                throw .seal(error, bundle: file.displayPath)
-            }
-        }
-        guard let line = verified.bundle.slots.first(where: { $0.slot == slot }) else {
-            throw CompilerError(.notFound, "slot \(name) is not in \(file.displayPath)")
-        }
-        guard let sealed = line.value else { throw CompilerError(.notFound, "slot \(name) has no value") }
-        if line.attributes.inactive { throw CompilerError(.forbidden, "slot \(name) is inactive") }
-        if let expires = line.attributes.expires, expires <= Int(now.timeIntervalSince1970) {
+        }) { () throws(CompilerError) in try verify(scan, trustedAdmins: trustedAdmins, displayPath: displayPath) }
+        guard let position else { throw CompilerError(.notFound, "slot \(name) is not in \(file.displayPath)") }
+        guard let sealed else { throw CompilerError(.notFound, "slot \(name) has no value") }
+        let attributes = scan.attributes[position]
+        if attributes.inactive { throw CompilerError(.forbidden, "slot \(name) is inactive") }
+        if let expires = attributes.expires, expires <= Int(now.timeIntervalSince1970) {
             throw CompilerError(
                 .forbidden, "slot \(name) expired on \(ExpiryDate.format(Date(timeIntervalSince1970: TimeInterval(expires))))")
         }
         guard let key = try keys.get()[sealed.epoch] else { throw CompilerError(.notFound, "slot \(name) has no value") }
         var value = SecureBytes([UInt8]())
         do throws(BundleSealError) {
-            try BundleOpener.open(sealed, of: slot, environment: bundle.environment, key: key) { value = SecureBytes(Array($0)) }
+            try BundleOpener.open(sealed, of: slot, environment: scan.header.environment, key: key) { value = SecureBytes(Array($0)) }
         } catch {
             throw .seal(error, bundle: file.displayPath)
         }
         return value
+    }
+
+    /// Steps 3–6 of §6 for every slot: in process when the signers' keys allow,
+    /// else (and to name any problem exactly) step by step with ``BundleVerifier``.
+    private static func verify(_ scan: ScannedBundle, trustedAdmins: Set<String>, displayPath: String) throws(CompilerError) {
+        do throws(BundleSealError) {
+            if let verifier = try ScanVerifier(scan, trustedAdmins: trustedAdmins) {
+                try verifier.checkAllValues()
+                return
+            }
+        } catch {}
+        do throws(BundleSealError) {
+            _ = try BundleVerifier(trustedAdmins: trustedAdmins).verify(scan.materialized())
+        } catch {
+            throw .seal(error, bundle: displayPath)
+        }
     }
 
     /// Decrypts values; without a recipient's secret key, says so and names the recipients.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BundleFormat
 import Foundation
 import SecretModel
 
@@ -22,7 +23,7 @@ struct Dataset: ParsableCommand {
             // The values LargeBundle sealed, one YAML key per slot: "owner/plugin/KEY".
             var text = ""
             for slot in large.project.slots {
-                text += "\"\(slot.user ?? "-")/\(slot.plugin)/\(slot.key)\": \"\(LargeBundle.sampleValue(slot.key))\"\n"
+                text += "\"\(slot.user ?? "-")/\(slot.plugin)/\(slot.key)\": \"\(LargeBundle.sampleValue(SlotKey(owner: slot.user, plugin: slot.plugin, key: slot.key)))\"\n"
             }
             try Data(text.utf8).write(to: plain, options: .atomic)
         }

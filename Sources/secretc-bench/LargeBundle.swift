@@ -1,5 +1,6 @@
 import BundleFormat
 import BundleSeal
+import Crypto
 import Foundation
 import GPG
 import SecretCompiler
@@ -27,7 +28,8 @@ struct LargeBundle {
 
     static func prepare(slots: Int, cache: String) throws -> LargeBundle {
         let users = max(1, slots / 5)
-        let root = URL(fileURLWithPath: cache).appendingPathComponent("set-\(slots)")
+        // v2: a distinct value per slot.
+        let root = URL(fileURLWithPath: cache).appendingPathComponent("set-v2-\(slots)")
         let config = root.appendingPathComponent("secretc.yaml")
         let pristine = root.appendingPathComponent("production.pristine")
         if !FileManager.default.fileExists(atPath: config.path) {
@@ -78,7 +80,7 @@ struct LargeBundle {
         let encryptor = try Context(home: recipients.path)
         try encryptor.importKeys(Array(try Data(contentsOf: GenerateProject.exampleRoot.appendingPathComponent("keys/runtime-production.asc"))))
         let changes = bundle.slots.map { line -> EpochSealer.Change in
-            EpochSealer.Change(slot: line.slot, value: SecureBytes(sampleValue(line.slot.key)))
+            EpochSealer.Change(slot: line.slot, value: SecureBytes(sampleValue(line.slot)))
         }
         let (epoch, sealed) = try EpochSealer(environment: "production", writer: bundle.admins[0], recipients: bundle.recipients)
             .seal(changes, after: bundle.epochs, encryptor: encryptor, signer: context)
@@ -87,15 +89,26 @@ struct LargeBundle {
         try compiler.file.replace(with: bundle.serialized())
     }
 
-    /// A fake value of a realistic length that fits the key's manifest pattern.
-    static func sampleValue(_ key: String) -> String {
-        switch key {
-        case "STORE_DOMAIN": return "fill.myshopify.com"
-        case "ADMIN_TOKEN": return "shpat_" + String(repeating: "a", count: 32)
-        case "SECRET_KEY": return "sk_live_" + String(repeating: "b", count: 24)
-        case "WEBHOOK_SECRET": return "whsec_" + String(repeating: "c", count: 32)
-        case "APP_ID": return "123456"
-        default: return "ghp_" + String(repeating: "d", count: 36)
+    /// A fake value of a realistic length that fits the key's manifest
+    /// pattern, different for every slot (as real secrets are: the GPG floor
+    /// must not profit from compressing repeated values).
+    static func sampleValue(_ slot: SlotKey) -> String {
+        let digest = SHA256.hash(data: Array(slot.description.utf8))
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        let high: [Character] = digest.map { alphabet[Int($0) % alphabet.count] }
+        let low: [Character] = digest.map { alphabet[Int($0 / 4) % alphabet.count] }
+        let noise = high + low
+        func random(_ count: Int) -> String { String(noise.prefix(count)) }
+        switch slot.key {
+        case "STORE_DOMAIN": return random(12).lowercased() + ".myshopify.com"
+        case "ADMIN_TOKEN": return "shpat_" + random(32)
+        case "SECRET_KEY": return "sk_live_" + random(24)
+        case "WEBHOOK_SECRET": return "whsec_" + random(32)
+        case "APP_ID":
+            let bytes = Array(digest)
+            let number = 100_000 + Int(bytes[0]) * 1_000 + Int(bytes[1])
+            return String(number)
+        default: return "ghp_" + random(36)
         }
     }
 }

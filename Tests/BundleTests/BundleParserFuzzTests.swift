@@ -1,4 +1,4 @@
-import BundleFormat
+@testable import BundleFormat
 import Foundation
 import TestSupport
 import Testing
@@ -8,6 +8,36 @@ import Testing
 /// back canonically; never a crash.
 @Suite("bundle parser fuzzing")
 struct BundleParserFuzzTests {
+    /// The scanner validates base64 without decoding; the materializer
+    /// decodes. They must agree on every input, or a scan could accept what
+    /// decoding refuses.
+    @Test func base64ValidationAgreesWithDecoding() {
+        var state: UInt64 = 0xBA5E64
+        func next() -> UInt64 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return state >> 33
+        }
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=".utf8) + [UInt8(ascii: "-"), 0]
+        var valid = 0
+        for _ in 0..<50_000 {
+            let length = Int(next() % 13)
+            // Mostly alphabet characters, with '=' likelier near the end.
+            let field = (0..<length).map { index -> UInt8 in
+                if index >= length - 2, next() % 3 == 0 { return UInt8(ascii: "=") }
+                return alphabet[Int(next() % UInt64(next() % 8 == 0 ? alphabet.count : 64))]
+            }
+            let decoded = Base64.decode(field[...])
+            #expect(Base64.decodedCount(field[...]) == decoded?.count, "\(String(decoding: field, as: UTF8.self))")
+            if let decoded {
+                valid += 1
+                var out: [UInt8] = []
+                Base64.append(decoded, to: &out)
+                #expect(out == field, "canonical: re-encoding gives the same text")
+            }
+        }
+        #expect(valid > 1_000)
+    }
+
     @Test func survivesMutations() throws {
         let seed = Array(try Data(contentsOf: Secretc.packageRoot.appendingPathComponent("examples/gridos/secrets/production.bundle")))
         var state: UInt64 = 0x5EC2E7

@@ -75,7 +75,7 @@ enum Loader {
         }
         let wanted = needed.sorted()
         // gpg decrypts the data keys while the signatures are checked in process.
-        // The slot names and their index need only the scan: built alongside too.
+        // The slot names need only the scan: built alongside too.
         let (prepared, checked) = try concurrently({
             let keys = Result { () throws(BundleSealError) in
                 try withContext(configuration) { context throws(BundleSealError) in
@@ -86,10 +86,9 @@ enum Loader {
                     return keys
                 }
             }
-            let slots = scan.slots.indices.map(scan.slotKey)
-            return (keys, slots, SlotIndex(slots))
+            return (keys, scan.slots.indices.map(scan.slotKey))
         }) { () throws(BundleSealError) in try ScanVerifier(scan, trustedAdmins: pins) }
-        let (decrypted, slots, index) = prepared
+        let (decrypted, slots) = prepared
         guard let verifier = checked else { return nil }
         var keys = [SymmetricKey?](repeating: nil, count: epochs.count)
         for (index, key) in zip(wanted, try decrypted.get()) { keys[index] = key }
@@ -172,7 +171,7 @@ enum Loader {
                 writer: epoch.map { names[$0.writer] ?? $0.writer }, writtenAt: epoch?.time)
         }
         return Snapshot(
-            environment: scan.header.environment, slots: slots, index: index, serving: serving, metadata: metadata,
+            environment: scan.header.environment, slots: slots, serving: serving, metadata: metadata,
             environmentVariables: environmentVariables(slots, { scan.attributes[$0].env }),
             declared: declared(scan.header), epochCount: epochs.count, digest: Digest.sha256Hex(scan.bytes),
             loadedAt: Date(timeIntervalSince1970: TimeInterval(now)), arena: arena)

@@ -246,9 +246,17 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
     /// The value a slot serves, or why it serves none.
     @inline(__always)
     private func serve(_ snapshot: Snapshot, owner: String?, _ plugin: String, _ key: String) -> Result<String, Unserved> {
-        guard let position = snapshot.index.position(owner: owner, plugin: plugin, key: key, in: snapshot.slots)
-        else { return .failure(Unserved(reason: .notSet)) }
-        return serve(snapshot, at: position)
+        guard let record = snapshot.table.record(owner: owner, plugin: plugin, key: key) else {
+            return .failure(Unserved(reason: .notSet))
+        }
+        let flags = record.flags
+        guard flags & LookupTable.hasValue != 0 else { return .failure(Unserved(reason: .notSet)) }
+        if flags & LookupTable.inactive != 0 { return .failure(Unserved(reason: .inactive)) }
+        if flags & LookupTable.inScope == 0 { return .failure(Unserved(reason: .outOfScope(configuration.scope ?? ""))) }
+        let expires = record.expires
+        if expires != .max, expires <= now() { return .failure(Unserved(reason: .expired(Self.date(expires)))) }
+        guard record.valueLength >= 0 else { return .failure(Unserved(reason: .notSet)) }
+        return .success(String(decoding: record.value, as: UTF8.self))
     }
 
     @inline(__always)

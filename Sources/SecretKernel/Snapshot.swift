@@ -1,5 +1,8 @@
 import BundleFormat
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import GPG
 import SecretCore
 
@@ -41,7 +44,7 @@ final class Snapshot: @unchecked Sendable {
     let slots: [SlotKey]
     let serving: [Serving]
     let metadata: [Metadata]
-    let index: SlotIndex
+    let table: LookupTable
     /// The environment variable of each declared plugin key.
     let environmentVariables: [PluginKey: String]
     /// Each plugin's declared schema, in manifest order.
@@ -50,38 +53,45 @@ final class Snapshot: @unchecked Sendable {
     let valueCount: Int
     let digest: String
     let loadedAt: Date
-    private let arena: UnsafeMutableRawBufferPointer
 
-    /// - Parameter index: the index of `slots`, when it was built already.
+    /// - Parameter arena: the values, at the offsets `serving` gives; copied
+    ///   into the lookup records, then zeroed and freed.
     init(
-        environment: String, slots: [SlotKey], index: SlotIndex? = nil, serving: [Serving], metadata: [Metadata],
+        environment: String, slots: [SlotKey], serving: [Serving], metadata: [Metadata],
         environmentVariables: [PluginKey: String],
         declared: [String: [DeclaredSecret]], epochCount: Int, digest: String, loadedAt: Date,
         arena: UnsafeMutableRawBufferPointer
     ) {
         self.environment = environment
         self.slots = slots
-        self.serving = serving
+        let table = LookupTable(slots: slots, serving: serving, values: arena)
+        wipe(arena)
+        arena.deallocate()
+        self.table = table
+        // Values are read from the records from now on.
+        self.serving = zip(serving, table.valueOffsets).map { entry, offset in
+            var moved = entry
+            moved.offset = offset
+            return moved
+        }
         self.metadata = metadata
-        self.index = index ?? SlotIndex(slots)
         self.environmentVariables = environmentVariables
         self.declared = declared
         self.epochCount = epochCount
         self.valueCount = serving.count { $0.length >= 0 }
         self.digest = digest
         self.loadedAt = loadedAt
-        self.arena = arena
     }
 
     deinit {
-        wipe(arena)
-        arena.deallocate()
+        wipe(table.records)
+        table.records.deallocate()
     }
 
     /// The value bytes of `entry`; valid while the snapshot lives.
     @inline(__always)
     func bytes(_ entry: Serving) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(rebasing: arena[Int(entry.offset)..<Int(entry.offset) + Int(entry.length)])
+        UnsafeRawBufferPointer(start: table.records.baseAddress! + Int(entry.offset), count: Int(entry.length))
     }
 
     /// The variable the fallback reads for `plugin`/`key`.
@@ -105,47 +115,124 @@ final class Snapshot: @unchecked Sendable {
     }
 }
 
-/// Slot → position, for lookups: open addressing over FNV-1a hashes of the
-/// name bytes. Cheaper than a `Dictionary<SlotKey, Int>`, whose SipHash of
-/// three strings was a third of a lookup's time.
-struct SlotIndex {
-    /// Position + 1 per bucket (0: empty).
-    private let buckets: [Int32]
-    /// The hash's high bits per bucket, so that most misses compare no string.
-    private let tags: [UInt32]
-    private let mask: Int
-
-    init(_ slots: [SlotKey]) {
-        var capacity = 16
-        while capacity < slots.count * 2 { capacity <<= 1 }
-        var buckets = [Int32](repeating: 0, count: capacity)
-        var tags = [UInt32](repeating: 0, count: capacity)
-        mask = capacity - 1
-        for (position, slot) in slots.enumerated() {
-            let hash = Self.hash(owner: slot.owner, plugin: slot.plugin, key: slot.key)
-            var bucket = Int(truncatingIfNeeded: hash) & mask
-            while buckets[bucket] != 0 { bucket = (bucket + 1) & mask }
-            buckets[bucket] = Int32(position + 1)
-            tags[bucket] = UInt32(truncatingIfNeeded: hash >> 32)
-        }
-        self.buckets = buckets
-        self.tags = tags
+/// The lookup path's own copy of every slot: a record per slot holding its
+/// serving facts, its names and its value, found through an open-addressing
+/// table over an FNV-1a hash of the names.
+///
+/// Lookups are bound by memory latency (random slots of a 100,000-slot
+/// table miss every cache), so a lookup touches two places: its bucket
+/// (hash tag and record offset side by side) and its record (names to
+/// compare, then the value right after them). Records are zeroed when the
+/// snapshot dies.
+struct LookupTable {
+    private struct Bucket {
+        /// The hash's high bits: most probes of other slots compare no name.
+        var tag: UInt32
+        /// Record offset + 1 (0: empty).
+        var record: Int32
     }
 
+    /// Record layout: expires (Int64), value length (Int32, -1: none held),
+    /// flags (UInt8), owner/plugin/key lengths (3 × UInt8), the three names,
+    /// then the value; each record starts 8-aligned.
+    private static let header = 16
+    static let hasValue: UInt8 = 1, inactive: UInt8 = 2, inScope: UInt8 = 4, deploymentWide: UInt8 = 8
+
+    private let buckets: [Bucket]
+    private let mask: Int
+    let records: UnsafeMutableRawBufferPointer
+    /// Each slot's value offset in ``records`` (for ``Snapshot/Serving``).
+    let valueOffsets: [Int32]
+
+    /// One slot as the lookup path reads it.
+    struct Record {
+        let base: UnsafeRawPointer
+        var expires: Int { base.loadUnaligned(as: Int64.self).asInt }
+        var valueLength: Int { Int(base.loadUnaligned(fromByteOffset: 8, as: Int32.self)) }
+        var flags: UInt8 { base.load(fromByteOffset: 12, as: UInt8.self) }
+        var value: UnsafeRawBufferPointer {
+            let names = Int(base.load(fromByteOffset: 13, as: UInt8.self)) + Int(base.load(fromByteOffset: 14, as: UInt8.self))
+                + Int(base.load(fromByteOffset: 15, as: UInt8.self))
+            return UnsafeRawBufferPointer(start: base + LookupTable.header + names, count: max(valueLength, 0))
+        }
+    }
+
+    init(slots: [SlotKey], serving: [Snapshot.Serving], values: UnsafeMutableRawBufferPointer) {
+        var size = 0
+        for (slot, entry) in zip(slots, serving) {
+            let names = (slot.owner?.utf8.count ?? 0) + slot.plugin.utf8.count + slot.key.utf8.count
+            size += (Self.header + names + max(Int(entry.length), 0) + 7) & ~7
+        }
+        records = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 8), alignment: 8)
+        var capacity = 16
+        while capacity < slots.count * 2 { capacity <<= 1 }
+        var buckets = [Bucket](repeating: Bucket(tag: 0, record: 0), count: capacity)
+        mask = capacity - 1
+        var offsets = [Int32](repeating: 0, count: slots.count)
+        var offset = 0
+        for (position, (slot, entry)) in zip(slots, serving).enumerated() {
+            let base = records.baseAddress! + offset
+            base.storeBytes(of: Int64(entry.expires), as: Int64.self)
+            base.storeBytes(of: entry.length, toByteOffset: 8, as: Int32.self)
+            var flags: UInt8 = entry.hasValue ? Self.hasValue : 0
+            if entry.inactive { flags |= Self.inactive }
+            if entry.inScope { flags |= Self.inScope }
+            if slot.owner == nil { flags |= Self.deploymentWide }
+            base.storeBytes(of: flags, toByteOffset: 12, as: UInt8.self)
+            var cursor = Self.header
+            for (index, name) in [slot.owner ?? "", slot.plugin, slot.key].enumerated() {
+                base.storeBytes(of: UInt8(name.utf8.count), toByteOffset: 13 + index, as: UInt8.self)
+                for byte in name.utf8 {
+                    base.storeBytes(of: byte, toByteOffset: cursor, as: UInt8.self)
+                    cursor += 1
+                }
+            }
+            offsets[position] = Int32(offset + cursor)
+            if entry.length > 0 {
+                (base + cursor).copyMemory(from: values.baseAddress! + Int(entry.offset), byteCount: Int(entry.length))
+            }
+            let hash = Self.hash(owner: slot.owner, plugin: slot.plugin, key: slot.key)
+            var bucket = Int(truncatingIfNeeded: hash) & mask
+            while buckets[bucket].record != 0 { bucket = (bucket + 1) & mask }
+            buckets[bucket] = Bucket(tag: UInt32(truncatingIfNeeded: hash >> 32), record: Int32(offset + 1))
+            offset += (cursor + max(Int(entry.length), 0) + 7) & ~7
+        }
+        self.buckets = buckets
+        valueOffsets = offsets
+    }
+
+    /// The record of `owner`/`plugin`/`key`, or nil when the bundle has no such slot.
     @inline(__always)
-    func position(owner: String?, plugin: String, key: String, in slots: [SlotKey]) -> Int? {
+    func record(owner: String?, plugin: String, key: String) -> Record? {
         let hash = Self.hash(owner: owner, plugin: plugin, key: key)
         let tag = UInt32(truncatingIfNeeded: hash >> 32)
         var bucket = Int(truncatingIfNeeded: hash) & mask
         while true {
-            let entry = Int(buckets[bucket])
-            if entry == 0 { return nil }
-            if tags[bucket] == tag {
-                let slot = slots[entry - 1]
-                if slot.key == key, slot.plugin == plugin, slot.owner == owner { return entry - 1 }
+            let entry = buckets[bucket]
+            if entry.record == 0 { return nil }
+            if entry.tag == tag {
+                let base = UnsafeRawPointer(records.baseAddress! + Int(entry.record) - 1)
+                if Self.matches(base, owner, plugin, key) { return Record(base: base) }
             }
             bucket = (bucket + 1) & mask
         }
+    }
+
+    @inline(__always)
+    private static func matches(_ base: UnsafeRawPointer, _ owner: String?, _ plugin: String, _ key: String) -> Bool {
+        let wide = base.load(fromByteOffset: 12, as: UInt8.self) & deploymentWide != 0
+        guard wide == (owner == nil) else { return false }
+        var cursor = header
+        @inline(__always) func next(_ name: String, _ index: Int) -> Bool {
+            let length = Int(base.load(fromByteOffset: 13 + index, as: UInt8.self))
+            var name = name
+            let same = name.withUTF8 { bytes in
+                bytes.count == length && (length == 0 || memcmp(bytes.baseAddress!, base + cursor, length) == 0)
+            }
+            cursor += length
+            return same
+        }
+        return next(owner ?? "", 0) && next(plugin, 1) && next(key, 2)
     }
 
     /// FNV-1a (64-bit) over owner, plugin and key, each followed by a 0 byte
@@ -154,7 +241,10 @@ struct SlotIndex {
     static func hash(owner: String?, plugin: String, key: String) -> UInt64 {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         @inline(__always) func mix(_ text: String) {
-            for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+            var text = text
+            text.withUTF8 { bytes in
+                for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+            }
             hash = hash &* 0x0000_0100_0000_01B3
         }
         mix(owner ?? "-")
@@ -163,4 +253,8 @@ struct SlotIndex {
         // FNV's low bits mix poorly for short keys: fold the high half in.
         return hash ^ (hash >> 29)
     }
+}
+
+extension Int64 {
+    fileprivate var asInt: Int { Int(self) }
 }

@@ -1,4 +1,6 @@
+import Dispatch
 import SecretCore
+import Synchronization
 
 extension SecretBundle {
     /// Parses a bundle, refusing anything that is not in canonical form.
@@ -25,7 +27,8 @@ struct BundleParser {
         guard bytes.last == UInt8(ascii: "\n") else {
             throw .malformed(line: bytes.count(where: { $0 == UInt8(ascii: "\n") }) + 1, reason: "the last line is not ended (truncated?)")
         }
-        guard String(validating: bytes, as: UTF8.self) != nil else {
+        // A canonical bundle is ASCII; only other bytes need UTF-8 validation.
+        guard Self.isASCII(bytes) || String(validating: bytes, as: UTF8.self) != nil else {
             throw .malformed(line: 1, reason: "not UTF-8 text")
         }
         var bundle = SecretBundle(environment: "")
@@ -82,6 +85,13 @@ struct BundleParser {
             if current > .policy, bundle.policy == nil { throw fail("missing 'policy' line") }
             section = current
 
+            if current == .slot {
+                // The slot lines are the bulk of a large bundle: scanned on their own, in parallel.
+                let start = fields[0].startIndex
+                lineNumber -= 1
+                (slots, slotAttributes) = try scanSlotLines(bytes, from: start)
+                break
+            }
             switch current {
             case .version:
                 throw fail("a second version line")
@@ -129,28 +139,135 @@ struct BundleParser {
                 guard epochIDs.insert(epoch.id).inserted else { throw fail("a second epoch '\(epoch.id)'") }
                 epochs.append(epoch)
             case .slot:
-                try expect(fields, 6)
-                if !isDash(fields[1]) { _ = try name(fields[1], .user) }
-                _ = try name(fields[2], .plugin)
-                _ = try name(fields[3], .secretKey)
-                if let previous = slots.last {
-                    let order = Self.compare(previous, fields, in: bytes)
-                    guard order < 0 else {
-                        throw fail(order == 0 ? "a second line for slot \(text(fields[1]))/\(text(fields[2]))/\(text(fields[3]))"
-                            : "slot lines must be sorted")
-                    }
-                }
-                try value(fields[4])
-                slots.append(ScannedSlot(
-                    lineStart: fields[0].startIndex, lineEnd: fields[5].endIndex,
-                    owner: fields[1].startIndex..<fields[1].endIndex, plugin: fields[2].startIndex..<fields[2].endIndex,
-                    key: fields[3].startIndex..<fields[3].endIndex, valueStart: fields[4].startIndex,
-                    valueEnd: fields[4].endIndex))
-                slotAttributes.append(try attributes(fields[5]))
+                break  // handled above
             }
         }
         guard bundle.policy != nil else { throw .malformed(line: lineNumber, reason: "missing 'policy' line (truncated?)") }
         return ScannedBundle(bytes: bytes, header: bundle, epochs: epochs, slots: slots, attributes: slotAttributes)
+    }
+
+    /// Scans the slot lines from `start` to the end: each must be a slot line
+    /// in canonical order. A large section is split at a line boundary and
+    /// its halves scanned on two threads; the order across the split is
+    /// checked, and an error in the second half gets its line number counted.
+    mutating func scanSlotLines(_ bytes: [UInt8], from start: Int) throws(BundleFormatError)
+        -> ([ScannedSlot], [SlotAttributes])
+    {
+        var middle = start + (bytes.count - start) / 2
+        while middle < bytes.count, bytes[middle - 1] != UInt8(ascii: "\n") { middle += 1 }
+        let split = middle
+        guard bytes.count - start > 1 << 20, split < bytes.count else {
+            var slots: [ScannedSlot] = []
+            var attributes: [SlotAttributes] = []
+            try scanSlots(bytes, start..<bytes.count, into: &slots, &attributes)
+            return (slots, attributes)
+        }
+        let firstLine = lineNumber
+        let second = Mutex<(slots: [ScannedSlot], attributes: [SlotAttributes], error: BundleFormatError?)>(([], [], nil))
+        let group = DispatchGroup()
+        DispatchQueue.global(qos: .userInitiated).async(group: group) {
+            var parser = BundleParser()
+            var slots: [ScannedSlot] = []
+            var attributes: [SlotAttributes] = []
+            do throws(BundleFormatError) {
+                try parser.scanSlots(bytes, split..<bytes.count, into: &slots, &attributes)
+                second.withLock { $0 = (slots, attributes, nil) }
+            } catch {
+                second.withLock { $0.error = error }
+            }
+        }
+        var slots: [ScannedSlot] = []
+        var attributes: [SlotAttributes] = []
+        defer { group.wait() }
+        try scanSlots(bytes, start..<split, into: &slots, &attributes)
+        group.wait()
+        let (rest, restAttributes, failure) = second.withLock { ($0.slots, $0.attributes, $0.error) }
+        let firstHalfLines = lineNumber - firstLine
+        if case .malformed(let line, let reason)? = failure {
+            throw .malformed(line: firstLine + firstHalfLines + line, reason: reason)
+        } else if let failure {
+            throw failure
+        }
+        if let last = slots.last, let first = rest.first {
+            lineNumber += 1  // the second half's first line
+            let order = Self.compare(
+                last, [bytes[first.lineStart..<first.lineStart], bytes[first.owner], bytes[first.plugin], bytes[first.key]],
+                in: bytes)
+            guard order < 0 else {
+                throw fail(order == 0 ? "a second line for slot \(text(bytes[first.owner]))/\(text(bytes[first.plugin]))/\(text(bytes[first.key]))"
+                    : "slot lines must be sorted")
+            }
+            lineNumber += rest.count - 1
+        }
+        return (slots + rest, attributes + restAttributes)
+    }
+
+    /// The slot lines in `range`, which starts and ends at line boundaries.
+    mutating func scanSlots(
+        _ bytes: [UInt8], _ range: Range<Int>, into slots: inout [ScannedSlot], _ slotAttributes: inout [SlotAttributes]
+    ) throws(BundleFormatError) {
+        slots.reserveCapacity(range.count / 128)
+        slotAttributes.reserveCapacity(range.count / 128)
+        var fields: [Field] = []
+        var spaces: [Int] = []
+        var lineStart = range.lowerBound
+        while lineStart < range.upperBound {
+            lineNumber += 1
+            fields.removeAll(keepingCapacity: true)
+            let (index, bad) = bytes.withUnsafeBufferPointer { buffer in
+                Self.lineEnd(buffer, from: lineStart, spaces: &spaces)
+            }
+            guard !bad else { throw fail("carriage return or tab") }
+            guard index > lineStart else { throw fail("empty line") }
+            var fieldStart = lineStart
+            for space in spaces {
+                fields.append(bytes[fieldStart..<space])
+                fieldStart = space + 1
+            }
+            fields.append(bytes[fieldStart..<index])
+            lineStart = index + 1
+            guard !fields.contains(where: { $0.isEmpty }) else { throw fail("fields must be separated by single spaces") }
+            let tag = fields[0]
+            guard tag.elementsEqual("slot".utf8) else {
+                guard Self.section(tag) != nil else { throw fail("unknown line type '\(text(tag.prefix(32)))'") }
+                throw fail("'\(text(tag))' line out of order")
+            }
+            try expect(fields, 6)
+            if !isDash(fields[1]) { _ = try name(fields[1], .user) }
+            _ = try name(fields[2], .plugin)
+            _ = try name(fields[3], .secretKey)
+            if let previous = slots.last {
+                let order = Self.compare(previous, fields, in: bytes)
+                guard order < 0 else {
+                    throw fail(order == 0 ? "a second line for slot \(text(fields[1]))/\(text(fields[2]))/\(text(fields[3]))"
+                        : "slot lines must be sorted")
+                }
+            }
+            try value(fields[4])
+            slots.append(ScannedSlot(
+                lineStart: fields[0].startIndex, lineEnd: fields[5].endIndex,
+                owner: fields[1].startIndex..<fields[1].endIndex, plugin: fields[2].startIndex..<fields[2].endIndex,
+                key: fields[3].startIndex..<fields[3].endIndex, valueStart: fields[4].startIndex,
+                valueEnd: fields[4].endIndex))
+            slotAttributes.append(try attributes(fields[5]))
+        }
+    }
+
+    /// True when every byte is below 0x80, checked eight at a time.
+    static func isASCII(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { raw in
+            var index = 0
+            var seen: UInt64 = 0
+            while index + 8 <= raw.count {
+                seen |= raw.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+                index += 8
+            }
+            while index < raw.count {
+                seen |= UInt64(raw[index])
+                index += 1
+            }
+            return seen & 0x8080_8080_8080_8080 == 0
+        }
     }
 
     /// The LF ending the line at `start`, with the positions of its spaces;

@@ -75,7 +75,7 @@ enum Loader {
         }
         let wanted = needed.sorted()
         // gpg decrypts the data keys while the signatures are checked in process.
-        // The slot names need only the scan: built alongside too.
+        // The slot names and the bundle's digest need only the scan: made alongside too.
         let (prepared, checked) = try concurrently({
             let keys = Result { () throws(BundleSealError) in
                 try withContext(configuration) { context throws(BundleSealError) in
@@ -86,9 +86,9 @@ enum Loader {
                     return keys
                 }
             }
-            return (keys, scan.slots.indices.map(scan.slotKey))
+            return (keys, scan.slots.indices.map(scan.slotKey), Digest.sha256Hex(scan.bytes))
         }) { () throws(BundleSealError) in try ScanVerifier(scan, trustedAdmins: pins) }
-        let (decrypted, slots) = prepared
+        let (decrypted, slots, digest) = prepared
         guard let verifier = checked else { return nil }
         var keys = [SymmetricKey?](repeating: nil, count: epochs.count)
         for (index, key) in zip(wanted, try decrypted.get()) { keys[index] = key }
@@ -173,7 +173,7 @@ enum Loader {
         return Snapshot(
             environment: scan.header.environment, slots: slots, serving: serving, metadata: metadata,
             environmentVariables: environmentVariables(slots, { scan.attributes[$0].env }),
-            declared: declared(scan.header), epochCount: epochs.count, digest: Digest.sha256Hex(scan.bytes),
+            declared: declared(scan.header), epochCount: epochs.count, digest: digest,
             loadedAt: Date(timeIntervalSince1970: TimeInterval(now)), arena: arena)
     }
 

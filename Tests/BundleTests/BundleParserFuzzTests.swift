@@ -38,6 +38,46 @@ struct BundleParserFuzzTests {
         #expect(valid > 1_000)
     }
 
+    /// Large slot sections are scanned in two halves on two threads: the
+    /// verdicts and line numbers must be those of one pass.
+    @Test func largeSlotSectionsScanLikeSmallOnes() throws {
+        let example = try String(
+            contentsOf: Secretc.packageRoot.appendingPathComponent("examples/gridos/secrets/production.bundle"), encoding: .utf8)
+        let header = example.split(separator: "\n").filter { !$0.hasPrefix("slot ") }.map { $0 + "\n" }.joined()
+        var lines: [String] = []
+        for user in 0..<30_000 {
+            lines.append("slot u\(String(format: "%05d", user)) github TOKEN - env=GITHUB_TOKEN;expires=1893456000\n")
+        }
+        let headerLines = header.split(separator: "\n").count
+        func scan(_ slotLines: [String]) -> Result<SecretBundle, BundleFormatError> {
+            Result { () throws(BundleFormatError) in try SecretBundle(parsing: Array((header + slotLines.joined()).utf8)) }
+        }
+        let bytes = Array((header + lines.joined()).utf8)
+        #expect(bytes.count > 1 << 20, "large enough to be split")
+        let bundle = try scan(lines).get()
+        #expect(bundle.slots.count == 30_000)
+        #expect(bundle.serialized() == bytes)
+
+        // Errors anywhere, including at and after the split, name the right line.
+        for position in [10, 14_999, 15_000, 15_001, 22_222, 29_999] {
+            var swapped = lines
+            swapped.swapAt(position - 1, position)
+            #expect(throws: BundleFormatError.malformed(line: headerLines + position + 1, reason: "slot lines must be sorted")) {
+                try scan(swapped).get()
+            }
+            var duplicated = lines
+            duplicated[position] = duplicated[position - 1]
+            #expect(throws: BundleFormatError.malformed(
+                line: headerLines + position + 1, reason: "a second line for slot u\(String(format: "%05d", position - 1))/github/TOKEN")
+            ) { try scan(duplicated).get() }
+            var foreign = lines
+            foreign[position] = "admin 2E5035F3951C4CC79B8E447F436EF147770AE473\n"
+            #expect(throws: BundleFormatError.malformed(line: headerLines + position + 1, reason: "'admin' line out of order")) {
+                try scan(foreign).get()
+            }
+        }
+    }
+
     @Test func survivesMutations() throws {
         let seed = Array(try Data(contentsOf: Secretc.packageRoot.appendingPathComponent("examples/gridos/secrets/production.bundle")))
         var state: UInt64 = 0x5EC2E7

@@ -226,8 +226,14 @@ struct LookupTable {
         @inline(__always) func next(_ name: String, _ index: Int) -> Bool {
             let length = Int(base.load(fromByteOffset: 13 + index, as: UInt8.self))
             var name = name
+            // Names are short: a plain loop beats a call to memcmp.
+            let record = base + cursor
             let same = name.withUTF8 { bytes in
-                bytes.count == length && (length == 0 || memcmp(bytes.baseAddress!, base + cursor, length) == 0)
+                guard bytes.count == length else { return false }
+                for index in 0..<length where bytes[index] != record.load(fromByteOffset: index, as: UInt8.self) {
+                    return false
+                }
+                return true
             }
             cursor += length
             return same

@@ -49,22 +49,7 @@ struct BundleParser {
         slots.reserveCapacity(bytes.count / 128)
         slotAttributes.reserveCapacity(bytes.count / 128)
         while lineStart < bytes.count {
-            lineNumber += 1
-            fields.removeAll(keepingCapacity: true)
-            // The bytes were checked to end with LF, so this stops.
-            let (index, bad) = bytes.withUnsafeBufferPointer { buffer in
-                Self.lineEnd(buffer, from: lineStart, spaces: &spaces)
-            }
-            guard !bad else { throw fail("carriage return or tab") }
-            guard index > lineStart else { throw fail("empty line") }
-            var fieldStart = lineStart
-            for space in spaces {
-                fields.append(bytes[fieldStart..<space])
-                fieldStart = space + 1
-            }
-            fields.append(bytes[fieldStart..<index])
-            lineStart = index + 1
-            guard !fields.contains(where: { $0.isEmpty }) else { throw fail("fields must be separated by single spaces") }
+            lineStart = try nextLine(bytes, from: lineStart, fields: &fields, spaces: &spaces)
             let tag = fields[0]
 
             if lineNumber == 1 {
@@ -212,21 +197,7 @@ struct BundleParser {
         var spaces: [Int] = []
         var lineStart = range.lowerBound
         while lineStart < range.upperBound {
-            lineNumber += 1
-            fields.removeAll(keepingCapacity: true)
-            let (index, bad) = bytes.withUnsafeBufferPointer { buffer in
-                Self.lineEnd(buffer, from: lineStart, spaces: &spaces)
-            }
-            guard !bad else { throw fail("carriage return or tab") }
-            guard index > lineStart else { throw fail("empty line") }
-            var fieldStart = lineStart
-            for space in spaces {
-                fields.append(bytes[fieldStart..<space])
-                fieldStart = space + 1
-            }
-            fields.append(bytes[fieldStart..<index])
-            lineStart = index + 1
-            guard !fields.contains(where: { $0.isEmpty }) else { throw fail("fields must be separated by single spaces") }
+            lineStart = try nextLine(bytes, from: lineStart, fields: &fields, spaces: &spaces)
             let tag = fields[0]
             guard tag.elementsEqual("slot".utf8) else {
                 guard Self.section(tag) != nil else { throw fail("unknown line type '\(text(tag.prefix(32)))'") }
@@ -251,6 +222,30 @@ struct BundleParser {
                 valueEnd: fields[4].endIndex))
             slotAttributes.append(try attributes(fields[5]))
         }
+    }
+
+    /// Reads the line at `lineStart` into `fields` (slices of `bytes`;
+    /// `spaces` is scratch) and returns where the next line starts. Counts
+    /// the line and refuses empty lines, empty fields, CR and tab.
+    mutating func nextLine(_ bytes: [UInt8], from lineStart: Int, fields: inout [Field], spaces: inout [Int])
+        throws(BundleFormatError) -> Int
+    {
+        lineNumber += 1
+        fields.removeAll(keepingCapacity: true)
+        // The bytes were checked to end with LF, so this stops.
+        let (index, bad) = bytes.withUnsafeBufferPointer { buffer in
+            Self.lineEnd(buffer, from: lineStart, spaces: &spaces)
+        }
+        guard !bad else { throw fail("carriage return or tab") }
+        guard index > lineStart else { throw fail("empty line") }
+        var fieldStart = lineStart
+        for space in spaces {
+            fields.append(bytes[fieldStart..<space])
+            fieldStart = space + 1
+        }
+        fields.append(bytes[fieldStart..<index])
+        guard !fields.contains(where: { $0.isEmpty }) else { throw fail("fields must be separated by single spaces") }
+        return index + 1
     }
 
     /// True when every byte is below 0x80, checked eight at a time.

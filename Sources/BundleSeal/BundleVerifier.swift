@@ -29,12 +29,6 @@ public struct BundleVerifier {
         let slots: [SlotKey]
         let epochIndexes: [Int32]
 
-        /// The epoch of the slot at `position` in the bundle's slot lines.
-        public subscript(position position: Int) -> Epoch? {
-            let index = epochIndexes[position]
-            return index < 0 ? nil : epochs[Int(index)]
-        }
-
         public subscript(slot: SlotKey) -> Epoch? {
             var low = 0
             var high = slots.count
@@ -42,7 +36,8 @@ public struct BundleVerifier {
                 let middle = (low + high) / 2
                 if slots[middle] < slot { low = middle + 1 } else { high = middle }
             }
-            return low < slots.count && slots[low] == slot ? self[position: low] : nil
+            guard low < slots.count, slots[low] == slot, epochIndexes[low] >= 0 else { return nil }
+            return epochs[Int(epochIndexes[low])]
         }
     }
 

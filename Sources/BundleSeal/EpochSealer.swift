@@ -125,22 +125,11 @@ public enum BundleOpener {
     public static func dataKeys(_ verified: BundleVerifier.Verified, with context: Context, only: Set<SlotKey>? = nil)
         throws(BundleSealError) -> [String: SymmetricKey]
     {
-        try dataKeys(ofUnverified: verified.bundle, with: context, only: only)
-    }
-
-    /// ``dataKeys(_:with:only:)`` of a bundle not verified yet, so that gpg's
-    /// decryption (a process and the agent, several milliseconds) can run
-    /// while the signatures are checked. Decrypting a message is safe on
-    /// untrusted input; the caller MUST NOT use a key unless verification
-    /// then succeeds.
-    public static func dataKeys(ofUnverified bundle: SecretBundle, with context: Context, only: Set<SlotKey>? = nil)
-        throws(BundleSealError) -> [String: SymmetricKey]
-    {
         var keys: [String: SymmetricKey] = [:]
-        for slot in bundle.slots {
+        for slot in verified.bundle.slots {
             guard let sealed = slot.value, keys[sealed.epoch] == nil else { continue }
             if let only, !only.contains(slot.slot) { continue }
-            guard let epoch = bundle.epochs.first(where: { $0.id == sealed.epoch }) else {
+            guard let epoch = verified.epochs[sealed.epoch] else {
                 throw .inconsistent(slot: slot.slot.description, reason: "its epoch is missing")
             }
             keys[sealed.epoch] = try dataKey(epoch.dataKeyMessage, epoch: epoch.id, with: context)

@@ -8,10 +8,11 @@ import GPG
 /// the bundle bytes, with step 6 split per slot so that it can run in
 /// parallel, next to each value's decryption.
 ///
-/// Only for bundles whose signers all have Ed25519 keys (checked in
-/// process); ``init(_:trustedAdmins:)`` returns nil otherwise and the caller
-/// uses ``BundleVerifier``. Its errors are terse: a caller that meets one
-/// runs ``BundleVerifier`` on the materialized bundle for the full message.
+/// ``init(_:trustedAdmins:)`` checks signatures itself, for bundles whose
+/// signers all have Ed25519 keys (checked in process), and returns nil
+/// otherwise. Its errors are terse: a caller that meets one, or a nil, runs
+/// ``BundleVerifier`` on the materialized bundle (gpg for other keys, and
+/// the exact message for any problem) and then ``init(_:verifiedAs:)``.
 public struct ScanVerifier: Sendable {
     public let scan: ScannedBundle
     /// Claim → bucket table of the latest claim of each claimed slot.
@@ -48,6 +49,17 @@ public struct ScanVerifier: Sendable {
                 }
             }
         }
+        self.init(scan)
+    }
+
+    /// For a bundle ``BundleVerifier`` has verified: `reference` is the result
+    /// of verifying `scan.materialized()` (steps 3–6), the proof asked for.
+    /// Only the claim table is built; the per-slot checks still run.
+    public init(_ scan: ScannedBundle, verifiedAs reference: BundleVerifier.Verified) {
+        self.init(scan)
+    }
+
+    private init(_ scan: ScannedBundle) {
         self.scan = scan
         table = ClaimTable(scan)
         epochIDs = scan.epochs.flatMap { Array($0.id.utf8) }

@@ -24,48 +24,36 @@ enum Loader {
         } catch {
             throw SecretKernelError(.invalidBundle, "\(name): invalid bundle: \(error)")
         }
-        do {
-            if let snapshot = try fastLoad(scan, pins: pins, name: name, configuration) { return snapshot }
+        do throws(BundleSealError) {
+            let snapshot = try load(scan, configuration) { () throws(BundleSealError) in
+                try ScanVerifier(scan, trustedAdmins: pins)
+            }
+            if let snapshot { return snapshot }
             configuration.logger.debug("a signer's key is not Ed25519; verifying the bundle step by step with gpg")
         } catch {
-            // The reference path below repeats every check and names the problem exactly.
             configuration.logger.debug("fast load refused the bundle; verifying it step by step", metadata: ["reason": "\(error)"])
         }
-        let bundle = scan.materialized()
-        let verified: BundleVerifier.Verified
-        let dataKeys: [String: SymmetricKey]
+        // The reference path: every check one by one (gpg for keys other than
+        // Ed25519), naming any problem exactly; then the same per-slot pass.
         do throws(BundleSealError) {
-            // gpg decrypts the data keys while the signatures are checked in
-            // process; the keys are used only once verification has passed.
-            let (decrypted, checked) = try concurrently({
-                Result { () throws(BundleSealError) in
-                    try withContext(configuration) { context throws(BundleSealError) in
-                        try BundleOpener.dataKeys(ofUnverified: bundle, with: context)
-                    }
-                }
-            }) { () throws(BundleSealError) in try BundleVerifier(trustedAdmins: pins).verify(bundle) }
-            verified = checked
-            dataKeys = try decrypted.get()
+            let snapshot = try load(scan, configuration) { () throws(BundleSealError) in
+                ScanVerifier(scan, verifiedAs: try BundleVerifier(trustedAdmins: pins).verify(scan.materialized()))
+            }
+            guard let snapshot else { preconditionFailure("a verifier built on a reference verification never declines") }
+            return snapshot
         } catch {
-            throw SecretKernelError(error, bundle: name, recipients: bundle.recipients)
+            throw SecretKernelError(error, bundle: name, recipients: scan.header.recipients)
         }
-        let now = Int((configuration.clock?() ?? Date()).timeIntervalSince1970)
-        var serving = servingEntries(bundle, scope: configuration.scope)
-        let arena = try openValues(bundle, dataKeys, into: &serving, now: now, name: name)
-        return Snapshot(
-            environment: bundle.environment, slots: bundle.slots.map(\.slot), serving: serving,
-            metadata: metadata(verified),
-            environmentVariables: environmentVariables(bundle.slots.map(\.slot), { bundle.slots[$0].attributes.env }),
-            declared: declared(bundle), epochCount: bundle.epochs.count, digest: Digest.sha256Hex(bytes),
-            loadedAt: Date(timeIntervalSince1970: TimeInterval(now)), arena: arena)
     }
 
     /// Every step of §6 on the scanned bytes, without materializing slots:
-    /// claims, digests and AES-GCM run per slot in parallel. nil when a
-    /// signer's key is not Ed25519 (the reference path handles it).
-    private static func fastLoad(
-        _ scan: ScannedBundle, pins: Set<String>, name: String, _ configuration: SecretKernel.Configuration
-    ) throws -> Snapshot? {
+    /// `verify` checks signatures (steps 3–5) while gpg decrypts the data keys
+    /// on another thread, then claims, digests and AES-GCM run per slot in
+    /// parallel. nil when `verify` declines (a signer's key is not Ed25519).
+    private static func load(
+        _ scan: ScannedBundle, _ configuration: SecretKernel.Configuration,
+        verify: () throws(BundleSealError) -> ScanVerifier?
+    ) throws(BundleSealError) -> Snapshot? {
         let epochs = scan.epochs
         // The epochs holding a current value (usually one): their data keys are needed.
         var needed = Set<Int>()
@@ -74,8 +62,9 @@ enum Loader {
             if let index = epochs.firstIndex(where: { scan.bytes[epoch].elementsEqual($0.id.utf8) }) { needed.insert(index) }
         }
         let wanted = needed.sorted()
-        // gpg decrypts the data keys while the signatures are checked in process.
-        // The slot names and the bundle's digest need only the scan: made alongside too.
+        // gpg decrypts the data keys while the signatures are checked; the keys
+        // are used only once that passed. The slot names and the bundle's
+        // digest need only the scan: made alongside too.
         let (prepared, checked) = try concurrently({
             let keys = Result { () throws(BundleSealError) in
                 try withContext(configuration) { context throws(BundleSealError) in
@@ -87,7 +76,7 @@ enum Loader {
                 }
             }
             return (keys, scan.slots.indices.map(scan.slotKey), Digest.sha256Hex(scan.bytes))
-        }) { () throws(BundleSealError) in try ScanVerifier(scan, trustedAdmins: pins) }
+        }, verify)
         let (decrypted, slots, digest) = prepared
         guard let verifier = checked else { return nil }
         var keys = [SymmetricKey?](repeating: nil, count: epochs.count)
@@ -95,13 +84,14 @@ enum Loader {
 
         let now = Int((configuration.clock?() ?? Date()).timeIntervalSince1970)
         var size = 0
-        var serving = scan.slots.indices.map { index in
+        let serving = scan.slots.indices.map { index in
             let slot = scan.slots[index]
             let attributes = scan.attributes[index]
             var entry = Snapshot.Serving(
                 offset: 0, length: -1, expires: attributes.expires ?? Int.max, hasValue: slot.hasValue,
                 inactive: attributes.inactive,
                 inScope: configuration.scope.map { attributes.scopes?.contains($0) ?? true } ?? true)
+            // Every value is opened (each must authenticate); only those served are kept.
             if slot.hasValue, !entry.inactive, entry.inScope, entry.expires > now {
                 let length = slot.sealedByteCount(in: scan.bytes) - 28
                 entry.offset = Int32(size)
@@ -112,12 +102,11 @@ enum Loader {
         }
         let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 16)
         var writers = [Int32](repeating: -1, count: scan.slots.count)
-        let failure = Mutex<(any Error)?>(nil)
+        let failure = Mutex<BundleSealError?>(nil)
         let claimed = Atomic<Int>(0)
         let environment = Array(scan.header.environment.utf8)
         let epochIDs = epochs.map { Array($0.id.utf8) }
         let chunks = min(64, max(1, scan.slots.count / 512))
-        let layout = serving
         let keyList = keys
         nonisolated(unsafe) let target = arena
         writers.withUnsafeMutableBufferPointer { writerBuffer in
@@ -130,20 +119,24 @@ enum Loader {
                     var scratch = ScanVerifier.Scratch()
                     var aad: [UInt8] = []
                     for index in (scan.slots.count * chunk / chunks)..<(scan.slots.count * (chunk + 1) / chunks) {
-                        do {
+                        do throws(BundleSealError) {
                             guard let epoch = try verifier.checkValue(ofSlot: index, bytes: bytes, scratch: &scratch) else { continue }
                             count += 1
                             writerOf[index] = Int32(epoch)
                             guard !scratch.sealed.isEmpty else { continue }
-                            guard let key = keyList[epoch] else { throw BundleSealError.undecryptable("a data key is missing") }
-                            let entry = layout[index]
+                            guard let key = keyList[epoch] else {
+                                throw .inconsistent(slot: scan.slotKey(index).description, reason: "its epoch's data key is missing")
+                            }
+                            let entry = serving[index]
                             valueAAD(scan.slots[index], bytes, environment, epochIDs, epoch, into: &aad)
                             let opened = BundleOpener.open(scratch.sealed, aad: aad, key: key) { plaintext in
                                 guard entry.length >= 0, plaintext.count == Int(entry.length) else { return }
                                 UnsafeMutableRawBufferPointer(rebasing: target[Int(entry.offset)..<Int(entry.offset) + plaintext.count])
                                     .copyMemory(from: plaintext)
                             }
-                            guard opened else { throw BundleSealError.undecryptable("a value does not authenticate") }
+                            guard opened else {
+                                throw .undecryptable("slot \(scan.slotKey(index)) does not authenticate (tampered or moved)")
+                            }
                         } catch {
                             failure.withLock { $0 = $0 ?? error }
                             return
@@ -159,7 +152,6 @@ enum Loader {
             arena.deallocate()
             throw error
         }
-        serving = layout
 
         var names: [String: String] = [:]
         for (user, fingerprint) in scan.header.users { names[fingerprint] = user }
@@ -232,83 +224,6 @@ enum Loader {
         } catch {
             throw .gpg(.engineUnavailable("\(error)"))
         }
-    }
-
-    /// What serving each slot needs, in canonical order.
-    private static func servingEntries(_ bundle: SecretBundle, scope: String?) -> [Snapshot.Serving] {
-        bundle.slots.map { line in
-            let attributes = line.attributes
-            return Snapshot.Serving(
-                offset: 0, length: -1, expires: attributes.expires ?? Int.max, hasValue: line.value != nil,
-                inactive: attributes.inactive, inScope: scope.map { attributes.scopes?.contains($0) ?? true } ?? true)
-        }
-    }
-
-    /// What status answers need about each slot, in canonical order.
-    private static func metadata(_ verified: BundleVerifier.Verified) -> [Snapshot.Metadata] {
-        var writerNames: [String: String] = [:]
-        for (user, fingerprint) in verified.bundle.users { writerNames[fingerprint] = user }
-        return verified.bundle.slots.enumerated().map { position, line in
-            let epoch = verified.latestWriter[position: position]
-            return Snapshot.Metadata(
-                reserved: line.attributes.reserved, scopes: line.attributes.scopes,
-                description: line.attributes.description, writer: epoch.map { writerNames[$0.writer] ?? $0.writer },
-                writtenAt: epoch?.time)
-        }
-    }
-
-    /// Opens every value (each must authenticate, served or not) and keeps
-    /// those that can be served in one arena; the rest are zeroed at once.
-    /// Values are opened in parallel: AES-GCM is the bulk of a large load.
-    private static func openValues(
-        _ bundle: SecretBundle, _ dataKeys: [String: SymmetricKey], into entries: inout [Snapshot.Serving], now: Int,
-        name: String
-    ) throws(SecretKernelError) -> UnsafeMutableRawBufferPointer {
-        var size = 0
-        for index in entries.indices {
-            guard let sealed = bundle.slots[index].value else { continue }
-            let entry = entries[index]
-            guard !entry.inactive, entry.inScope, entry.expires > now
-            else { continue }
-            entries[index].offset = Int32(size)
-            entries[index].length = Int32(sealed.bytes.count - 28)
-            size += sealed.bytes.count - 28
-        }
-        let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 16)
-        let failure = Mutex<BundleSealError?>(nil)
-        let slots = bundle.slots
-        let layout = entries
-        let chunks = min(64, max(1, slots.count / 512))
-        nonisolated(unsafe) let target = arena
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-            var index = slots.count * chunk / chunks
-            let end = slots.count * (chunk + 1) / chunks
-            while index < end {
-                defer { index += 1 }
-                guard let sealed = slots[index].value else { continue }
-                guard let key = dataKeys[sealed.epoch] else {
-                    failure.withLock { $0 = $0 ?? .inconsistent(slot: slots[index].slot.description, reason: "its epoch is missing") }
-                    return
-                }
-                let entry = layout[index]
-                do throws(BundleSealError) {
-                    try BundleOpener.open(sealed, of: slots[index].slot, environment: bundle.environment, key: key) { plaintext in
-                        guard entry.length >= 0, plaintext.count == Int(entry.length) else { return }
-                        UnsafeMutableRawBufferPointer(rebasing: target[Int(entry.offset)..<Int(entry.offset) + plaintext.count])
-                            .copyMemory(from: plaintext)
-                    }
-                } catch {
-                    failure.withLock { $0 = $0 ?? error }
-                    return
-                }
-            }
-        }
-        if let error = failure.withLock({ $0 }) {
-            wipe(arena)
-            arena.deallocate()
-            throw SecretKernelError(error, bundle: name, recipients: bundle.recipients)
-        }
-        return arena
     }
 
     /// Each declared plugin key's variable, shared between its slots.

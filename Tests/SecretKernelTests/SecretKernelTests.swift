@@ -1,4 +1,5 @@
 import BundleFormat
+import BundleSeal
 import Foundation
 import GPG
 import Logging
@@ -22,6 +23,32 @@ struct SecretKernelTests {
         }
         #expect(kernel.info.environment == "production")
         #expect(kernel.info.values == KernelFixture.values.count)
+    }
+
+    /// A policy signed by an RSA admin cannot be checked in process: the
+    /// step-by-step path verifies it with gpg, then serves every value.
+    @Test func bundlesSignedByOtherKeysLoadThroughGPG() throws {
+        let rsa = try TemporaryGPGHome()
+        defer { rsa.close() }
+        let admin = try rsa.generateKey("rsa-admin", algorithm: "rsa2048", usage: "sign")
+        var bundle = try SecretBundle(parsing: fixture.bytes)
+        bundle.admins = (bundle.admins + [admin]).sorted()
+        bundle.keys[admin] = try rsa.gpg(["--export", admin])
+        try PolicySigner.sign(&bundle, as: admin, with: try Context(home: rsa.path))
+        let logs = CapturedLogs()
+        var configuration = fixture.configuration(.bytes(bundle.serialized()), logger: logs.logger)
+        configuration.trustedAdmins = [admin]
+        let kernel = try SecretKernel(configuration)
+        for (name, expected) in KernelFixture.values {
+            let parts = name.split(separator: "/").map(String.init)
+            #expect(kernel.getSecret(parts[1], parts[2], user: parts[0] == "-" ? nil : parts[0]) == expected, "\(name)")
+        }
+        #expect(logs.all.contains { $0.contains("not Ed25519") })
+
+        // The same bundle pinned to someone else is still refused on that path.
+        configuration.trustedAdmins = [KernelFixture.admin]
+        let error = #expect(throws: SecretKernelError.self) { try SecretKernel(configuration) }
+        #expect(error?.kind == .verificationFailed)
     }
 
     @Test func resolvesUserThenDeploymentThenEnvironment() throws {

@@ -39,20 +39,15 @@ extension Compiler {
         // digest is checked; the key is used only once they pass.
         let (keys, _) = try concurrently({ () -> Result<BundleOpener.DataKeys, CompilerError> in
             guard let sealed, let epoch = scan.epochs.first(where: { $0.id == sealed.epoch }) else { return .success([:]) }
-            do {
-                let context = try Context(home: home, passphrase: passphrase)
-                return .success([epoch.id: try BundleOpener.dataKey(epoch.dataKeyMessage, epoch: epoch.id, with: context)])
-            } catch let error as BundleSealError {
-                if case .gpg(.noSecretKey) = error {
-                    return .failure(CompilerError(
-                        .forbidden, "reading needs a recipient's secret key",
-                        hints: ["recipients: \((recipientNames ?? scan.header.recipients).joined(separator: ", "))"]))
+            return Result { () throws(CompilerError) in
+                let context = try Self.context(home: home, passphrase: passphrase)
+                do throws(BundleSealError) {
+                    return [epoch.id: try BundleOpener.dataKey(epoch.dataKeyMessage, epoch: epoch.id, with: context)]
+                } catch {
+                    throw Self.openingFailure(
+                        error, purpose: "reading needs a recipient's secret key",
+                        recipients: recipientNames ?? scan.header.recipients, bundle: displayPath)
                 }
-                return .failure(.seal(error, bundle: displayPath))
-            } catch let error as GPGError {
-                return .failure(.gpg(error))
-            } catch {
-                return .failure(CompilerError(.unavailable, "\(error)"))
             }
         }) { () throws(CompilerError) in try verify(scan, trustedAdmins: trustedAdmins, displayPath: displayPath) }
         guard let position else { throw CompilerError(.notFound, "slot \(name) is not in \(file.displayPath)") }
@@ -96,11 +91,17 @@ extension Compiler {
         do throws(BundleSealError) {
             return try BundleOpener.open(verified, with: context, only: only)
         } catch {
-            if case .gpg(.noSecretKey) = error {
-                throw CompilerError(
-                    .forbidden, purpose, hints: ["recipients: \((environment.recipients ?? []).map(\.value).joined(separator: ", "))"])
-            }
-            throw .seal(error, bundle: file.displayPath)
+            throw Self.openingFailure(
+                error, purpose: purpose, recipients: (environment.recipients ?? []).map(\.value), bundle: file.displayPath)
         }
+    }
+
+    /// Why values could not be opened: without a recipient's secret key,
+    /// `purpose` and the recipients; anything else as a seal error.
+    static func openingFailure(_ error: BundleSealError, purpose: String, recipients: [String], bundle: String) -> CompilerError {
+        if case .gpg(.noSecretKey) = error {
+            return CompilerError(.forbidden, purpose, hints: ["recipients: \(recipients.joined(separator: ", "))"])
+        }
+        return .seal(error, bundle: bundle)
     }
 }

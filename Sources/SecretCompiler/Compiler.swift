@@ -54,6 +54,11 @@ public struct Compiler {
     // MARK: Keys
 
     func userContext() throws(CompilerError) -> Context {
+        try Self.context(home: home, passphrase: passphrase)
+    }
+
+    /// A context on the caller's GnuPG home (nil: GNUPGHOME or gpg's default).
+    static func context(home: String?, passphrase: String?) throws(CompilerError) -> Context {
         do {
             return try Context(home: home, passphrase: passphrase)
         } catch let error as GPGError {

@@ -54,7 +54,7 @@ let package = Package(
         // Declarations, manifests, validation and located diagnostics.
         .target(
             name: "SecretModel",
-            dependencies: ["SecretCore", "GPG", "CYAML"],
+            dependencies: ["SecretCore", "GPG", "CYAML", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
         // The write and read pipeline: compile, set, unset, get.

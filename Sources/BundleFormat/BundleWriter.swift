@@ -12,19 +12,7 @@ extension SecretBundle {
             Base64.append(policy.signature, to: &out)
             out.append(UInt8(ascii: "\n"))
         }
-        for epoch in epochs.sorted(by: Epoch.canonicalOrder) {
-            out += "epoch \(epoch.time) \(epoch.id) \(epoch.writer) ".utf8
-            Base64.append(epoch.dataKeyMessage, to: &out)
-            out.append(UInt8(ascii: " "))
-            Base64.append(epoch.signature, to: &out)
-            out.append(UInt8(ascii: " "))
-            let claims = Claim.canonicalTexts(epoch.claims)
-            for (index, range) in claims.ranges.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ";")) }
-                out += claims.bytes[range]
-            }
-            out.append(UInt8(ascii: "\n"))
-        }
+        for epoch in epochs.sorted(by: Epoch.canonicalOrder) { epoch.appendLine(to: &out) }
         for slot in slots.isSorted ? slots : slots.sorted(by: { $0.slot < $1.slot }) {
             slot.append(to: &out, maskingValue: false)
         }
@@ -162,6 +150,39 @@ extension SlotKey {
     }
 }
 
+extension Epoch {
+    /// The epoch's line in the bundle, LF included.
+    public func appendLine(to out: inout [UInt8]) {
+        out += "epoch \(time) \(id) \(writer) ".utf8
+        Base64.append(dataKeyMessage, to: &out)
+        out.append(UInt8(ascii: " "))
+        Base64.append(signature, to: &out)
+        out.append(UInt8(ascii: " "))
+        let claims = Claim.canonicalTexts(claims)
+        for (index, range) in claims.ranges.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ";")) }
+            out += claims.bytes[range]
+        }
+        out.append(UInt8(ascii: "\n"))
+    }
+}
+
+extension SealedValue {
+    /// A slot line's value field for `value`: `epoch-id.base64`, or `-` for none.
+    public static func field(_ value: SealedValue?) -> [UInt8] {
+        var out: [UInt8] = []
+        append(value, to: &out)
+        return out
+    }
+
+    static func append(_ value: SealedValue?, to out: inout [UInt8]) {
+        guard let value else { return out.append(UInt8(ascii: "-")) }
+        out += value.epoch.utf8
+        out.append(UInt8(ascii: "."))
+        Base64.append(value.bytes, to: &out)
+    }
+}
+
 extension SlotLine {
     func append(to out: inout [UInt8], maskingValue: Bool) {
         out += "slot ".utf8
@@ -169,12 +190,8 @@ extension SlotLine {
         out.append(UInt8(ascii: " "))
         if maskingValue {
             out.append(UInt8(ascii: "*"))
-        } else if let sealed = value {
-            out += sealed.epoch.utf8
-            out.append(UInt8(ascii: "."))
-            Base64.append(sealed.bytes, to: &out)
         } else {
-            out.append(UInt8(ascii: "-"))
+            SealedValue.append(value, to: &out)
         }
         out.append(UInt8(ascii: " "))
         attributes.append(to: &out)

@@ -3,6 +3,15 @@ import Crypto
 import Foundation
 import GPG
 
+/// What encrypts an epoch's data key to the recipients' fingerprints: a
+/// context holding their public keys, or a ``KeyFileEncryptor``.
+public protocol DataKeyEncryptor {
+    func encrypt(_ plaintext: UnsafeRawBufferPointer, to recipients: [String]) throws -> [UInt8]
+}
+
+extension Context: DataKeyEncryptor {}
+extension KeyFileEncryptor: DataKeyEncryptor {}
+
 /// Seals one write batch (docs/bundle-format.md §5, §7): a fresh data key,
 /// each value under AES-256-GCM with its AAD, the data key encrypted to the
 /// recipients, and the writer's signature over the epoch.
@@ -30,15 +39,23 @@ public struct EpochSealer {
 
     /// Seals `changes` into a new epoch ordered after every epoch in `existing`.
     /// - Parameters:
-    ///   - encryptor: a context holding the recipients' public keys.
+    ///   - encryptor: encrypts to the recipients' public keys.
     ///   - signer: a context holding the writer's secret key.
     /// - Returns: the epoch and the new value of each changed slot (nil: deleted).
     public func seal(
-        _ changes: [Change], after existing: [Epoch], now: Date = Date(), encryptor: Context, signer: Context
+        _ changes: [Change], after existing: [Epoch], now: Date = Date(), encryptor: some DataKeyEncryptor, signer: Context
+    ) throws(BundleSealError) -> (epoch: Epoch, values: [SlotKey: SealedValue?]) {
+        try seal(
+            changes, afterTime: existing.map(\.time).max() ?? 0, now: now, encryptor: encryptor, signer: signer)
+    }
+
+    /// Seals `changes` into a new epoch ordered after every epoch up to `latestTime`.
+    public func seal(
+        _ changes: [Change], afterTime latestTime: Int, now: Date = Date(), encryptor: some DataKeyEncryptor, signer: Context
     ) throws(BundleSealError) -> (epoch: Epoch, values: [SlotKey: SealedValue?]) {
         let dataKey = SymmetricKey(size: .bits256)
         let id = Self.randomEpochID()
-        let time = max(Int(now.timeIntervalSince1970), (existing.map(\.time).max() ?? 0) + 1)
+        let time = max(Int(now.timeIntervalSince1970), latestTime + 1)
         var claims: [Claim] = []
         var values: [SlotKey: SealedValue?] = [:]
         for change in changes {

@@ -13,6 +13,8 @@ public final class Context {
     public let home: String?
     private let raw: gpgme_ctx_t
     private let passphrase: Unmanaged<PassphraseBox>
+    /// Secret keys looked up so far, by the fingerprint asked for.
+    private var secretKeys: [String: KeyHandle] = [:]
 
     /// Creates a context on `home`.
     /// - Parameters:
@@ -59,6 +61,7 @@ public final class Context {
     /// fingerprints gpg reported, in order.
     @discardableResult
     public func importKeys(_ data: [UInt8]) throws -> [String] {
+        secretKeys.removeAll()
         let input = try DataHandle.copying(data)
         try check(gpgme_op_import(raw, input.raw), "import")
         guard let result = gpgme_op_import_result(raw) else { return [] }
@@ -114,18 +117,36 @@ public final class Context {
         return keys
     }
 
+    /// One key by fingerprint, listed through this context (gpgme_get_key
+    /// would make a context of its own, which costs one more gpg process).
+    /// Secret keys found are remembered for the context's lifetime: finding
+    /// who may sign and then signing look the same key up.
     private func handle(_ fingerprint: String, secret: Bool) throws -> KeyHandle {
-        var key: gpgme_key_t?
-        let error = gpgme_get_key(raw, fingerprint, &key, secret ? 1 : 0)
-        switch gpgme_err_code(error) {
-        case GPG_ERR_NO_ERROR: return KeyHandle(key!)
-        case GPG_ERR_EOF where secret: throw GPGError.noSecretKey(fingerprint)
-        case GPG_ERR_EOF: throw GPGError.keyNotFound(fingerprint)
-        case GPG_ERR_AMBIGUOUS_NAME: throw GPGError.keyNotFound("\(fingerprint) (ambiguous)")
-        case GPG_ERR_INV_VALUE: throw GPGError.keyNotFound("\(fingerprint) (not a fingerprint)")
-        default: throw GPGError.operationFailed(
-            operation: "key look-up", code: gpgme_err_code(error).rawValue, message: errorMessage(error))
+        if secret, let known = secretKeys[fingerprint] { return known }
+        let hex = fingerprint.utf8.allSatisfy { $0 < 0x80 && ($0 >= 0x30 && $0 <= 0x39 || $0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) }
+        guard hex, [40, 64].contains(fingerprint.utf8.count) else {
+            throw GPGError.keyNotFound("\(fingerprint) (not a fingerprint)")
         }
+        try check(gpgme_op_keylist_start(raw, fingerprint, secret ? 1 : 0), "key look-up")
+        var found: [KeyHandle] = []
+        while true {
+            var key: gpgme_key_t?
+            let error = gpgme_op_keylist_next(raw, &key)
+            if gpgme_err_code(error) == GPG_ERR_EOF { break }
+            guard gpgme_err_code(error) == GPG_ERR_NO_ERROR else {
+                _ = gpgme_op_keylist_end(raw)
+                throw GPGError.operationFailed(
+                    operation: "key look-up", code: gpgme_err_code(error).rawValue, message: errorMessage(error))
+            }
+            if let key { found.append(KeyHandle(key)) }
+        }
+        try check(gpgme_op_keylist_end(raw), "key look-up")
+        guard let only = found.first else {
+            throw secret ? GPGError.noSecretKey(fingerprint) : GPGError.keyNotFound(fingerprint)
+        }
+        guard found.count == 1 else { throw GPGError.keyNotFound("\(fingerprint) (ambiguous)") }
+        if secret { secretKeys[fingerprint] = only }
+        return only
     }
 
     /// The public key, ASCII-armored.
@@ -188,6 +209,19 @@ public final class Context {
         }
         try check(error, "encrypt")
         return withExtendedLifetime(keys) { output.take() }
+    }
+
+    /// Encrypts `plaintext` to the public key in each file (gpg's
+    /// `--recipient-file`): nothing is imported or looked up first, so this
+    /// is one gpg process. gpg refuses a key that cannot encrypt.
+    public func encrypt(_ plaintext: UnsafeRawBufferPointer, toKeyFiles paths: [String]) throws -> [UInt8] {
+        precondition(!paths.isEmpty, "encrypt needs at least one recipient")
+        guard !paths.contains(where: { $0.contains("\n") }) else { throw GPGError.invalidData("a key file path holds a line break") }
+        let recipients = paths.map { "--file\n\($0)" }.joined(separator: "\n")
+        let input = try DataHandle(copying: plaintext)
+        let output = try DataHandle()
+        try check(gpgme_op_encrypt_ext(raw, nil, recipients, GPGME_ENCRYPT_ALWAYS_TRUST, input.raw, output.raw), "encrypt")
+        return output.take()
     }
 
     /// Encrypts a byte array; see ``encrypt(_:to:)-(UnsafeRawBufferPointer,_)``.

@@ -22,11 +22,15 @@ public struct KeyInfo: Sendable, Hashable {
     public var expires: Date?
     /// When the primary key was created.
     public var created: Date?
+    /// The earliest expiry of the primary key or a subkey that has not
+    /// expired yet: until then, what gpg says of the key stays the same.
+    public var nextExpiry: Date?
 
     public init(
         fingerprint: String, userIDs: [String], subkeyFingerprints: [String] = [],
         canEncrypt: Bool, canSign: Bool, hasSecret: Bool = false, isRevoked: Bool = false,
-        isExpired: Bool = false, isDisabled: Bool = false, expires: Date? = nil, created: Date? = nil
+        isExpired: Bool = false, isDisabled: Bool = false, expires: Date? = nil, created: Date? = nil,
+        nextExpiry: Date? = nil
     ) {
         self.fingerprint = fingerprint
         self.userIDs = userIDs
@@ -39,6 +43,7 @@ public struct KeyInfo: Sendable, Hashable {
         self.isDisabled = isDisabled
         self.expires = expires
         self.created = created
+        self.nextExpiry = nextExpiry ?? expires
     }
 
     /// The first user id, or the fingerprint when the key has none.
@@ -62,6 +67,7 @@ extension KeyInfo {
         var subkey = key.pointee.subkeys
         var primaryExpires: Date?
         var primaryCreated: Date?
+        var nextExpiry: Int?
         var first = true
         while let current = subkey {
             let sub = current.pointee
@@ -71,6 +77,7 @@ extension KeyInfo {
                 primaryCreated = sub.timestamp > 0 ? Date(timeIntervalSince1970: TimeInterval(sub.timestamp)) : nil
                 first = false
             }
+            if sub.expires > 0, sub.expired == 0 { nextExpiry = min(nextExpiry ?? Int(sub.expires), Int(sub.expires)) }
             let usable = sub.revoked == 0 && sub.expired == 0 && sub.disabled == 0 && sub.invalid == 0
             if usable && sub.can_encrypt != 0 { canEncrypt = true }
             if usable && sub.can_sign != 0 { canSign = true }
@@ -88,7 +95,8 @@ extension KeyInfo {
             isExpired: key.pointee.expired != 0,
             isDisabled: key.pointee.disabled != 0,
             expires: primaryExpires,
-            created: primaryCreated)
+            created: primaryCreated,
+            nextExpiry: nextExpiry.map { Date(timeIntervalSince1970: TimeInterval($0)) })
     }
 }
 

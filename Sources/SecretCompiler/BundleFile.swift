@@ -18,10 +18,38 @@ public struct BundleFile {
     /// The file's bytes, or nil when it does not exist.
     public func read() throws(CompilerError) -> [UInt8]? {
         guard exists else { return nil }
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw CompilerError(.unavailable, "cannot read \(displayPath)")
+        guard let bytes = Self.contents(atPath: url.path) else { throw CompilerError(.unavailable, "cannot read \(displayPath)") }
+        return bytes
+    }
+
+    /// A whole file, read straight into one array (no intermediate `Data`:
+    /// bundles run to tens of megabytes); nil when it cannot be read.
+    static func contents(atPath path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        var bytes = [UInt8](repeating: 0, count: 0)
+        var capacity = Int(info.st_size) + 1  // one more, to see the end of a file that grew
+        while true {
+            var failed = false
+            bytes = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+                count = 0
+                while count < capacity {
+                    let got = Foundation.read(fd, buffer.baseAddress! + count, capacity - count)
+                    if got < 0, errno == EINTR { continue }
+                    if got < 0 { failed = true }
+                    if got <= 0 { break }
+                    count += got
+                }
+            }
+            guard !failed else { return nil }
+            if bytes.count < capacity { return bytes }
+            // The file grew while being read: start over, with room for more.
+            guard lseek(fd, 0, SEEK_SET) == 0 else { return nil }
+            capacity *= 2
         }
-        return Array(data)
     }
 
     /// Parses the file; nil when it does not exist.
@@ -54,18 +82,26 @@ public struct BundleFile {
     /// Replaces the file atomically: a temporary file in the same folder,
     /// flushed to disk, renamed over the bundle, and the folder flushed.
     public func replace(with bytes: [UInt8]) throws(CompilerError) {
+        try replace(with: [bytes[...]])
+    }
+
+    /// ``replace(with:)`` with the new contents given as pieces, written in order.
+    public func replace(with pieces: [ArraySlice<UInt8>]) throws(CompilerError) {
         let folder = url.deletingLastPathComponent()
         let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
         let fd = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw CompilerError(.unavailable, "cannot write \(temporary.path)") }
-        var ok = bytes.withUnsafeBytes { buffer -> Bool in
-            var offset = 0
-            while offset < buffer.count {
-                let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if written <= 0 { return false }
-                offset += written
+        var ok = pieces.allSatisfy { piece in
+            piece.withUnsafeBytes { buffer -> Bool in
+                var offset = 0
+                while offset < buffer.count {
+                    let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                    if written < 0, errno == EINTR { continue }
+                    if written <= 0 { return false }
+                    offset += written
+                }
+                return true
             }
-            return true
         }
         ok = ok && fsync(fd) == 0
         close(fd)

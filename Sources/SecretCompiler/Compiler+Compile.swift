@@ -36,9 +36,11 @@ extension Compiler {
                 }
             }
             if !values.isEmpty {
-                let (encryptor, encryptorHome) = try self.encryptor(bundle)
-                defer { encryptorHome.remove() }
-                let sealer = EpochSealer(environment: environmentName, writer: admin, recipients: bundle.recipients)
+                let (encryptor, recipients) = try Self.encryptor(
+                    recipients: (environment.recipients ?? []).map(\.value),
+                    key: { project.keys[$0].map { ($0.info.fingerprint, $0.data) } })
+                defer { encryptor.remove() }
+                let sealer = EpochSealer(environment: environmentName, writer: admin, recipients: recipients)
                 let changes = values.sorted { $0.key < $1.key }.map { EpochSealer.Change(slot: $0.key, value: $0.value) }
                 do throws(BundleSealError) {
                     let (epoch, sealed) = try sealer.seal(
@@ -68,13 +70,13 @@ extension Compiler {
             guard admins.contains(name), let key = project.keys[name] else {
                 throw CompilerError(.forbidden, "'\(name)' is not an admin", hints: ["admins: \(admins.joined(separator: ", "))"])
             }
-            guard hasSecret(key.info.fingerprint, context) else {
+            guard Self.hasSecret(key.info.fingerprint, context) else {
                 throw CompilerError(.forbidden, "the secret key of admin '\(name)' is not in the GnuPG home")
             }
             return (key.info.fingerprint, name)
         }
         for admin in admins {
-            if let key = project.keys[admin], hasSecret(key.info.fingerprint, context) { return (key.info.fingerprint, admin) }
+            if let key = project.keys[admin], Self.hasSecret(key.info.fingerprint, context) { return (key.info.fingerprint, admin) }
         }
         throw CompilerError(
             .forbidden, "no admin's secret key is in the GnuPG home",

@@ -1,17 +1,21 @@
 import BundleFormat
 import BundleSeal
+import Crypto
 import Foundation
 import GPG
+import SecretCore
 import SecretModel
 
+/// What a write did: which slots it set and deleted, and who signed.
+public struct WriteReport: Sendable {
+    public var set: [String]
+    public var deleted: [String]
+    /// The key name that signed; nil when nothing changed.
+    public var signer: String?
+}
+
 extension Compiler {
-    /// What a write did: which slots it set and deleted, and who signed.
-    public struct WriteReport: Sendable {
-        public var set: [String]
-        public var deleted: [String]
-        /// The key name that signed; nil when nothing changed.
-        public var signer: String?
-    }
+    public typealias WriteReport = SecretCompiler.WriteReport
 
     /// Upserts a batch for one owner and plugin (the seeds' PUT): keys not
     /// named are untouched; a nil or empty value deletes the slot.
@@ -19,14 +23,137 @@ extension Compiler {
     public func write(
         plugin: String, user: String?, changes: [(key: String, value: SecureBytes?)], as signerName: String? = nil
     ) throws(CompilerError) -> WriteReport {
-        let manifest = try requireManifest(plugin)
-        if let user, !project.declarations.users.contains(where: { $0.id.value == user }) {
-            throw CompilerError(.notFound, "user '\(user)' is not declared")
+        try write(.upsert(changes), plugin: plugin, user: user, as: signerName)
+    }
+
+    /// Deletes every slot `user` has for `plugin` (the seeds' DELETE, "disconnect").
+    public func disconnect(plugin: String, user: String?, as signerName: String? = nil) throws(CompilerError) -> WriteReport {
+        try write(.disconnect, plugin: plugin, user: user, as: signerName)
+    }
+
+    /// Performs `request` for `user`'s (nil: the deployment's) slots of `plugin`.
+    public func write(_ request: SlotWriter.Request, plugin: String, user: String?, as signerName: String? = nil)
+        throws(CompilerError) -> WriteReport
+    {
+        // A writer verifying in full verifies what it reads: it never defers.
+        guard let report = try slotWriter.write(request, plugin: plugin, user: user, as: signerName) else {
+            throw CompilerError(.unavailable, "the write was deferred without a reason")
         }
-        let skeleton = try EnvironmentPolicy.skeleton(project, environment)
-        let declared = declaredSlots(skeleton, plugin: plugin, user: user)
-        var sealed: [EpochSealer.Change] = []
+        return report
+    }
+
+    /// A writer that verifies the bundle in full against this project.
+    var slotWriter: SlotWriter {
+        SlotWriter(
+            facts: WriteFacts(project), environment: environmentName, file: file, home: home, passphrase: passphrase,
+            cache: cache, verification: .full(self))
+    }
+
+    /// A writer verifying in full never defers (it verifies what it reads).
+    private static var deferred: CompilerError { CompilerError(.unavailable, "the write was deferred without a reason") }
+}
+
+/// Writes one environment's slots: checks each change against the plugin's
+/// manifest and the bundle's signed policy, authorizes the writer (a user's
+/// key writes that user's slots, an admin's any slot), seals one epoch and
+/// splices it into the bundle, under the bundle's lock. Nothing is written
+/// when a step fails.
+public struct SlotWriter {
+    public enum Request {
+        /// New values (nil or empty: delete); keys not named are untouched.
+        case upsert([(key: String, value: SecureBytes?)])
+        /// Delete every value the owner has for the plugin.
+        case disconnect
+    }
+
+    /// How the bundle read under the lock is known to be verified.
+    enum Verification {
+        /// Verify it in full against the project's declarations.
+        case full(Compiler)
+        /// It must be, byte for byte, the bundle this write-cache entry recorded.
+        case recorded(WriteCache.Entry)
+    }
+
+    let facts: WriteFacts
+    let environment: WriteFacts.Environment
+    let file: BundleFile
+    let home: String?
+    let passphrase: String?
+    let cache: WriteCache?
+    let verification: Verification
+
+    init(
+        facts: WriteFacts, environment: String, file: BundleFile, home: String?, passphrase: String?, cache: WriteCache?,
+        verification: Verification
+    ) {
+        self.facts = facts
+        self.environment = facts.environments.first { $0.name == environment }
+            ?? WriteFacts.Environment(name: environment, bundle: file.url, recipients: [])
+        self.file = file
+        self.home = home
+        self.passphrase = passphrase
+        self.cache = cache
+        self.verification = verification
+    }
+
+    /// A writer from the write cache, when its entry for `config` still
+    /// describes every file of the project; nil otherwise (load the project
+    /// and write through ``Compiler``).
+    public static func cached(
+        config: URL, environment: String?, cache: WriteCache, home: String? = nil, passphrase: String? = nil
+    ) throws(CompilerError) -> SlotWriter? {
+        Context.warmUp()  // gpgme's start-up overlaps hashing the project's files
+        guard let entry = cache.entry(config: config) else { return nil }
+        let chosen = try entry.facts.environment(environment)
+        return SlotWriter(
+            facts: entry.facts, environment: chosen.name, file: BundleFile(url: chosen.bundle), home: home,
+            passphrase: passphrase, cache: cache, verification: .recorded(entry))
+    }
+
+    public var environmentName: String { environment.name }
+
+    /// Performs `request` for `user`'s (nil: the deployment's) slots of `plugin`.
+    /// - Returns: nil only for a writer from the write cache whose bundle is
+    ///   no longer the one it recorded; nothing was written then.
+    public func write(_ request: Request, plugin: String, user: String?, as signerName: String? = nil)
+        throws(CompilerError) -> WriteReport?
+    {
+        Context.warmUp()  // gpgme's start-up overlaps reading and hashing the bundle
+        guard let manifest = facts.manifests[plugin] else {
+            throw CompilerError(.notFound, "plugin '\(plugin)' is not declared")
+        }
+        if let user, !facts.users.contains(user) { throw CompilerError(.notFound, "user '\(user)' is not declared") }
+        let values = try validate(request, manifest, plugin: plugin)
+        let context = try Compiler.context(home: home, passphrase: passphrase)
+        let (writer, writerName) = try writeSigner(owner: user, signerName, context)
+        return try file.withLock { () throws(CompilerError) -> WriteReport? in
+            guard let bytes = try file.read() else { throw Compiler.missingBundle(file, environment: environmentName) }
+            let digest = Array(SHA256.hash(data: bytes))
+            guard try verify(bytes, digest: digest) else { return nil }
+            let splice = try lines { () throws(BundleFormatError) in try BundleSplice(bytes) }
+            let changes = try resolve(values, in: splice, plugin: plugin, user: user)
+            // Deleting what holds no value changes nothing.
+            let effective = changes.filter { $0.value != nil || $0.slot.hasValue }
+            guard !effective.isEmpty else { return WriteReport(set: [], deleted: [], signer: nil) }
+            let pieces = try seal(effective, into: splice, writer: writer, signer: context)
+            try file.replace(with: pieces)
+            var written = SHA256()
+            for piece in pieces { written.update(data: piece) }
+            record(Array(written.finalize()))
+            return WriteReport(
+                set: effective.filter { $0.value != nil }.map(\.slot.slot.description),
+                deleted: effective.filter { $0.value == nil }.map(\.slot.slot.description), signer: writerName)
+        }
+    }
+
+    /// Each named key's new value (nil: delete), checked against the manifest;
+    /// nil for a disconnect, whose keys are the owner's slots.
+    private func validate(_ request: Request, _ manifest: Manifest, plugin: String) throws(CompilerError)
+        -> [(key: String, value: SecureBytes?)]?
+    {
+        guard case .upsert(let changes) = request else { return nil }
         var seen = Set<String>()
+        var values: [(key: String, value: SecureBytes?)] = []
         for change in changes {
             guard seen.insert(change.key).inserted else {
                 throw CompilerError(.invalidInput, "'\(change.key)' is given twice")
@@ -36,12 +163,6 @@ extension Compiler {
                 throw CompilerError(
                     .notFound, "plugin '\(plugin)' declares no secret '\(change.key)'",
                     hints: ["declared: \(names.joined(separator: ", "))"])
-            }
-            let slot = SlotKey(owner: user, plugin: plugin, key: change.key)
-            guard let line = declared[slot] else {
-                throw CompilerError(
-                    .notFound, "slot \(environmentName)/\(slot) is not declared",
-                    hints: ["declare it under 'slots' in \(project.declarations.file.displayPath)"])
             }
             let value = change.value.flatMap { $0.isEmpty ? nil : $0 }
             if let value {
@@ -53,76 +174,99 @@ extension Compiler {
                         .invalidInput, "the value for '\(change.key)' does not match its pattern \(spec.pattern?.value ?? "")",
                         hints: spec.placeholder.map { ["expected something like \($0)"] } ?? [])
                 }
-            } else if line.attributes.reserved {
+            }
+            values.append((change.key, value))
+        }
+        return values
+    }
+
+    /// The slot lines the changes touch, from the bundle's signed policy (which
+    /// matches the declarations): a slot must be declared, and a reserved one
+    /// cannot be deleted.
+    private func resolve(
+        _ values: [(key: String, value: SecureBytes?)]?, in splice: BundleSplice, plugin: String, user: String?
+    ) throws(CompilerError) -> [(slot: BundleSplice.Slot, value: SecureBytes?)] {
+        guard let values else {
+            let slots = try lines { () throws(BundleFormatError) in try splice.slots(owner: user, plugin: plugin) }
+            if let reserved = slots.first(where: \.attributes.reserved) { throw refusal(deleting: reserved.slot) }
+            return slots.map { ($0, nil) }
+        }
+        var changes: [(slot: BundleSplice.Slot, value: SecureBytes?)] = []
+        for (key, value) in values {
+            let slot = SlotKey(owner: user, plugin: plugin, key: key)
+            guard let line = try lines({ () throws(BundleFormatError) in try splice.slot(slot) }) else {
                 throw CompilerError(
-                    .forbidden, "slot \(environmentName)/\(slot) is reserved and cannot be deleted",
-                    hints: ["un-reserve it in the declarations and run `secretc compile` first"])
+                    .notFound, "slot \(environmentName)/\(slot) is not declared",
+                    hints: ["declare it under 'slots' in \(SourceFile.displayPath(for: facts.config))"])
             }
-            sealed.append(EpochSealer.Change(slot: slot, value: value))
+            if value == nil, line.attributes.reserved { throw refusal(deleting: slot) }
+            changes.append((line, value))
         }
-        return try commit(sealed, owner: user, signerName: signerName, skeleton: skeleton)
+        return changes
     }
 
-    /// Deletes every slot `user` has for `plugin` (the seeds' DELETE, "disconnect").
-    public func disconnect(plugin: String, user: String?, as signerName: String? = nil) throws(CompilerError) -> WriteReport {
-        _ = try requireManifest(plugin)
-        let skeleton = try EnvironmentPolicy.skeleton(project, environment)
-        let slots = declaredSlots(skeleton, plugin: plugin, user: user)
-        if let reserved = slots.values.first(where: { $0.attributes.reserved }) {
-            throw CompilerError(
-                .forbidden, "slot \(environmentName)/\(reserved.slot) is reserved and cannot be deleted",
-                hints: ["un-reserve it in the declarations and run `secretc compile` first"])
-        }
-        let changes = slots.keys.sorted().map { EpochSealer.Change(slot: $0, value: nil) }
-        return try commit(changes, owner: user, signerName: signerName, skeleton: skeleton)
+    private func refusal(deleting slot: SlotKey) -> CompilerError {
+        CompilerError(
+            .forbidden, "slot \(environmentName)/\(slot) is reserved and cannot be deleted",
+            hints: ["un-reserve it in the declarations and run `secretc compile` first"])
     }
 
-    private func requireManifest(_ plugin: String) throws(CompilerError) -> Manifest {
-        guard let manifest = project.manifests[plugin] else {
-            throw CompilerError(.notFound, "plugin '\(plugin)' is not declared")
-        }
-        return manifest
-    }
-
-    /// This owner's declared slots of `plugin` in this environment, as the policy states them.
-    private func declaredSlots(_ skeleton: SecretBundle, plugin: String, user: String?) -> [SlotKey: SlotLine] {
-        Dictionary(
-            skeleton.slots.filter { $0.slot.plugin == plugin && $0.slot.owner == user }.map { ($0.slot, $0) },
-            uniquingKeysWith: { a, _ in a })
-    }
-
-    /// Authorizes, seals and writes; nothing is written when a step fails.
-    private func commit(
-        _ changes: [EpochSealer.Change], owner: String?, signerName: String?, skeleton: SecretBundle
-    ) throws(CompilerError) -> WriteReport {
-        let context = try userContext()
-        let (writer, writerName) = try writeSigner(owner: owner, signerName, context)
-        return try file.withLock { () throws(CompilerError) -> WriteReport in
-            let verified = try currentBundle(skeleton)
-            var bundle = verified.bundle
-            // Deleting what holds no value changes nothing.
-            let current = Dictionary(bundle.slots.map { ($0.slot, $0.value != nil) }, uniquingKeysWith: { a, _ in a })
-            let effective = changes.filter { $0.value != nil || current[$0.slot] == true }
-            guard !effective.isEmpty else { return WriteReport(set: [], deleted: [], signer: nil) }
-            let (encryptor, encryptorHome) = try self.encryptor(bundle)
-            defer { encryptorHome.remove() }
-            let sealer = EpochSealer(environment: environmentName, writer: writer, recipients: bundle.recipients)
-            do throws(BundleSealError) {
-                let (epoch, sealed) = try sealer.seal(effective, after: bundle.epochs, encryptor: encryptor, signer: context)
-                bundle.epochs.append(epoch)
-                bundle.epochs.sort(by: Epoch.canonicalOrder)
-                for index in bundle.slots.indices {
-                    if let value = sealed[bundle.slots[index].slot] { bundle.slots[index].value = value }
-                }
-            } catch {
-                throw .seal(error, bundle: file.displayPath)
-            }
-            try file.replace(with: bundle.serialized())
-            return WriteReport(
-                set: effective.filter { $0.value != nil }.map(\.slot.description),
-                deleted: effective.filter { $0.value == nil }.map(\.slot.description), signer: writerName)
+    /// Finding lines in the bundle, its format errors named after the file.
+    private func lines<T>(_ body: () throws(BundleFormatError) -> T) throws(CompilerError) -> T {
+        do throws(BundleFormatError) {
+            return try body()
+        } catch {
+            throw CompilerError(.invalidInput, "\(file.displayPath): \(error)")
         }
     }
+
+    // MARK: Steps under the lock
+
+    /// True when `bytes` (hashing to `digest`) are known to be verified.
+    private func verify(_ bytes: [UInt8], digest: [UInt8]) throws(CompilerError) -> Bool {
+        switch verification {
+        case .recorded(let entry):
+            return entry.verified[environmentName]?.contains(digest) == true
+        case .full(let compiler):
+            let skeleton = try EnvironmentPolicy.skeleton(compiler.project, compiler.environment)
+            try compiler.requireCurrent(try compiler.verify(bytes), skeleton)
+            cache?.record(compiler.project, environment: environmentName, digest: digest)
+            return true
+        }
+    }
+
+    /// Seals the changes into one epoch and returns the new bundle, in pieces.
+    private func seal(
+        _ changes: [(slot: BundleSplice.Slot, value: SecureBytes?)], into splice: BundleSplice, writer: String,
+        signer: Context
+    ) throws(CompilerError) -> [ArraySlice<UInt8>] {
+        let (encryptor, recipients) = try Compiler.encryptor(
+            recipients: environment.recipients, key: { facts.keys[$0].map { ($0.fingerprint, $0.data) } })
+        defer { encryptor.remove() }
+        let sealer = EpochSealer(environment: environmentName, writer: writer, recipients: recipients)
+        do throws(BundleSealError) {
+            let (epoch, sealed) = try sealer.seal(
+                changes.map { EpochSealer.Change(slot: $0.slot.slot, value: $0.value) }, afterTime: splice.latestEpochTime,
+                encryptor: encryptor, signer: signer)
+            var line: [UInt8] = []
+            epoch.appendLine(to: &line)
+            return splice.spliced(
+                epochLine: line, values: changes.map { ($0.slot, SealedValue.field(sealed[$0.slot.slot] ?? nil)) })
+        } catch {
+            throw .seal(error, bundle: file.displayPath)
+        }
+    }
+
+    /// Records `digest` as the verified state of the bundle just written.
+    private func record(_ digest: [UInt8]) {
+        guard let cache else { return }
+        switch verification {
+        case .recorded(let entry): cache.record(entry, environment: environmentName, digest: digest)
+        case .full(let compiler): cache.record(compiler.project, environment: environmentName, digest: digest)
+        }
+    }
+
+    // MARK: Authorization
 
     /// Row-level security: a user's own key writes that user's slots; an
     /// admin's writes any slot. Default: the owner's key if its secret is
@@ -130,9 +274,8 @@ extension Compiler {
     func writeSigner(owner: String?, _ name: String?, _ context: Context) throws(CompilerError)
         -> (fingerprint: String, name: String)
     {
-        let admins = project.declarations.admins.map(\.value)
-        let ownerKey = owner.flatMap { user in project.declarations.users.first { $0.id.value == user }?.key?.value }
-        let allowed = admins + (ownerKey.map { [$0] } ?? [])
+        let ownerKey = owner.flatMap { facts.userKeys[$0] }
+        let allowed = facts.admins + (ownerKey.map { [$0] } ?? [])
         let whose = owner.map { "user '\($0)'" } ?? "the deployment"
         if let name {
             guard allowed.contains(name) else {
@@ -140,14 +283,14 @@ extension Compiler {
                     .forbidden, "key '\(name)' may not write slots of \(whose)",
                     hints: ["allowed: \(allowed.joined(separator: ", "))"])
             }
-            guard let key = project.keys[name], hasSecret(key.info.fingerprint, context) else {
+            guard let key = facts.keys[name], Compiler.hasSecret(key.fingerprint, context) else {
                 throw CompilerError(.forbidden, "the secret key of '\(name)' is not in the GnuPG home")
             }
-            return (key.info.fingerprint, name)
+            return (key.fingerprint, name)
         }
-        for candidate in (ownerKey.map { [$0] } ?? []) + admins {
-            if let key = project.keys[candidate], hasSecret(key.info.fingerprint, context) {
-                return (key.info.fingerprint, candidate)
+        for candidate in (ownerKey.map { [$0] } ?? []) + facts.admins {
+            if let key = facts.keys[candidate], Compiler.hasSecret(key.fingerprint, context) {
+                return (key.fingerprint, candidate)
             }
         }
         throw CompilerError(

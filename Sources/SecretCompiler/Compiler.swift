@@ -15,28 +15,15 @@ public struct Compiler {
     /// The GnuPG home holding the caller's secret keys (nil: GNUPGHOME or ~/.gnupg).
     public var home: String?
     public var passphrase: String?
+    /// Where writes record verified states, to skip loading and verifying next time.
+    public var cache: WriteCache?
 
     /// - Parameter environment: may be nil when the project declares exactly one.
     public init(project: Project, environment: String?, home: String? = nil, passphrase: String? = nil)
         throws(CompilerError)
     {
         let environments = project.declarations.environments
-        let chosen: EnvironmentDeclaration
-        if let environment {
-            guard let found = environments.first(where: { $0.name.value == environment }) else {
-                throw CompilerError(
-                    .notFound, "environment '\(environment)' is not declared",
-                    hints: ["declared: \(environments.map(\.name.value).joined(separator: ", "))"])
-            }
-            chosen = found
-        } else {
-            guard environments.count == 1, let only = environments.first else {
-                throw CompilerError(
-                    .invalidInput, "choose an environment with --env",
-                    hints: ["declared: \(environments.map(\.name.value).joined(separator: ", "))"])
-            }
-            chosen = only
-        }
+        let chosen = environments[try WriteFacts.choose(environment, among: environments.map(\.name.value))]
         self.project = project
         self.environment = chosen
         self.file = BundleFile(url: chosen.bundleURL)
@@ -69,26 +56,22 @@ public struct Compiler {
     }
 
     /// True when the secret half of `fingerprint` is in the caller's GnuPG home.
-    func hasSecret(_ fingerprint: String, _ context: Context) -> Bool {
+    static func hasSecret(_ fingerprint: String, _ context: Context) -> Bool {
         (try? context.key(fingerprint, secret: true))?.hasSecret == true
     }
 
-    /// A context holding the recipients' public keys, in a private home.
-    func encryptor(_ bundle: SecretBundle) throws(CompilerError) -> (Context, TemporaryHome) {
+    /// Encrypts to `recipients` (key names), whose fingerprints and key bytes
+    /// `key` gives.
+    static func encryptor(recipients: [String], key: (String) -> (fingerprint: String, data: [UInt8])?)
+        throws(CompilerError) -> (KeyFileEncryptor, fingerprints: [String])
+    {
+        var keys: [(fingerprint: String, data: [UInt8])] = []
+        for recipient in recipients {
+            guard let found = key(recipient) else { throw CompilerError(.notFound, "recipient key '\(recipient)' cannot be read") }
+            if !keys.contains(where: { $0.fingerprint == found.fingerprint }) { keys.append(found) }
+        }
         do {
-            let home = try TemporaryHome(publicKeysOnly: true)
-            let context = try Context(home: home.path)
-            var keys: [UInt8] = []
-            for recipient in environment.recipients ?? [] {
-                guard let key = project.keys[recipient.value] else {
-                    throw CompilerError(.notFound, "recipient key '\(recipient.value)' cannot be read")
-                }
-                keys += key.data + [UInt8(ascii: "\n")]
-            }
-            try context.importKeys(keys)
-            return (context, home)
-        } catch let error as CompilerError {
-            throw error
+            return (try KeyFileEncryptor(keys: keys), keys.map(\.fingerprint).sorted())
         } catch let error as GPGError {
             throw .gpg(error)
         } catch {
@@ -100,7 +83,18 @@ public struct Compiler {
 
     /// Parses and verifies the bundle with public keys only; nil when it does not exist yet.
     public func verifiedBundle(trusting admins: Set<String>? = nil) throws(CompilerError) -> BundleVerifier.Verified? {
-        guard let bundle = try file.load() else { return nil }
+        guard let bytes = try file.read() else { return nil }
+        return try verify(bytes, trusting: admins)
+    }
+
+    /// Parses and verifies `bytes`, this environment's bundle, with public keys only.
+    func verify(_ bytes: [UInt8], trusting admins: Set<String>? = nil) throws(CompilerError) -> BundleVerifier.Verified {
+        let bundle: SecretBundle
+        do {
+            bundle = try SecretBundle(parsing: bytes)
+        } catch {
+            throw CompilerError(.invalidInput, "\(file.displayPath): \(error)")
+        }
         do {
             return try BundleVerifier(trustedAdmins: admins ?? declaredAdmins).verify(bundle)
         } catch {
@@ -108,18 +102,18 @@ public struct Compiler {
         }
     }
 
-    /// The bundle, verified, whose policy still matches the declarations' `skeleton`.
-    func currentBundle(_ skeleton: SecretBundle) throws(CompilerError) -> BundleVerifier.Verified {
-        guard let verified = try verifiedBundle() else {
-            throw CompilerError(
-                .notFound, "\(file.displayPath) does not exist yet",
-                hints: ["an admin creates it with `secretc compile --env \(environmentName)`"])
-        }
+    /// Refuses a bundle whose policy no longer matches the declarations' `skeleton`.
+    func requireCurrent(_ verified: BundleVerifier.Verified, _ skeleton: SecretBundle) throws(CompilerError) {
         guard EnvironmentPolicy.matches(verified.bundle, skeleton) else {
             throw CompilerError(
                 .conflict, "the declarations changed since \(file.displayPath) was compiled",
                 hints: ["an admin runs `secretc compile --env \(environmentName)`"])
         }
-        return verified
+    }
+
+    static func missingBundle(_ file: BundleFile, environment: String) -> CompilerError {
+        CompilerError(
+            .notFound, "\(file.displayPath) does not exist yet",
+            hints: ["an admin creates it with `secretc compile --env \(environment)`"])
     }
 }

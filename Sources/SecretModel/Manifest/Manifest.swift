@@ -40,3 +40,13 @@ public struct SecretSpec: Sendable {
         return regex.firstMatch(in: value, range: NSRange(value.startIndex..., in: value)) != nil
     }
 }
+
+extension Manifest {
+    /// Parses a manifest's text; nil when it has errors (``ProjectValidator``
+    /// reports them).
+    public static func parse(_ file: SourceFile) -> Manifest? {
+        var parser = ManifestParser(file: file)
+        let (manifest, log) = parser.parse()
+        return log.hasErrors ? nil : manifest
+    }
+}

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// A text file read for validation, with the path users see.
@@ -7,11 +8,15 @@ public struct SourceFile: Sendable {
     /// The path as shown in diagnostics.
     public var displayPath: String
     public var text: String
+    /// SHA-256 of the bytes read, for recording what a result was derived
+    /// from (nil for text that was not read from a file).
+    public var sha256: [UInt8]?
 
-    public init(url: URL, text: String) {
+    public init(url: URL, text: String, sha256: [UInt8]? = nil) {
         self.url = url
         self.displayPath = Self.displayPath(for: url)
         self.text = text
+        self.sha256 = sha256
     }
 
     /// A location in this file.
@@ -52,6 +57,6 @@ public struct SourceFile: Sendable {
             log.error(.syntax, "\(what) '\(display)' is not UTF-8 text", at: at)
             return nil
         }
-        return SourceFile(url: url, text: text)
+        return SourceFile(url: url, text: text, sha256: Array(SHA256.hash(data: data)))
     }
 }

@@ -28,18 +28,16 @@ struct Set_: ParsableCommand {
     }
 
     func run() throws {
-        let compiler = try options.compiler()
+        let target = try options.writeTarget()
         var input = ValueInput()
         var changes: [(key: String, value: SecureBytes?)] = []
         for assignment in assignments { changes.append(try input.read(assignment)) }
-        let report = try secretcRun {
-            try compiler.write(plugin: owner.plugin, user: owner.user, changes: changes, as: owner.signer)
-        }
-        Console.out(report.summary(environment: compiler.environment.name.value))
+        let (report, environment) = try target.write(.upsert(changes), owner)
+        Console.out(report.summary(environment: environment))
     }
 }
 
-extension Compiler.WriteReport {
+extension WriteReport {
     func summary(environment: String) -> String {
         guard let signer else { return "nothing to change in \(environment)\n" }
         var lines: [String] = []

@@ -15,13 +15,8 @@ struct Unset: ParsableCommand {
     var keys: [String] = []
 
     func run() throws {
-        let compiler = try options.compiler()
-        let report = try secretcRun {
-            keys.isEmpty
-                ? try compiler.disconnect(plugin: owner.plugin, user: owner.user, as: owner.signer)
-                : try compiler.write(
-                    plugin: owner.plugin, user: owner.user, changes: keys.map { ($0, nil) }, as: owner.signer)
-        }
-        Console.out(report.summary(environment: compiler.environment.name.value))
+        let target = try options.writeTarget()
+        let (report, environment) = try target.write(keys.isEmpty ? .disconnect : .upsert(keys.map { ($0, nil) }), owner)
+        Console.out(report.summary(environment: environment))
     }
 }

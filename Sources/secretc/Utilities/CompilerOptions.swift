@@ -11,13 +11,46 @@ struct BundleOptions: ParsableArguments {
     @Option(help: "The environment (may be left out when only one is declared).")
     var env: String?
 
+    private var passphrase: String? { ProcessInfo.processInfo.environment["SECRETC_PASSPHRASE"] }
+
     /// A compiler for the chosen environment of a project that passes `check`.
     func compiler() throws -> Compiler {
         let loaded = try project.loadValidProject()
-        return try secretcRun {
-            try Compiler(
-                project: loaded, environment: env, passphrase: ProcessInfo.processInfo.environment["SECRETC_PASSPHRASE"])
+        var compiler = try secretcRun { try Compiler(project: loaded, environment: env, passphrase: passphrase) }
+        compiler.cache = WriteCache.standard()
+        return compiler
+    }
+
+    /// Where `set` and `unset` write: the write cache's record of the project
+    /// when every file it was read from is unchanged, else the loaded project.
+    func writeTarget() throws -> WriteTarget {
+        if let cache = WriteCache.standard(),
+           let writer = try secretcRun({
+               try SlotWriter.cached(config: project.configURL(), environment: env, cache: cache, passphrase: passphrase)
+           })
+        {
+            return WriteTarget(options: self, cached: writer, compiler: nil)
         }
+        return WriteTarget(options: self, cached: nil, compiler: try compiler())
+    }
+}
+
+/// A write through the write cache, or through the loaded project when the
+/// cache has no record of the bundle as it is (then the project is loaded).
+struct WriteTarget {
+    let options: BundleOptions
+    let cached: SlotWriter?
+    let compiler: Compiler?
+
+    func write(_ request: SlotWriter.Request, _ owner: OwnerOptions) throws -> (report: WriteReport, environment: String) {
+        if let cached,
+           let report = try secretcRun({ try cached.write(request, plugin: owner.plugin, user: owner.user, as: owner.signer) })
+        {
+            return (report, cached.environmentName)
+        }
+        let compiler = try self.compiler ?? options.compiler()
+        let report = try secretcRun { try compiler.write(request, plugin: owner.plugin, user: owner.user, as: owner.signer) }
+        return (report, compiler.environment.name.value)
     }
 }
 

@@ -1,0 +1,235 @@
+import BundleSeal
+import Crypto
+import Foundation
+import SecretModel
+
+/// A record, kept outside the repository, that a project passed validation
+/// and that an environment's bundle, byte for byte, passed verification
+/// against it.
+///
+/// Loading 20,000 users' declarations and verifying a 100,000-slot bundle
+/// takes a second or more; a writer adds one epoch to it. With this record a
+/// writer instead hashes the files the project was read from — the
+/// declarations, every manifest and key file — and the bundle, and when all
+/// of them still hash as recorded, it writes from the recorded
+/// ``WriteFacts`` without reading the declarations at all. Anything else (a
+/// changed file, a bundle another writer or `git pull` changed, an expiry
+/// reached, a damaged record) is a miss: the writer loads and verifies
+/// everything, as it would without the record, and records the result.
+///
+/// An entry holds names, fingerprints, paths and SHA-256 digests — never a
+/// value. Readers (`get`, `exec`, the loader) never use it.
+public struct WriteCache: Sendable {
+    public let folder: URL
+
+    public init(folder: URL) { self.folder = folder }
+
+    /// `SECRETC_CACHE_DIR` (set but empty: no cache), else
+    /// `$XDG_CACHE_HOME/secretc`, else `~/.cache/secretc`.
+    public static func standard(environment: [String: String] = ProcessInfo.processInfo.environment) -> WriteCache? {
+        if let folder = environment["SECRETC_CACHE_DIR"] {
+            return folder.isEmpty ? nil : WriteCache(folder: URL(fileURLWithPath: folder))
+        }
+        if let base = environment["XDG_CACHE_HOME"], base.hasPrefix("/") {
+            return WriteCache(folder: URL(fileURLWithPath: base).appendingPathComponent("secretc"))
+        }
+        guard let home = environment["HOME"], !home.isEmpty else { return nil }
+        return WriteCache(folder: URL(fileURLWithPath: home).appendingPathComponent(".cache/secretc"))
+    }
+
+    /// What an entry says about a project whose files all still hash as recorded.
+    public struct Entry: Sendable {
+        public let facts: WriteFacts
+        /// SHA-256 of the bundles verified most recently, by environment
+        /// (newest first; a few, so that switching branches back and forth
+        /// stays fast).
+        public var verified: [String: [[UInt8]]]
+        /// The entry's lines up to its `verified` lines.
+        fileprivate let body: [UInt8]
+    }
+
+    static let magic = "secretc-write-cache 1"
+
+    // MARK: Reading
+
+    /// The entry for the project at `config`, when it exists and every file
+    /// it was derived from is unchanged; nil otherwise.
+    public func entry(config: URL, now: Date = Date()) -> Entry? {
+        guard let bytes = BundleFile.contents(atPath: entryURL(config).path),
+              bytes.starts(with: Array((Self.magic + "\n").utf8)), bytes.suffix(5).elementsEqual("\nend\n".utf8)
+        else { return nil }
+        var inputs: [String: [UInt8]] = [:]
+        var admins: [String] = []
+        var keys: [String: WriteFacts.Key] = [:]
+        var users = Set<String>()
+        var userKeys: [String: String] = [:]
+        var environments: [WriteFacts.Environment] = []
+        var manifests: [String: Manifest] = [:]
+        var verified: [String: [[UInt8]]] = [:]
+        var recordedConfig: URL?
+        var bodyEnd = bytes.count - "end\n".utf8.count
+        users.reserveCapacity(bytes.count / 16)
+        // Lines of `tag field...`, bytes throughout (an entry lists every
+        // user); a path is always the last field and may hold spaces.
+        var lineStart = Self.magic.utf8.count + 1
+        while lineStart < bodyEnd {
+            let lineEnd = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? bodyEnd
+            defer { lineStart = lineEnd + 1 }
+            let line = bytes[lineStart..<lineEnd]
+            let tagEnd = line.firstIndex(of: UInt8(ascii: " ")) ?? lineEnd
+            let tag = String(decoding: line[..<tagEnd], as: UTF8.self)
+            let splits: Int
+            switch tag {
+            case "config": splits = 0
+            case "key", "environment": splits = 2
+            default: splits = 1
+            }
+            let fields = line[min(tagEnd + 1, lineEnd)...]
+                .split(separator: UInt8(ascii: " "), maxSplits: splits, omittingEmptySubsequences: false)
+                .map { String(decoding: $0, as: UTF8.self) }
+            switch (tag, fields.count) {
+            case ("config", 1):
+                recordedConfig = URL(fileURLWithPath: fields[0])
+            case ("valid-until", 1):
+                guard let until = Int(fields[0]), Int(now.timeIntervalSince1970) < until else { return nil }
+            case ("input", 2):
+                // The file must hash as it did: read it once, keep its bytes.
+                guard let data = BundleFile.contents(atPath: fields[1]),
+                      Self.bytes(hex: fields[0]) == Array(SHA256.hash(data: data))
+                else { return nil }
+                inputs[fields[1]] = data
+            case ("admin", 1): admins.append(fields[0])
+            case ("key", 3):
+                guard let data = inputs[fields[2]] else { return nil }
+                keys[fields[0]] = WriteFacts.Key(fingerprint: fields[1], url: URL(fileURLWithPath: fields[2]), data: data)
+            case ("user", 1): users.insert(fields[0])
+            case ("user", 2):
+                users.insert(fields[0])
+                userKeys[fields[0]] = fields[1]
+            case ("plugin", 2):
+                guard let data = inputs[fields[1]], let text = String(validating: data, as: UTF8.self),
+                      let manifest = Manifest.parse(SourceFile(url: URL(fileURLWithPath: fields[1]), text: text))
+                else { return nil }
+                manifests[fields[0]] = manifest
+            case ("environment", 3):
+                let recipients = fields[1] == "-" ? [] : fields[1].split(separator: ",").map(String.init)
+                environments.append(
+                    WriteFacts.Environment(name: fields[0], bundle: URL(fileURLWithPath: fields[2]), recipients: recipients))
+            case ("verified", 2):
+                if verified.isEmpty { bodyEnd = lineStart }
+                guard let digest = Self.bytes(hex: fields[1]) else { return nil }
+                verified[fields[0], default: []].append(digest)
+            default:
+                return nil
+            }
+        }
+        guard let recordedConfig, recordedConfig.path == config.standardizedFileURL.path,
+              inputs[recordedConfig.path] != nil
+        else { return nil }
+        let facts = WriteFacts(
+            config: recordedConfig, admins: admins, keys: keys, users: users, userKeys: userKeys,
+            environments: environments, manifests: manifests)
+        return Entry(facts: facts, verified: verified, body: Array(bytes[..<bodyEnd]))
+    }
+
+    // MARK: Writing
+
+    /// Records `project` (valid, with no errors, at `now`) and that `digest`
+    /// is a verified state of `environment`'s bundle. Earlier records of
+    /// verified bundles survive when the project is unchanged.
+    public func record(_ project: Project, environment: String, digest: [UInt8], now: Date = Date()) {
+        guard let body = Self.body(project, now: now) else { return }
+        var verified: [String: [[UInt8]]] = [:]
+        if let existing = entry(config: project.declarations.file.url, now: now), existing.body == body {
+            verified = existing.verified
+        }
+        write(body: body, verified: Self.adding(digest, to: verified, environment), config: project.declarations.file.url)
+    }
+
+    /// Records that `digest` is a verified state of `environment`'s bundle,
+    /// in the entry a writer was working from.
+    public func record(_ entry: Entry, environment: String, digest: [UInt8]) {
+        write(body: entry.body, verified: Self.adding(digest, to: entry.verified, environment), config: entry.facts.config)
+    }
+
+    /// How many verified bundles an entry remembers per environment.
+    static let remembered = 8
+
+    private static func adding(_ digest: [UInt8], to verified: [String: [[UInt8]]], _ environment: String)
+        -> [String: [[UInt8]]]
+    {
+        var verified = verified
+        let known = verified[environment, default: []].filter { $0 != digest }
+        verified[environment] = Array(([digest] + known).prefix(remembered))
+        return verified
+    }
+
+    private func write(body: [UInt8], verified: [String: [[UInt8]]], config: URL) {
+        var out = body
+        for (environment, digests) in verified.sorted(by: { $0.key < $1.key }) {
+            for digest in digests { out += "verified \(environment) \(Digest.hex(digest))\n".utf8 }
+        }
+        out += "end\n".utf8
+        // A cache: failing to write it only costs the next writer time.
+        let target = entryURL(config)
+        let temporary = folder.appendingPathComponent(".\(target.lastPathComponent).\(getpid()).tmp")
+        guard (try? FileManager.default.createDirectory(
+            at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])) != nil,
+            FileManager.default.createFile(atPath: temporary.path, contents: Data(out), attributes: [.posixPermissions: 0o600])
+        else { return }
+        if rename(temporary.path, target.path) != 0 { unlink(temporary.path) }
+    }
+
+    /// Every line but the `verified` ones; nil when the project cannot be recorded.
+    static func body(_ project: Project, now: Date) -> [UInt8]? {
+        let declarations = project.declarations
+        var inputs: [(path: String, digest: [UInt8])] = []
+        guard let configDigest = declarations.file.sha256 else { return nil }
+        inputs.append((declarations.file.url.standardizedFileURL.path, configDigest))
+        for plugin in declarations.plugins {
+            guard let manifest = project.manifests[plugin.slug.value], let digest = manifest.file.sha256 else { return nil }
+            inputs.append((manifest.file.url.standardizedFileURL.path, digest))
+        }
+        for key in project.keys.values.sorted(by: { $0.name < $1.name }) {
+            inputs.append((key.url.standardizedFileURL.path, Array(SHA256.hash(data: key.data))))
+        }
+        // Until the earliest expiry ahead, validating again finds the same.
+        let expiries = project.keys.values.compactMap(\.info.nextExpiry) + project.slots.compactMap(\.metadata.expires)
+        let until = expiries.map { Int($0.timeIntervalSince1970) }.filter { $0 > Int(now.timeIntervalSince1970) }.min()
+        let facts = WriteFacts(project)
+
+        var lines = [Self.magic, "config \(inputs[0].path)", "valid-until \(until ?? Int.max)"]
+        lines += inputs.map { "input \(Digest.hex($0.digest)) \($0.path)" }
+        lines += facts.admins.map { "admin \($0)" }
+        lines += facts.keys.sorted(by: { $0.key < $1.key }).map { "key \($0.key) \($0.value.fingerprint) \($0.value.url.standardizedFileURL.path)" }
+        lines += declarations.users.map { user in
+            user.key.map { "user \(user.id.value) \($0.value)" } ?? "user \(user.id.value)"
+        }
+        lines += declarations.plugins.map { "plugin \($0.slug.value) \($0.manifestURL.standardizedFileURL.path)" }
+        lines += facts.environments.map { environment in
+            let recipients = environment.recipients.isEmpty ? "-" : environment.recipients.joined(separator: ",")
+            return "environment \(environment.name) \(recipients) \(environment.bundle.standardizedFileURL.path)"
+        }
+        // Paths are the last field of their line: one holding a line break cannot be recorded.
+        guard !lines.contains(where: { $0.contains("\n") }) else { return nil }
+        return Array((lines.joined(separator: "\n") + "\n").utf8)
+    }
+
+    /// One entry per declarations file, named by its path's digest.
+    private func entryURL(_ config: URL) -> URL {
+        let digest = Digest.hex(SHA256.hash(data: Array(config.standardizedFileURL.path.utf8)).prefix(16))
+        return folder.appendingPathComponent("write-\(digest)")
+    }
+
+    private static func bytes(hex: String) -> [UInt8]? {
+        let digits = Array(hex.utf8)
+        guard digits.count == 64 else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(32)
+        for index in stride(from: 0, to: 64, by: 2) {
+            guard let byte = UInt8(String(decoding: digits[index...index + 1], as: UTF8.self), radix: 16) else { return nil }
+            out.append(byte)
+        }
+        return out
+    }
+}

@@ -10,7 +10,7 @@ import SecretCore
 /// that these exact bytes were). A writer of one slot in a 100,000-slot
 /// bundle then costs one pass over the header and epoch lines, a binary
 /// search among the slot lines, and one copy of the bytes.
-public struct BundleSplice {
+public struct BundleSplice: Sendable {
     /// The bundle's bytes.
     public let bytes: [UInt8]
     /// Where the first slot line starts (`bytes.count` when there is none).
@@ -19,7 +19,7 @@ public struct BundleSplice {
     public let latestEpochTime: Int
 
     /// One slot line's positions, and its attributes.
-    public struct Slot {
+    public struct Slot: Sendable {
         public let slot: SlotKey
         public let lineStart: Int
         /// The value field: `-`, or `epoch-id.base64`.
@@ -152,8 +152,14 @@ public struct BundleSplice {
     }
 
     private func resolve(_ line: Line) throws(BundleFormatError) -> Slot {
-        var parser = BundleParser()
-        parser.lineNumber = lineNumber(of: line.start)
+        let attributes: SlotAttributes
+        do {
+            attributes = try BundleParser().attributes(bytes[line.attributes])
+        } catch {
+            // Counted only now: counting lines costs a pass over the bytes before this one.
+            guard case .malformed(_, let reason) = error else { throw error }
+            throw .malformed(line: lineNumber(of: line.start), reason: reason)
+        }
         let owner = bytes[line.names[0]]
         return Slot(
             slot: SlotKey(
@@ -161,7 +167,7 @@ public struct BundleSplice {
                 plugin: String(decoding: bytes[line.names[1]], as: UTF8.self),
                 key: String(decoding: bytes[line.names[2]], as: UTF8.self)),
             lineStart: line.start, valueStart: line.value.lowerBound, valueEnd: line.value.upperBound,
-            attributes: try parser.attributes(bytes[line.attributes]))
+            attributes: attributes)
     }
 
     /// For messages about a line (counted only when one is needed).

@@ -24,3 +24,23 @@ public func concurrently<Background: Sendable, Foreground, Failure: Error>(
     group.wait()
     return (result.withLock { $0! }, foreground)
 }
+
+/// Work started on another thread now, whose result is waited for later.
+public final class Pending<Value: Sendable>: @unchecked Sendable {
+    private let group = DispatchGroup()
+    private let result = Mutex<Value?>(nil)
+
+    public init(_ body: @escaping @Sendable () -> Value) {
+        DispatchQueue.global(qos: .userInitiated).async(group: group) { [self] in
+            let value = body()
+            result.withLock { $0 = value }
+        }
+    }
+
+    /// The result, once the work is done.
+    public func wait() -> Value {
+        group.wait()
+        // The work stored its value before leaving the group.
+        return result.withLock { $0! }
+    }
+}

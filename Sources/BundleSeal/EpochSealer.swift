@@ -51,9 +51,18 @@ public struct EpochSealer {
 
     /// Seals `changes` into a new epoch ordered after every epoch up to `latestTime`.
     public func seal(
-        _ changes: [Change], afterTime latestTime: Int, now: Date = Date(), encryptor: some DataKeyEncryptor, signer: Context
+        _ changes: [Change], afterTime latestTime: Int, now: Date = Date(), encryptor: some DataKeyEncryptor,
+        signer: Context
     ) throws(BundleSealError) -> (epoch: Epoch, values: [SlotKey: SealedValue?]) {
-        let dataKey = SymmetricKey(size: .bits256)
+        try seal(
+            changes, afterTime: latestTime, now: now, dataKey: try DataKey(encryptor: encryptor, recipients: recipients),
+            signer: signer)
+    }
+
+    /// Seals `changes` under `dataKey`, made for this sealer's recipients.
+    public func seal(
+        _ changes: [Change], afterTime latestTime: Int, now: Date = Date(), dataKey: DataKey, signer: Context
+    ) throws(BundleSealError) -> (epoch: Epoch, values: [SlotKey: SealedValue?]) {
         let id = Self.randomEpochID()
         let time = max(Int(now.timeIntervalSince1970), latestTime + 1)
         var claims: [Claim] = []
@@ -68,7 +77,7 @@ public struct EpochSealer {
             let sealed: AES.GCM.SealedBox
             do {
                 sealed = try value.withUnsafeBytes { plaintext in
-                    try AES.GCM.seal(plaintext, using: dataKey, nonce: AES.GCM.Nonce(), authenticating: aad)
+                    try AES.GCM.seal(plaintext, using: dataKey.key, nonce: AES.GCM.Nonce(), authenticating: aad)
                 }
             } catch {
                 throw .undecryptable("AES-GCM sealing failed: \(error)")
@@ -79,22 +88,43 @@ public struct EpochSealer {
             values[change.slot] = SealedValue(epoch: id, bytes: bytes)
         }
         claims = Claim.sorted(claims)
+        let message = dataKey.message
+        var epoch = Epoch(time: time, id: id, writer: writer, dataKeyMessage: message, signature: [], claims: claims)
+        let payload = epoch.payload(environment: environment, dataKeyDigest: Digest.sha256Hex(message))
         do {
-            let message = try dataKey.withUnsafeBytes { try encryptor.encrypt($0, to: recipients) }
-            var epoch = Epoch(time: time, id: id, writer: writer, dataKeyMessage: message, signature: [], claims: claims)
-            let payload = epoch.payload(environment: environment, dataKeyDigest: Digest.sha256Hex(message))
             epoch.signature = try signer.signDetached(payload, as: writer)
-            return (epoch, values)
         } catch let error as GPGError {
             throw .gpg(error)
         } catch {
             throw .gpg(.operationFailed(operation: "seal", code: 0, message: "\(error)"))
         }
+        return (epoch, values)
     }
 
     static func randomEpochID() -> String {
         var generator = SystemRandomNumberGenerator()
         return Digest.hex((0..<8).map { _ in UInt8.random(in: 0...255, using: &generator) })
+    }
+}
+
+/// A fresh 256-bit data key and its encryption to an epoch's recipients
+/// (the epoch line's first field). Making it needs nothing of the bundle, so
+/// a writer can have gpg encrypt it while it reads and checks the bundle.
+public struct DataKey: Sendable {
+    public let key: SymmetricKey
+    /// The binary OpenPGP message holding the key.
+    public let message: [UInt8]
+
+    public init(encryptor: some DataKeyEncryptor, recipients: [String]) throws(BundleSealError) {
+        let key = SymmetricKey(size: .bits256)
+        do {
+            message = try key.withUnsafeBytes { try encryptor.encrypt($0, to: recipients) }
+        } catch let error as GPGError {
+            throw .gpg(error)
+        } catch {
+            throw .gpg(.operationFailed(operation: "encrypt", code: 0, message: "\(error)"))
+        }
+        self.key = key
     }
 }
 

@@ -22,6 +22,16 @@ public struct BundleFile {
         return bytes
     }
 
+    /// The file's bytes and their ``BundleDigest``, read and hashed together;
+    /// nil when it does not exist.
+    func readDigested() throws(CompilerError) -> (bytes: [UInt8], digest: BundleDigest)? {
+        guard exists else { return nil }
+        if let read = BundleDigest.read(url.path) { return read }
+        // Changed while being read (by something that does not take the lock): read it whole.
+        guard let bytes = try read() else { return nil }
+        return (bytes, BundleDigest(bytes))
+    }
+
     /// A whole file, read straight into one array (no intermediate `Data`:
     /// bundles run to tens of megabytes); nil when it cannot be read.
     static func contents(atPath path: String) -> [UInt8]? {

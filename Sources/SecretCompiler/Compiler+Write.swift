@@ -124,22 +124,29 @@ public struct SlotWriter {
         }
         if let user, !facts.users.contains(user) { throw CompilerError(.notFound, "user '\(user)' is not declared") }
         let values = try validate(request, manifest, plugin: plugin)
+        // The data key's encryption needs nothing of the bundle: gpg does it
+        // while the signer is found and the bundle is read and checked.
+        let dataKey = makeDataKey()
+        defer { _ = dataKey.wait() }  // no gpg work outlives the write
         let context = try Compiler.context(home: home, passphrase: passphrase)
         let (writer, writerName) = try writeSigner(owner: user, signerName, context)
         return try file.withLock { () throws(CompilerError) -> WriteReport? in
-            guard let bytes = try file.read() else { throw Compiler.missingBundle(file, environment: environmentName) }
-            let digest = Array(SHA256.hash(data: bytes))
-            guard try verify(bytes, digest: digest) else { return nil }
+            guard let (bytes, digest) = try file.readDigested() else {
+                throw Compiler.missingBundle(file, environment: environmentName)
+            }
+            guard try verify(bytes, digest: digest.value) else { return nil }
             let splice = try lines { () throws(BundleFormatError) in try BundleSplice(bytes) }
             let changes = try resolve(values, in: splice, plugin: plugin, user: user)
             // Deleting what holds no value changes nothing.
             let effective = changes.filter { $0.value != nil || $0.slot.hasValue }
             guard !effective.isEmpty else { return WriteReport(set: [], deleted: [], signer: nil) }
-            let pieces = try seal(effective, into: splice, writer: writer, signer: context)
+            let pieces = try seal(effective, into: splice, dataKey: try dataKey.wait().get(), writer: writer, signer: context)
+            // Hashed while the file is written and flushed; everything before
+            // the new epoch line is as it was.
+            let unchanged = splice.slotsStart
+            let newDigest = Pending { BundleDigest(pieces: pieces, reusing: digest, unchanged: unchanged) }
             try file.replace(with: pieces)
-            var written = SHA256()
-            for piece in pieces { written.update(data: piece) }
-            record(Array(written.finalize()))
+            record(newDigest.wait().value)
             return WriteReport(
                 set: effective.filter { $0.value != nil }.map(\.slot.slot.description),
                 deleted: effective.filter { $0.value == nil }.map(\.slot.slot.description), signer: writerName)
@@ -226,7 +233,9 @@ public struct SlotWriter {
     private func verify(_ bytes: [UInt8], digest: [UInt8]) throws(CompilerError) -> Bool {
         switch verification {
         case .recorded(let entry):
-            return entry.verified[environmentName]?.contains(digest) == true
+            if entry.verified[environmentName]?.contains(digest) == true { return true }
+            // Another writer may have recorded it while this one waited for the lock.
+            return cache?.entry(config: facts.config)?.verified[environmentName]?.contains(digest) == true
         case .full(let compiler):
             let skeleton = try EnvironmentPolicy.skeleton(compiler.project, compiler.environment)
             try compiler.requireCurrent(try compiler.verify(bytes), skeleton)
@@ -235,19 +244,34 @@ public struct SlotWriter {
         }
     }
 
+    /// A fresh data key, encrypted to the recipients on another thread, and
+    /// their fingerprints.
+    private func makeDataKey() -> Pending<Result<(DataKey, recipients: [String]), CompilerError>> {
+        let names = environment.recipients, keys = facts.keys, bundle = file.displayPath
+        return Pending {
+            Result { () throws(CompilerError) in
+                let (encryptor, recipients) = try Compiler.encryptor(
+                    recipients: names, key: { keys[$0].map { ($0.fingerprint, $0.data) } })
+                defer { encryptor.remove() }
+                do throws(BundleSealError) {
+                    return (try DataKey(encryptor: encryptor, recipients: recipients), recipients)
+                } catch {
+                    throw .seal(error, bundle: bundle)
+                }
+            }
+        }
+    }
+
     /// Seals the changes into one epoch and returns the new bundle, in pieces.
     private func seal(
-        _ changes: [(slot: BundleSplice.Slot, value: SecureBytes?)], into splice: BundleSplice, writer: String,
-        signer: Context
+        _ changes: [(slot: BundleSplice.Slot, value: SecureBytes?)], into splice: BundleSplice,
+        dataKey: (DataKey, recipients: [String]), writer: String, signer: Context
     ) throws(CompilerError) -> [ArraySlice<UInt8>] {
-        let (encryptor, recipients) = try Compiler.encryptor(
-            recipients: environment.recipients, key: { facts.keys[$0].map { ($0.fingerprint, $0.data) } })
-        defer { encryptor.remove() }
-        let sealer = EpochSealer(environment: environmentName, writer: writer, recipients: recipients)
+        let sealer = EpochSealer(environment: environmentName, writer: writer, recipients: dataKey.recipients)
         do throws(BundleSealError) {
             let (epoch, sealed) = try sealer.seal(
                 changes.map { EpochSealer.Change(slot: $0.slot.slot, value: $0.value) }, afterTime: splice.latestEpochTime,
-                encryptor: encryptor, signer: signer)
+                dataKey: dataKey.0, signer: signer)
             var line: [UInt8] = []
             epoch.appendLine(to: &line)
             return splice.spliced(

@@ -174,10 +174,14 @@ public struct WriteCache: Sendable {
         let target = entryURL(config)
         let temporary = folder.appendingPathComponent(".\(target.lastPathComponent).\(getpid()).tmp")
         guard (try? FileManager.default.createDirectory(
-            at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])) != nil,
-            FileManager.default.createFile(atPath: temporary.path, contents: Data(out), attributes: [.posixPermissions: 0o600])
+            at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])) != nil
         else { return }
-        if rename(temporary.path, target.path) != 0 { unlink(temporary.path) }
+        // Not flushed to disk: a record lost in a crash is only a miss.
+        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        let written = out.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        if written != out.count || rename(temporary.path, target.path) != 0 { unlink(temporary.path) }
     }
 
     /// Every line but the `verified` ones; nil when the project cannot be recorded.

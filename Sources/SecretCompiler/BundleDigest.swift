@@ -1,0 +1,107 @@
+import Crypto
+import Dispatch
+import Foundation
+import Synchronization
+
+/// What the write cache knows a bundle's bytes by: SHA-256 over the length
+/// and the SHA-256 of each 1 MiB chunk (as collision-resistant as SHA-256
+/// of the whole, the chunk size being fixed). Two cores hash a 23 MiB bundle
+/// at once, and a spliced bundle is hashed again only from its first
+/// changed chunk.
+public struct BundleDigest: Equatable, Sendable {
+    public static let chunkSize = 1 << 20
+
+    /// Each chunk's SHA-256, 32 bytes each.
+    private(set) var chunks: [UInt8]
+    public let count: Int
+
+    /// The digest of `bytes`.
+    public init(_ bytes: [UInt8]) {
+        self.init(pieces: [bytes[...]])
+    }
+
+    /// The digest of the pieces' bytes one after the other, taking the
+    /// chunks that lie wholly in the first `unchanged` bytes from `known`.
+    public init(pieces: [ArraySlice<UInt8>], reusing known: BundleDigest? = nil, unchanged: Int = 0) {
+        let count = pieces.reduce(0) { $0 + $1.count }
+        self.count = count
+        let total = (count + Self.chunkSize - 1) / Self.chunkSize
+        let reused = known.map { min(unchanged, $0.count, count) / Self.chunkSize } ?? 0
+        var chunks = [UInt8](repeating: 0, count: total * 32)
+        if let known, reused > 0 { chunks.replaceSubrange(0..<(reused * 32), with: known.chunks[0..<(reused * 32)]) }
+        let starts = pieces.reduce(into: [0]) { $0.append($0.last! + $1.count) }
+        chunks.withUnsafeMutableBufferPointer { output in
+            nonisolated(unsafe) let output = output
+            DispatchQueue.concurrentPerform(iterations: total - reused) { offset in
+                let chunk = reused + offset
+                let start = chunk * Self.chunkSize, end = min(count, start + Self.chunkSize)
+                var hash = SHA256()
+                // The pieces that overlap start..<end.
+                for (index, piece) in pieces.enumerated() where starts[index] < end && starts[index + 1] > start {
+                    let from = max(start, starts[index]) - starts[index], to = min(end, starts[index + 1]) - starts[index]
+                    hash.update(data: piece[(piece.startIndex + from)..<(piece.startIndex + to)])
+                }
+                for (index, byte) in hash.finalize().enumerated() { output[chunk * 32 + index] = byte }
+            }
+        }
+        self.chunks = chunks
+    }
+
+    /// Reads the regular file at `path` and hashes it at once: each core
+    /// reads and hashes its own chunks (the bytes are hashed while they are
+    /// in the cache). Nil when the file cannot be read or changes meanwhile.
+    public static func read(_ path: String) -> (bytes: [UInt8], digest: BundleDigest)? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var before = stat()
+        guard fstat(fd, &before) == 0, (before.st_mode & S_IFMT) == S_IFREG else { return nil }
+        let count = Int(before.st_size)
+        let total = (count + chunkSize - 1) / chunkSize
+        var chunks = [UInt8](repeating: 0, count: total * 32)
+        var complete = true
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let failures = Atomic<Int>(0)
+            chunks.withUnsafeMutableBufferPointer { output in
+                nonisolated(unsafe) let output = output, buffer = buffer
+                DispatchQueue.concurrentPerform(iterations: total) { chunk in
+                    let start = chunk * chunkSize, length = min(count - start, chunkSize)
+                    var done = 0
+                    while done < length {
+                        let got = pread(fd, buffer.baseAddress! + start + done, length - done, off_t(start + done))
+                        if got < 0, errno == EINTR { continue }
+                        guard got > 0 else { break }
+                        done += got
+                    }
+                    guard done == length else {
+                        failures.add(1, ordering: .relaxed)
+                        return
+                    }
+                    var hash = SHA256()
+                    hash.update(bufferPointer: UnsafeRawBufferPointer(start: buffer.baseAddress! + start, count: length))
+                    for (index, byte) in hash.finalize().enumerated() { output[chunk * 32 + index] = byte }
+                }
+            }
+            complete = failures.load(ordering: .relaxed) == 0
+            initialized = complete ? count : 0
+        }
+        var after = stat()
+        guard complete, fstat(fd, &after) == 0, after.st_size == before.st_size,
+              after.st_mtim.tv_sec == before.st_mtim.tv_sec, after.st_mtim.tv_nsec == before.st_mtim.tv_nsec
+        else { return nil }
+        return (bytes, BundleDigest(count: count, chunks: chunks))
+    }
+
+    private init(count: Int, chunks: [UInt8]) {
+        self.count = count
+        self.chunks = chunks
+    }
+
+    /// The 32-byte digest.
+    public var value: [UInt8] {
+        var hash = SHA256()
+        hash.update(data: Array("secretc-chunked-sha256 \(Self.chunkSize) \(count)\n".utf8))
+        hash.update(data: chunks)
+        return Array(hash.finalize())
+    }
+}

@@ -137,7 +137,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["TestSupport", "secretc"],
+            dependencies: ["TestSupport", "secretc", "SecretCompiler", "GPG"],
             swiftSettings: strictSettings
         ),
     ]

@@ -67,13 +67,14 @@ public struct WriteCache: Sendable {
         var manifests: [String: Manifest] = [:]
         var verified: [String: [[UInt8]]] = [:]
         var recordedConfig: URL?
-        var bodyEnd = bytes.count - "end\n".utf8.count
+        let linesEnd = bytes.count - "end\n".utf8.count
+        var bodyEnd = linesEnd
         users.reserveCapacity(bytes.count / 16)
         // Lines of `tag field...`, bytes throughout (an entry lists every
         // user); a path is always the last field and may hold spaces.
         var lineStart = Self.magic.utf8.count + 1
-        while lineStart < bodyEnd {
-            let lineEnd = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? bodyEnd
+        while lineStart < linesEnd {
+            let lineEnd = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? linesEnd
             defer { lineStart = lineEnd + 1 }
             let line = bytes[lineStart..<lineEnd]
             let tagEnd = line.firstIndex(of: UInt8(ascii: " ")) ?? lineEnd

@@ -25,9 +25,13 @@ final class ExampleDeployment: @unchecked Sendable {
         return home
     }
 
+    /// The write cache of this deployment's commands (unless a test passes
+    /// `SECRETC_CACHE_DIR`), so that their writes after the first go through it.
+    var cache: URL { scratch.url.appendingPathComponent("write-cache") }
+
     func secretc(_ arguments: [String], home: TemporaryGPGHome? = nil, input: String? = nil,
                  environment: [String: String] = [:]) throws -> ProcessResult {
-        var extra = environment
+        var extra = ["SECRETC_CACHE_DIR": cache.path].merging(environment) { _, given in given }
         if let home { extra["GNUPGHOME"] = home.path }
         return try Secretc.run(arguments, in: root.path, input: input.map { Array($0.utf8) }, environment: extra)
     }
@@ -243,11 +247,16 @@ struct BundleCommandTests {
         let secret = "sk_live_PLAINTEXTneverONdisk00"
         #expect(try deployment.secretc(["set", "stripe", "--user", "bob", "--env", "production", "SECRET_KEY"],
                                        home: ops, input: secret + "\n").status == 0)
-        let files = FileManager.default.enumerator(atPath: deployment.root.path)?.allObjects as? [String] ?? []
-        #expect(files.contains("secrets/production.bundle"))
+        // A second write goes through the write cache, which is searched too.
+        #expect(try deployment.secretc(["set", "stripe", "--user", "bob", "--env", "production", "WEBHOOK_SECRET"],
+                                       home: ops, input: "whsec_PLAINTEXTneverONdisk111111\n").status == 0)
+        let files = FileManager.default.enumerator(atPath: deployment.scratch.path)?.allObjects as? [String] ?? []
+        #expect(files.contains("gridos/secrets/production.bundle"))
+        #expect(files.contains { $0.hasPrefix("write-cache/write-") })
         for file in files {
-            let data = (try? Data(contentsOf: deployment.root.appendingPathComponent(file))) ?? Data()
+            let data = (try? Data(contentsOf: deployment.scratch.url.appendingPathComponent(file))) ?? Data()
             #expect(data.range(of: Data(secret.utf8)) == nil, "\(file)")
+            #expect(data.range(of: Data("whsec_PLAINTEXTneverONdisk111111".utf8)) == nil, "\(file)")
         }
         let temporary = (try? FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())) ?? []
         #expect(!temporary.contains { $0.hasSuffix(".tmp") && $0.contains("bundle") })

@@ -20,7 +20,10 @@ public enum Secretc {
     public static func run(
         _ arguments: [String], in directory: String? = nil, input: [UInt8]? = nil, environment extra: [String: String] = [:]
     ) throws -> ProcessResult {
-        var environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "NO_COLOR": "1"]
+        // No write cache unless a test asks for one: never the user's own.
+        var environment = [
+            "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "NO_COLOR": "1", "SECRETC_CACHE_DIR": "",
+        ]
         if let home = ProcessInfo.processInfo.environment["HOME"] { environment["HOME"] = home }
         environment.merge(extra) { _, new in new }
         return try TestSupport.run(executable, arguments, input: input, environment: environment, directory: directory)

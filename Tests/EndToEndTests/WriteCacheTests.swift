@@ -1,0 +1,204 @@
+import Foundation
+import GPG
+import SecretCompiler
+import TestSupport
+import Testing
+
+/// Writes from the write cache: a record, outside the repository, that the
+/// project's files and a bundle passed verification.
+@Suite("set and unset through the write cache")
+struct WriteCacheTests {
+    /// A writer from the deployment's write cache, or nil when it has no
+    /// record that still describes the project.
+    func cachedWriter(_ deployment: ExampleDeployment, _ home: TemporaryGPGHome) throws -> SlotWriter? {
+        try SlotWriter.cached(
+            config: deployment.root.appendingPathComponent("secretc.yaml"), environment: "production",
+            cache: WriteCache(folder: deployment.cache), home: home.path)
+    }
+
+    /// Every answer of `set` and `unset` — refusals included — is the same,
+    /// byte for byte, with a warm write cache and without any.
+    @Test func aRecordedWriteAnswersLikeAFullOne() throws {
+        let warm = try ExampleDeployment(), none = try ExampleDeployment()
+        let homes = (warm: (ops: try warm.home(["ops"]), alice: try warm.home(["alice"])),
+                     none: (ops: try none.home(["ops"]), alice: try none.home(["alice"])))
+        let commands: [(arguments: [String], input: String?, asAlice: Bool)] = [
+            (["set", "shopify", "--user", "alice", "--env", "production", "STORE_DOMAIN"], "warm.myshopify.com\n", false),
+            (["set", "shopify", "--user", "alice", "--env", "production", "STORE_DOMAIN=https://x"], nil, false),
+            (["set", "shopify", "--user", "alice", "--env", "production", "NOPE=1"], nil, false),
+            (["set", "shopify", "--user", "zed", "--env", "production", "STORE_DOMAIN=z.myshopify.com"], nil, false),
+            (["set", "square", "--user", "alice", "--env", "production", "TOKEN=1"], nil, false),
+            (["set", "shopify", "--user", "bob", "--env", "production", "STORE_DOMAIN=b.myshopify.com"], nil, false),
+            (["set", "stripe", "--user", "bob", "--env", "production", "SECRET_KEY="], nil, false),
+            (["unset", "stripe", "--user", "bob", "--env", "production"], nil, false),
+            (["set", "stripe", "--user", "bob", "--env", "production", "SECRET_KEY=sk_live_0000000000000000"], nil, true),
+            (["set", "github", "--env", "staging", "APP_ID=5"], nil, false),
+            (["unset", "shopify", "--user", "carol", "--env", "production", "API_VERSION"], nil, false),
+            (["set", "shopify", "--user", "alice", "--env", "production", "STORE_DOMAIN", "ADMIN_TOKEN"],
+             "two.myshopify.com\nshpat_TWOtwoTWOtwoTWOtwoTWOtwoTWOtwo00\n", true),
+            (["unset", "shopify", "--user", "alice", "--env", "production"], nil, false),
+            (["set", "github", "--env", "production", "--as", "ops", "APP_ID=42"], nil, false),
+        ]
+        for command in commands {
+            let withRecord = try warm.secretc(
+                command.arguments, home: command.asAlice ? homes.warm.alice : homes.warm.ops, input: command.input)
+            let without = try none.secretc(
+                command.arguments, home: command.asAlice ? homes.none.alice : homes.none.ops, input: command.input,
+                environment: ["SECRETC_CACHE_DIR": ""])
+            let what = command.arguments.joined(separator: " ")
+            #expect(withRecord.status == without.status, "\(what)")
+            #expect(withRecord.stdoutText == without.stdoutText, "\(what)")
+            #expect(withRecord.stderrText == without.stderrText, "\(what)")
+        }
+        #expect(try cachedWriter(warm, homes.warm.ops) != nil, "the warm deployment wrote through its record")
+        #expect(!FileManager.default.fileExists(atPath: none.cache.path))
+        let runtime = (warm: try warm.home(["runtime-production"]), none: try none.home(["runtime-production"]))
+        for (deployment, home) in [(warm, runtime.warm), (none, runtime.none)] {
+            #expect(try deployment.secretc(["check"]).status == 0)
+            let value = try deployment.secretc(["get", "github", "APP_ID", "--env", "production"], home: home)
+            #expect(value.stdoutText == "42")
+        }
+    }
+
+    /// A warm write reads no declarations: it writes from the record, and
+    /// what it writes verifies like any other write.
+    @Test func aWarmWriteUsesTheRecord() throws {
+        let deployment = try ExampleDeployment()
+        let ops = try deployment.home(["ops"])
+        #expect(try cachedWriter(deployment, ops) == nil, "nothing is recorded before a first write")
+        #expect(try deployment.secretc(["set", "github", "--env", "production", "APP_ID=1"], home: ops).status == 0)
+        let before = try deployment.bundle()
+        let writer = try #require(try cachedWriter(deployment, ops))
+        let token = "shpat_WARMwarmWARMwarmWARMwarmWARMwa00"
+        let report = try #require(try writer.write(
+            .upsert([("ADMIN_TOKEN", SecureBytes(token))]), plugin: "shopify", user: "alice", as: "ops"))
+        #expect(report.set == ["alice/shopify/ADMIN_TOKEN"])
+        #expect(report.signer == "ops")
+        let after = try deployment.bundle()
+        let changed = Set(after.split(separator: "\n")).symmetricDifference(Set(before.split(separator: "\n")))
+        #expect(changed.count <= 3, "\(changed.count) lines changed")
+        #expect(!after.contains(token))
+        #expect(try deployment.secretc(["check"]).status == 0)
+        let runtime = try deployment.home(["runtime-production"])
+        let read = try deployment.secretc(["get", "shopify", "ADMIN_TOKEN", "--user", "alice", "--env", "production"], home: runtime)
+        #expect(read.stdoutText == token)
+        // The bundle it wrote is recorded as verified: the next write is warm too.
+        let next = try #require(try cachedWriter(deployment, ops))
+        #expect(try next.write(.disconnect, plugin: "shopify", user: "alice", as: "ops") != nil)
+    }
+
+    /// A changed manifest, key file or declarations file, a damaged record
+    /// and an expiry reached each make the record useless.
+    @Test func anyChangedFileIsAMiss() throws {
+        let deployment = try ExampleDeployment()
+        let ops = try deployment.home(["ops"])
+        #expect(try deployment.secretc(["set", "github", "--env", "production", "APP_ID=1"], home: ops).status == 0)
+        #expect(try cachedWriter(deployment, ops) != nil)
+
+        let manifest = "gridos/plugins/shopify/manifest.json"
+        let original = try Data(contentsOf: deployment.scratch.url.appendingPathComponent(manifest))
+        try deployment.scratch.edit(manifest, replacing: #"^[a-z0-9][a-z0-9-]*\\.myshopify\\.com$"#, with: #"^[a-z]+\\.example$"#)
+        #expect(try cachedWriter(deployment, ops) == nil)
+        // The new pattern applies (after a compile, as for any manifest change).
+        let both = try deployment.home(["ops", "runtime-production"])
+        #expect(try deployment.secretc(["compile", "--env", "production"], home: both).status == 0)
+        let refused = try deployment.secretc(
+            ["set", "shopify", "--user", "alice", "--env", "production", "STORE_DOMAIN=shop.myshopify.com"], home: ops)
+        #expect(refused.status == 1)
+        #expect(refused.stderrText.contains("does not match its pattern ^[a-z]+\\.example$"))
+        try original.write(to: deployment.scratch.url.appendingPathComponent(manifest))
+        #expect(try deployment.secretc(["compile", "--env", "production"], home: both).status == 0)
+        #expect(try deployment.secretc(["set", "github", "--env", "production", "APP_ID=2"], home: ops).status == 0)
+        #expect(try cachedWriter(deployment, ops) != nil)
+
+        let key = deployment.root.appendingPathComponent("keys/runtime-production.asc")
+        let runtimeKey = try Data(contentsOf: key)
+        try Data(contentsOf: deployment.root.appendingPathComponent("keys/runtime-staging.asc")).write(to: key)
+        #expect(try cachedWriter(deployment, ops) == nil)
+        try runtimeKey.write(to: key)
+        #expect(try cachedWriter(deployment, ops) != nil, "the same bytes again hash as recorded")
+
+        let config = deployment.root.appendingPathComponent("secretc.yaml")
+        let declarations = try Data(contentsOf: config)
+        try (declarations + Data("# a comment\n".utf8)).write(to: config)
+        #expect(try cachedWriter(deployment, ops) == nil)
+        try declarations.write(to: config)
+
+        let cache = WriteCache(folder: deployment.cache)
+        #expect(cache.entry(config: config) != nil)
+        // The example's bob/stripe/SECRET_KEY expires on 2027-06-30: validation would say otherwise then.
+        #expect(cache.entry(config: config, now: Date(timeIntervalSince1970: 1_814_400_000)) == nil)
+
+        let entries = try FileManager.default.contentsOfDirectory(at: deployment.cache, includingPropertiesForKeys: nil)
+        let entry = try #require(entries.first { $0.lastPathComponent.hasPrefix("write-") })
+        let recorded = try Data(contentsOf: entry)
+        try recorded.prefix(recorded.count / 2).write(to: entry)
+        #expect(try cachedWriter(deployment, ops) == nil, "a damaged record is not used")
+        #expect(try deployment.secretc(["set", "github", "--env", "production", "APP_ID=3"], home: ops).status == 0)
+        #expect(try cachedWriter(deployment, ops) != nil, "a full write records again")
+    }
+
+    /// A bundle changed behind the record's back is verified in full again,
+    /// and a tampered one is refused.
+    @Test func aBundleChangedBehindTheRecordIsVerifiedInFull() throws {
+        let deployment = try ExampleDeployment()
+        let ops = try deployment.home(["ops"])
+        #expect(try deployment.secretc(["set", "github", "--env", "production", "APP_ID=1"], home: ops).status == 0)
+        let file = deployment.root.appendingPathComponent("secrets/production.bundle")
+        var text = try deployment.bundle()
+        // One character of alice's GitHub token's ciphertext.
+        let line = try #require(text.range(of: "slot alice github TOKEN "))
+        let value = text.index(line.upperBound, offsetBy: 30)
+        text.replaceSubrange(value...value, with: text[value] == "A" ? "B" : "A")
+        try text.write(to: file, atomically: true, encoding: .utf8)
+
+        let writer = try #require(try cachedWriter(deployment, ops), "the project's files are unchanged")
+        #expect(try writer.write(.upsert([("APP_ID", SecureBytes("2"))]), plugin: "github", user: nil, as: "ops") == nil)
+        #expect(try deployment.bundle() == text)
+        let set = try deployment.secretc(["set", "github", "--env", "production", "APP_ID=2"], home: ops)
+        #expect(set.status == 1)
+        #expect(set.stderrText.hasPrefix("secretc: error: secrets/production.bundle cannot be trusted: "), "\(set.stderrText)")
+        #expect(try deployment.bundle() == text, "nothing is written onto a tampered bundle")
+    }
+
+    /// Going back to a bundle verified before (another branch) stays warm.
+    @Test func aBundleVerifiedBeforeStaysWarm() throws {
+        let deployment = try ExampleDeployment()
+        let ops = try deployment.home(["ops"])
+        #expect(try deployment.secretc(["set", "github", "--env", "production", "APP_ID=1"], home: ops).status == 0)
+        let first = try deployment.bundle()
+        #expect(try deployment.secretc(["set", "github", "--env", "production", "APP_ID=2"], home: ops).status == 0)
+        try first.write(to: deployment.root.appendingPathComponent("secrets/production.bundle"), atomically: true, encoding: .utf8)
+        let writer = try #require(try cachedWriter(deployment, ops))
+        #expect(try writer.write(.upsert([("APP_ID", SecureBytes("3"))]), plugin: "github", user: nil, as: "ops") != nil)
+    }
+
+    /// The digest of a spliced bundle, computed from its pieces reusing the
+    /// old bundle's chunks, is the digest of its bytes, however read.
+    @Test func aSplicedBundlesDigestIsThatOfItsBytes() throws {
+        let size = BundleDigest.chunkSize
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let old = (0..<(3 * size + 12_345)).map { _ -> UInt8 in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return UInt8(truncatingIfNeeded: state >> 56)
+        }
+        let known = BundleDigest(old)
+        let scratch = try TemporaryDirectory()
+        for cut in [0, 100, size - 1, size, 2 * size + 7, old.count] {
+            let line = Array("epoch 1800000000 00112233445566ff\n".utf8), field = Array("-".utf8)
+            let change = min(old.count, cut + size + 3)
+            let pieces = [old[..<cut], line[...], old[cut..<change], field[...], old[min(old.count, change + 60)...]]
+            let joined = Array(pieces.joined())
+            let spliced = BundleDigest(pieces: pieces, reusing: known, unchanged: cut)
+            #expect(spliced == BundleDigest(joined), "cut at \(cut)")
+            #expect(spliced.value == BundleDigest(joined).value)
+            #expect(spliced.value != known.value)
+            let file = scratch.url.appendingPathComponent("bundle-\(cut)")
+            try Data(joined).write(to: file)
+            let read = try #require(BundleDigest.read(file.path))
+            #expect(read.bytes == joined)
+            #expect(read.digest == spliced)
+        }
+        #expect(BundleDigest([]).value != BundleDigest([0]).value)
+    }
+}

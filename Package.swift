@@ -34,6 +34,8 @@ let package = Package(
             pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"]), .brew(["libyaml"])]
         ),
+        // Linux calls that Swift's Glibc module leaves out (sync_file_range).
+        .target(name: "CLinux"),
         // Swift-owned wrapper: every gpgme handle owned by a class, every error mapped.
         .target(
             name: "GPG",
@@ -60,7 +62,10 @@ let package = Package(
         // The write and read pipeline: compile, set, unset, get.
         .target(
             name: "SecretCompiler",
-            dependencies: ["BundleFormat", "BundleSeal", "GPG", "SecretCore", "SecretModel"],
+            dependencies: [
+                "BundleFormat", "BundleSeal", "CLinux", "GPG", "SecretCore", "SecretModel",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strictSettings
         ),
         // The runtime loader: no YAML, no argument parsing; reads only the bundle.

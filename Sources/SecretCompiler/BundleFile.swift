@@ -1,4 +1,5 @@
 import BundleFormat
+import CLinux
 import Foundation
 
 /// Reading and atomically replacing a bundle file, under an exclusive lock.
@@ -95,12 +96,17 @@ public struct BundleFile {
         try replace(with: [bytes[...]])
     }
 
+    /// How much is written before its write-back to disk is started.
+    static let writeBackStep = 4 << 20
+
     /// ``replace(with:)`` with the new contents given as pieces, written in order.
     public func replace(with pieces: [ArraySlice<UInt8>]) throws(CompilerError) {
         let folder = url.deletingLastPathComponent()
         let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
         let fd = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw CompilerError(.unavailable, "cannot write \(temporary.path)") }
+        var flushed = 0
+        var total = 0
         var ok = pieces.allSatisfy { piece in
             piece.withUnsafeBytes { buffer -> Bool in
                 var offset = 0
@@ -109,6 +115,13 @@ public struct BundleFile {
                     if written < 0, errno == EINTR { continue }
                     if written <= 0 { return false }
                     offset += written
+                }
+                total += buffer.count
+                // Start writing back what is written so far, so that the
+                // flush below waits for less (Linux only).
+                if total - flushed >= Self.writeBackStep {
+                    _ = secretc_start_write_back(fd, Int64(flushed), Int64(total - flushed))
+                    flushed = total
                 }
                 return true
             }

@@ -78,6 +78,18 @@ public struct WriteCache: Sendable {
             defer { lineStart = lineEnd + 1 }
             let line = bytes[lineStart..<lineEnd]
             let tagEnd = line.firstIndex(of: UInt8(ascii: " ")) ?? lineEnd
+            // Most lines are users' (`user ID` or `user ID KEY`): read them without splitting.
+            if line[..<tagEnd].elementsEqual("user".utf8), tagEnd < lineEnd {
+                let id = line[(tagEnd + 1)...]
+                guard let space = id.firstIndex(of: UInt8(ascii: " ")) else {
+                    users.insert(String(decoding: id, as: UTF8.self))
+                    continue
+                }
+                let user = String(decoding: id[..<space], as: UTF8.self)
+                users.insert(user)
+                userKeys[user] = String(decoding: id[(space + 1)...], as: UTF8.self)
+                continue
+            }
             let tag = String(decoding: line[..<tagEnd], as: UTF8.self)
             let splits: Int
             switch tag {
@@ -103,10 +115,6 @@ public struct WriteCache: Sendable {
             case ("key", 3):
                 guard let data = inputs[fields[2]] else { return nil }
                 keys[fields[0]] = WriteFacts.Key(fingerprint: fields[1], url: URL(fileURLWithPath: fields[2]), data: data)
-            case ("user", 1): users.insert(fields[0])
-            case ("user", 2):
-                users.insert(fields[0])
-                userKeys[fields[0]] = fields[1]
             case ("plugin", 2):
                 guard let data = inputs[fields[1]], let text = String(validating: data, as: UTF8.self),
                       let manifest = Manifest.parse(SourceFile(url: URL(fileURLWithPath: fields[1]), text: text))

@@ -1,0 +1,1 @@
+// The declarations are in include/CLinux.h (static inline).

@@ -1,7 +1,9 @@
 import BundleFormat
 import Crypto
+import Dispatch
 import Foundation
 import GPG
+import Synchronization
 
 /// Verification of a ``ScannedBundle`` (docs/bundle-format.md §6, steps
 /// 3–6) for loaders: the same rules as ``BundleVerifier``, on positions in
@@ -107,23 +109,31 @@ public struct ScanVerifier: Sendable {
         return epoch
     }
 
-    /// Step 6 for every slot, on this thread: what a reader that decrypts
+    /// Step 6 for every slot, on every core: what a reader that decrypts
     /// only some values still has to check of all of them.
     public func checkAllValues() throws(BundleSealError) {
-        var scratch = Scratch()
-        var claimed = 0
-        let result: BundleSealError? = scan.bytes.withUnsafeBufferPointer { bytes in
-            do throws(BundleSealError) {
-                for index in scan.slots.indices where try checkValue(ofSlot: index, bytes: bytes, scratch: &scratch) != nil {
-                    claimed += 1
+        let chunks = min(16, max(1, scan.slots.count / 4096))
+        let claimed = Atomic<Int>(0)
+        let failure = Mutex<BundleSealError?>(nil)
+        scan.bytes.withUnsafeBufferPointer { bytes in
+            nonisolated(unsafe) let bytes = bytes
+            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                var scratch = Scratch()
+                var count = 0
+                defer { claimed.add(count, ordering: .relaxed) }
+                for index in (scan.slots.count * chunk / chunks)..<(scan.slots.count * (chunk + 1) / chunks) {
+                    do throws(BundleSealError) {
+                        if try checkValue(ofSlot: index, bytes: bytes, scratch: &scratch) != nil { count += 1 }
+                    } catch {
+                        // Any one problem: callers that must name the first check step by step.
+                        failure.withLock { found in if found == nil { found = error } }
+                        return
+                    }
                 }
-                return nil
-            } catch {
-                return error
             }
         }
-        if let result { throw result }
-        guard claimed == claimedSlots else { throw .inconsistent(slot: "?", reason: "a claim names no slot") }
+        if let error = failure.withLock({ $0 }) { throw error }
+        guard claimed.load(ordering: .relaxed) == claimedSlots else { throw .inconsistent(slot: "?", reason: "a claim names no slot") }
     }
 
     /// Per-thread buffers for ``checkValue(ofSlot:bytes:scratch:)``.

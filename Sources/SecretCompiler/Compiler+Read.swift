@@ -70,7 +70,7 @@ extension Compiler {
 
     /// Steps 3–6 of §6 for every slot: in process when the signers' keys allow,
     /// else (and to name any problem exactly) step by step with ``BundleVerifier``.
-    private static func verify(_ scan: ScannedBundle, trustedAdmins: Set<String>, displayPath: String) throws(CompilerError) {
+    static func verify(_ scan: ScannedBundle, trustedAdmins: Set<String>, displayPath: String) throws(CompilerError) {
         do throws(BundleSealError) {
             if let verifier = try ScanVerifier(scan, trustedAdmins: trustedAdmins) {
                 try verifier.checkAllValues()

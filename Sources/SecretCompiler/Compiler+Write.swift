@@ -237,8 +237,7 @@ public struct SlotWriter {
             // Another writer may have recorded it while this one waited for the lock.
             return cache?.entry(config: facts.config)?.verified[environmentName]?.contains(digest) == true
         case .full(let compiler):
-            let skeleton = try EnvironmentPolicy.skeleton(compiler.project, compiler.environment)
-            try compiler.requireCurrent(try compiler.verify(bytes), skeleton)
+            try compiler.verifyCurrent(bytes)
             cache?.record(compiler.project, environment: environmentName, digest: digest)
             return true
         }

@@ -102,9 +102,26 @@ public struct Compiler {
         }
     }
 
-    /// Refuses a bundle whose policy no longer matches the declarations' `skeleton`.
-    func requireCurrent(_ verified: BundleVerifier.Verified, _ skeleton: SecretBundle) throws(CompilerError) {
-        guard EnvironmentPolicy.matches(verified.bundle, skeleton) else {
+    /// Verifies `bytes`, this environment's bundle, as a writer must before
+    /// adding to it: every signature and claim against the declared admins
+    /// (in process when the signers' keys allow), and a policy that is still
+    /// exactly what the declarations call for.
+    func verifyCurrent(_ bytes: [UInt8]) throws(CompilerError) {
+        let scan: ScannedBundle
+        do {
+            scan = try ScannedBundle(scanning: bytes)
+        } catch {
+            throw CompilerError(.invalidInput, "\(file.displayPath): \(error)")
+        }
+        // What the declarations call for is worked out while the signatures are checked.
+        let (project, environment) = (project, environment)
+        let (expected, _) = try concurrently({
+            Result { () throws(CompilerError) in try EnvironmentPolicy.skeleton(project, environment).policyPayload() }
+        }) { () throws(CompilerError) in
+            try Self.verify(scan, trustedAdmins: declaredAdmins, displayPath: file.displayPath)
+        }
+        // Both payloads are canonical: equal bytes, equal policies.
+        guard try expected.get() == scan.policyPayload() else {
             throw CompilerError(
                 .conflict, "the declarations changed since \(file.displayPath) was compiled",
                 hints: ["an admin runs `secretc compile --env \(environmentName)`"])

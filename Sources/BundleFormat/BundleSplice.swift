@@ -21,7 +21,6 @@ public struct BundleSplice: Sendable {
     /// One slot line's positions, and its attributes.
     public struct Slot: Sendable {
         public let slot: SlotKey
-        public let lineStart: Int
         /// The value field: `-`, or `epoch-id.base64`.
         public let valueStart: Int
         public let valueEnd: Int
@@ -166,7 +165,7 @@ public struct BundleSplice: Sendable {
                 owner: owner.elementsEqual("-".utf8) ? nil : String(decoding: owner, as: UTF8.self),
                 plugin: String(decoding: bytes[line.names[1]], as: UTF8.self),
                 key: String(decoding: bytes[line.names[2]], as: UTF8.self)),
-            lineStart: line.start, valueStart: line.value.lowerBound, valueEnd: line.value.upperBound,
+            valueStart: line.value.lowerBound, valueEnd: line.value.upperBound,
             attributes: attributes)
     }
 

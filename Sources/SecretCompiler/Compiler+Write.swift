@@ -36,21 +36,19 @@ extension Compiler {
         throws(CompilerError) -> WriteReport
     {
         // A writer verifying in full verifies what it reads: it never defers.
-        guard let report = try slotWriter.write(request, plugin: plugin, user: user, as: signerName) else {
+        guard let report = try slotWriter().write(request, plugin: plugin, user: user, as: signerName) else {
             throw CompilerError(.unavailable, "the write was deferred without a reason")
         }
         return report
     }
 
     /// A writer that verifies the bundle in full against this project.
-    var slotWriter: SlotWriter {
-        SlotWriter(
-            facts: WriteFacts(project), environment: environmentName, file: file, home: home, passphrase: passphrase,
-            cache: cache, verification: .full(self))
+    func slotWriter() throws(CompilerError) -> SlotWriter {
+        let facts = WriteFacts(project)
+        return SlotWriter(
+            facts: facts, environment: try facts.environment(environmentName), file: file, home: home,
+            passphrase: passphrase, cache: cache, verification: .full(self))
     }
-
-    /// A writer verifying in full never defers (it verifies what it reads).
-    private static var deferred: CompilerError { CompilerError(.unavailable, "the write was deferred without a reason") }
 }
 
 /// Writes one environment's slots: checks each change against the plugin's
@@ -83,12 +81,11 @@ public struct SlotWriter {
     let verification: Verification
 
     init(
-        facts: WriteFacts, environment: String, file: BundleFile, home: String?, passphrase: String?, cache: WriteCache?,
-        verification: Verification
+        facts: WriteFacts, environment: WriteFacts.Environment, file: BundleFile, home: String?, passphrase: String?,
+        cache: WriteCache?, verification: Verification
     ) {
         self.facts = facts
-        self.environment = facts.environments.first { $0.name == environment }
-            ?? WriteFacts.Environment(name: environment, bundle: file.url, recipients: [])
+        self.environment = environment
         self.file = file
         self.home = home
         self.passphrase = passphrase
@@ -106,7 +103,7 @@ public struct SlotWriter {
         guard let entry = cache.entry(config: config) else { return nil }
         let chosen = try entry.facts.environment(environment)
         return SlotWriter(
-            facts: entry.facts, environment: chosen.name, file: BundleFile(url: chosen.bundle), home: home,
+            facts: entry.facts, environment: chosen, file: BundleFile(url: chosen.bundle), home: home,
             passphrase: passphrase, cache: cache, verification: .recorded(entry))
     }
 

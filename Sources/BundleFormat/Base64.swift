@@ -39,7 +39,7 @@ enum Base64 {
 
     /// The number of bytes `field` decodes to, or nil unless it is canonical
     /// base64 (the rules of ``decode(_:)``); checks without allocating.
-    static func decodedCount(_ field: ArraySlice<UInt8>) -> Int? {
+    static func decodedCount<Bytes: RandomAccessCollection<UInt8>>(_ field: Bytes) -> Int? where Bytes.Index == Int {
         guard !field.isEmpty, field.count % 4 == 0 else { return nil }
         var padding = 0
         if field.last == UInt8(ascii: "=") { padding += 1 }
@@ -69,6 +69,12 @@ enum Base64 {
         var out = [UInt8]()
         let valid = field.withUnsafeBufferPointer { decode($0, into: &out) }
         return valid ? out : nil
+    }
+
+    /// ``decode(_:)-(ArraySlice<UInt8>)`` of a borrowed slice.
+    static func decode(_ field: Slice<UnsafeBufferPointer<UInt8>>) -> [UInt8]? {
+        var out = [UInt8]()
+        return decode(UnsafeBufferPointer(rebasing: field), into: &out) ? out : nil
     }
 
     /// Decodes canonical base64 into `out` (its storage reused, so a loop can

@@ -31,6 +31,18 @@ struct BundleParser {
         guard Self.isASCII(bytes) || String(validating: bytes, as: UTF8.self) != nil else {
             throw .malformed(line: 1, reason: "not UTF-8 text")
         }
+        let (header, epochs, slots, attributes) = try bytes.withUnsafeBufferPointer {
+            (buffer) throws(BundleFormatError) in try scanLines(buffer)
+        }
+        return ScannedBundle(bytes: bytes, header: header, epochs: epochs, slots: slots, attributes: attributes)
+    }
+
+    /// The lines of a bundle checked for its ending and encoding, read
+    /// through a buffer pointer: slices of it are not reference-counted, and
+    /// this runs for every field of 100,000 lines on two threads at once.
+    private mutating func scanLines(_ bytes: UnsafeBufferPointer<UInt8>) throws(BundleFormatError)
+        -> (SecretBundle, [ScannedEpoch], [ScannedSlot], [SlotAttributes])
+    {
         var bundle = SecretBundle(environment: "")
         var epochs: [ScannedEpoch] = []
         var slots: [ScannedSlot] = []
@@ -128,14 +140,14 @@ struct BundleParser {
             }
         }
         guard bundle.policy != nil else { throw .malformed(line: lineNumber, reason: "missing 'policy' line (truncated?)") }
-        return ScannedBundle(bytes: bytes, header: bundle, epochs: epochs, slots: slots, attributes: slotAttributes)
+        return (bundle, epochs, slots, slotAttributes)
     }
 
     /// Scans the slot lines from `start` to the end: each must be a slot line
     /// in canonical order. A large section is split at a line boundary and
     /// its halves scanned on two threads; the order across the split is
     /// checked, and an error in the second half gets its line number counted.
-    mutating func scanSlotLines(_ bytes: [UInt8], from start: Int) throws(BundleFormatError)
+    mutating func scanSlotLines(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) throws(BundleFormatError)
         -> ([ScannedSlot], [SlotAttributes])
     {
         var middle = start + (bytes.count - start) / 2
@@ -150,6 +162,7 @@ struct BundleParser {
         let firstLine = lineNumber
         let second = Mutex<(slots: [ScannedSlot], attributes: [SlotAttributes], error: BundleFormatError?)>(([], [], nil))
         let group = DispatchGroup()
+        nonisolated(unsafe) let bytes = bytes  // the caller's buffer outlives the wait below
         DispatchQueue.global(qos: .userInitiated).async(group: group) {
             var parser = BundleParser()
             var slots: [ScannedSlot] = []
@@ -189,7 +202,8 @@ struct BundleParser {
 
     /// The slot lines in `range`, which starts and ends at line boundaries.
     mutating func scanSlots(
-        _ bytes: [UInt8], _ range: Range<Int>, into slots: inout [ScannedSlot], _ slotAttributes: inout [SlotAttributes]
+        _ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, into slots: inout [ScannedSlot],
+        _ slotAttributes: inout [SlotAttributes]
     ) throws(BundleFormatError) {
         slots.reserveCapacity(range.count / 128)
         slotAttributes.reserveCapacity(range.count / 128)
@@ -227,15 +241,15 @@ struct BundleParser {
     /// Reads the line at `lineStart` into `fields` (slices of `bytes`;
     /// `spaces` is scratch) and returns where the next line starts. Counts
     /// the line and refuses empty lines, empty fields, CR and tab.
-    mutating func nextLine(_ bytes: [UInt8], from lineStart: Int, fields: inout [Field], spaces: inout [Int])
+    mutating func nextLine(
+        _ bytes: UnsafeBufferPointer<UInt8>, from lineStart: Int, fields: inout [Field], spaces: inout [Int]
+    )
         throws(BundleFormatError) -> Int
     {
         lineNumber += 1
         fields.removeAll(keepingCapacity: true)
         // The bytes were checked to end with LF, so this stops.
-        let (index, bad) = bytes.withUnsafeBufferPointer { buffer in
-            Self.lineEnd(buffer, from: lineStart, spaces: &spaces)
-        }
+        let (index, bad) = Self.lineEnd(bytes, from: lineStart, spaces: &spaces)
         guard !bad else { throw fail("carriage return or tab") }
         guard index > lineStart else { throw fail("empty line") }
         var fieldStart = lineStart
@@ -286,8 +300,8 @@ struct BundleParser {
 
     /// Canonical order of a slot line against the previous one: owner (`-`
     /// first), plugin, key, each bytewise. Negative when `previous` sorts first.
-    static func compare(_ previous: ScannedSlot, _ fields: [ArraySlice<UInt8>], in bytes: [UInt8]) -> Int {
-        func order(_ range: Range<Int>, _ field: ArraySlice<UInt8>) -> Int {
+    static func compare(_ previous: ScannedSlot, _ fields: [Field], in bytes: UnsafeBufferPointer<UInt8>) -> Int {
+        func order(_ range: Range<Int>, _ field: Field) -> Int {
             let before = bytes[range]
             if before.elementsEqual(field) { return 0 }
             return before.lexicographicallyPrecedes(field) ? -1 : 1
@@ -299,7 +313,7 @@ struct BundleParser {
     }
 
     /// The section a line's tag names; bytes, not a String, as it runs once per line.
-    static func section(_ tag: ArraySlice<UInt8>) -> Section? {
+    static func section(_ tag: Field) -> Section? {
         // The most frequent tags first.
         if tag.elementsEqual("slot".utf8) { return .slot }
         if tag.elementsEqual("epoch".utf8) { return .epoch }
@@ -314,7 +328,8 @@ struct BundleParser {
 
     // MARK: Fields
 
-    typealias Field = ArraySlice<UInt8>
+    /// A field of a line: a slice of the bundle's bytes, borrowed.
+    typealias Field = Slice<UnsafeBufferPointer<UInt8>>
 
     func text(_ field: Field) -> String { String(decoding: field, as: UTF8.self) }
     func isDash(_ field: Field) -> Bool { field.count == 1 && field.first == UInt8(ascii: "-") }
@@ -440,7 +455,7 @@ struct BundleParser {
 
     /// The rank of an attribute name in ``attributeOrder``, found by its
     /// first byte and length before one comparison (this runs per slot).
-    static func attributeIndex(_ name: ArraySlice<UInt8>) -> Int? {
+    static func attributeIndex(_ name: Field) -> Int? {
         let index: Int
         switch (name.first, name.count) {
         case (UInt8(ascii: "e"), 7): index = 0

@@ -153,7 +153,9 @@ public struct BundleSplice: Sendable {
     private func resolve(_ line: Line) throws(BundleFormatError) -> Slot {
         let attributes: SlotAttributes
         do {
-            attributes = try BundleParser().attributes(bytes[line.attributes])
+            attributes = try bytes.withUnsafeBufferPointer { (buffer) throws(BundleFormatError) in
+                try BundleParser().attributes(buffer[line.attributes])
+            }
         } catch {
             // Counted only now: counting lines costs a pass over the bytes before this one.
             guard case .malformed(_, let reason) = error else { throw error }

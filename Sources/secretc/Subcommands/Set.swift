@@ -13,7 +13,9 @@ struct Set_: ParsableCommand {
             prefer the other forms); KEY=@PATH reads a file (one trailing newline removed); a bare KEY reads one \
             line from standard input, in order, or prompts without echo on a terminal. Keys not named are \
             untouched; KEY= deletes. Needs only public keys plus the writer's own signing key: a user's key \
-            writes that user's slots, an admin's any slot.
+            writes that user's slots, an admin's any slot. Writes after the first work from the write cache's \
+            record of the verified project and bundle while their files are unchanged ($SECRETC_CACHE_DIR, else \
+            ~/.cache/secretc; SECRETC_CACHE_DIR= turns it off).
             """)
 
     @OptionGroup var options: BundleOptions

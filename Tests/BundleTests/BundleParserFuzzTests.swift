@@ -89,6 +89,8 @@ struct BundleParserFuzzTests {
             return z ^ (z >> 31)
         }
         let interesting = Array(" \n;=/.-*".utf8) + [0, 0xFF, UInt8(ascii: "A")]
+        let slots = try SecretBundle(parsing: seed).slots.map(\.slot)
+            + [SlotKey(owner: "zz", plugin: "zz", key: "ZZ"), SlotKey(owner: nil, plugin: "a", key: "A")]
         var parsed = 0
         for _ in 0..<4_000 {
             var bytes = seed
@@ -107,6 +109,15 @@ struct BundleParserFuzzTests {
                 parsed += 1
                 // Whatever parses is canonical: it writes back byte for byte.
                 #expect(bundle.serialized() == bytes)
+            } catch {
+                if case .malformed(let line, _) = error { #expect(line >= 1) }
+            }
+            // Writers splice only verified bundles, but damaged bytes must still
+            // end in an error, never a crash.
+            do throws(BundleFormatError) {
+                let splice = try BundleSplice(bytes)
+                for slot in slots { _ = try? splice.slot(slot) }
+                _ = try? splice.slots(owner: "alice", plugin: "shopify")
             } catch {
                 if case .malformed(let line, _) = error { #expect(line >= 1) }
             }

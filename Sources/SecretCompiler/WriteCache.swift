@@ -40,9 +40,9 @@ public struct WriteCache: Sendable {
     /// What an entry says about a project whose files all still hash as recorded.
     public struct Entry: Sendable {
         public let facts: WriteFacts
-        /// SHA-256 of the bundles verified most recently, by environment
-        /// (newest first; a few, so that switching branches back and forth
-        /// stays fast).
+        /// The ``BundleDigest`` of the bundles verified most recently, by
+        /// environment (newest first; a few, so that switching branches back
+        /// and forth stays fast).
         public var verified: [String: [[UInt8]]]
         /// The entry's lines up to its `verified` lines.
         fileprivate let body: [UInt8]
@@ -186,7 +186,9 @@ public struct WriteCache: Sendable {
             at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])) != nil
         else { return }
         // Not flushed to disk: a record lost in a crash is only a miss.
-        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        // A fresh file of our own: never through a link someone left in its place.
+        unlink(temporary.path)
+        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
         let written = out.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
         close(fd)

@@ -58,7 +58,10 @@ extension Compiler {
             } catch {
                 throw .seal(error, bundle: file.displayPath)
             }
-            try file.replace(with: bundle.serialized())
+            let bytes = bundle.serialized()
+            try file.replace(with: bytes)
+            // Made from the declarations and signed here: the next write need not verify it again.
+            cache?.record(project, environment: environmentName, digest: BundleDigest(bytes).value)
             return CompileReport(created: existing == nil, values: values.count, dropped: dropped.sorted(), signer: adminName)
         }
     }

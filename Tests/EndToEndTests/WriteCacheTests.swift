@@ -161,6 +161,18 @@ struct WriteCacheTests {
         #expect(try deployment.bundle() == text, "nothing is written onto a tampered bundle")
     }
 
+    /// `compile` records the bundle it made: the next write is warm.
+    @Test func aCompiledBundleIsRecorded() throws {
+        let deployment = try ExampleDeployment()
+        let both = try deployment.home(["ops", "runtime-production"])
+        #expect(try cachedWriter(deployment, both) == nil)
+        #expect(try deployment.secretc(["compile", "--env", "production"], home: both).status == 0)
+        let writer = try #require(try cachedWriter(deployment, both))
+        #expect(try writer.write(.upsert([("APP_ID", SecureBytes("7"))]), plugin: "github", user: nil, as: "ops") != nil)
+        #expect(try deployment.secretc(["check"]).status == 0)
+        #expect(try deployment.secretc(["get", "github", "APP_ID", "--env", "production"], home: both).stdoutText == "7")
+    }
+
     /// Going back to a bundle verified before (another branch) stays warm.
     @Test func aBundleVerifiedBeforeStaysWarm() throws {
         let deployment = try ExampleDeployment()

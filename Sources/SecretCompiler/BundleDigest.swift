@@ -41,7 +41,7 @@ public struct BundleDigest: Equatable, Sendable {
                     let from = max(start, starts[index]) - starts[index], to = min(end, starts[index + 1]) - starts[index]
                     hash.update(data: piece[(piece.startIndex + from)..<(piece.startIndex + to)])
                 }
-                for (index, byte) in hash.finalize().enumerated() { output[chunk * 32 + index] = byte }
+                Self.store(hash, chunk: chunk, into: output)
             }
         }
         self.chunks = chunks
@@ -79,7 +79,7 @@ public struct BundleDigest: Equatable, Sendable {
                     }
                     var hash = SHA256()
                     hash.update(bufferPointer: UnsafeRawBufferPointer(start: buffer.baseAddress! + start, count: length))
-                    for (index, byte) in hash.finalize().enumerated() { output[chunk * 32 + index] = byte }
+                    Self.store(hash, chunk: chunk, into: output)
                 }
             }
             complete = failures.load(ordering: .relaxed) == 0
@@ -90,6 +90,11 @@ public struct BundleDigest: Equatable, Sendable {
               after.st_mtim.tv_sec == before.st_mtim.tv_sec, after.st_mtim.tv_nsec == before.st_mtim.tv_nsec
         else { return nil }
         return (bytes, BundleDigest(count: count, chunks: chunks))
+    }
+
+    /// Finishes one chunk's hash into its 32 bytes of `output`.
+    private static func store(_ hash: SHA256, chunk: Int, into output: UnsafeMutableBufferPointer<UInt8>) {
+        for (index, byte) in hash.finalize().enumerated() { output[chunk * 32 + index] = byte }
     }
 
     private init(count: Int, chunks: [UInt8]) {

@@ -66,8 +66,13 @@ public struct BundleFile {
     /// Parses the file; nil when it does not exist.
     public func load() throws(CompilerError) -> SecretBundle? {
         guard let bytes = try read() else { return nil }
-        do {
-            return try SecretBundle(parsing: bytes)
+        return try formatted { () throws(BundleFormatError) in try SecretBundle(parsing: bytes) }
+    }
+
+    /// Runs `body`, which reads this file's bytes, naming its format errors after the file.
+    func formatted<T>(_ body: () throws(BundleFormatError) -> T) throws(CompilerError) -> T {
+        do throws(BundleFormatError) {
+            return try body()
         } catch {
             throw CompilerError(.invalidInput, "\(displayPath): \(error)")
         }

@@ -24,12 +24,7 @@ extension Compiler {
     ) throws(CompilerError) -> SecureBytes {
         Context.warmUp()  // gpgme's start-up overlaps parsing
         guard let bytes = try file.read() else { throw CompilerError(.notFound, "\(file.displayPath) does not exist yet") }
-        let scan: ScannedBundle
-        do {
-            scan = try ScannedBundle(scanning: bytes)
-        } catch {
-            throw CompilerError(.invalidInput, "\(file.displayPath): \(error)")
-        }
+        let scan = try file.formatted { () throws(BundleFormatError) in try ScannedBundle(scanning: bytes) }
         let slot = SlotKey(owner: user, plugin: plugin, key: key)
         let name = "\(scan.header.environment)/\(slot)"
         let displayPath = file.displayPath

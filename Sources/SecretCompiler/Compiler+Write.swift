@@ -1,6 +1,5 @@
 import BundleFormat
 import BundleSeal
-import Crypto
 import Foundation
 import GPG
 import SecretCore
@@ -132,7 +131,7 @@ public struct SlotWriter {
                 throw Compiler.missingBundle(file, environment: environmentName)
             }
             guard try verify(bytes, digest: digest.value) else { return nil }
-            let splice = try lines { () throws(BundleFormatError) in try BundleSplice(bytes) }
+            let splice = try file.formatted { () throws(BundleFormatError) in try BundleSplice(bytes) }
             let changes = try resolve(values, in: splice, plugin: plugin, user: user)
             // Deleting what holds no value changes nothing.
             let effective = changes.filter { $0.value != nil || $0.slot.hasValue }
@@ -191,14 +190,14 @@ public struct SlotWriter {
         _ values: [(key: String, value: SecureBytes?)]?, in splice: BundleSplice, plugin: String, user: String?
     ) throws(CompilerError) -> [(slot: BundleSplice.Slot, value: SecureBytes?)] {
         guard let values else {
-            let slots = try lines { () throws(BundleFormatError) in try splice.slots(owner: user, plugin: plugin) }
+            let slots = try file.formatted { () throws(BundleFormatError) in try splice.slots(owner: user, plugin: plugin) }
             if let reserved = slots.first(where: \.attributes.reserved) { throw refusal(deleting: reserved.slot) }
             return slots.map { ($0, nil) }
         }
         var changes: [(slot: BundleSplice.Slot, value: SecureBytes?)] = []
         for (key, value) in values {
             let slot = SlotKey(owner: user, plugin: plugin, key: key)
-            guard let line = try lines({ () throws(BundleFormatError) in try splice.slot(slot) }) else {
+            guard let line = try file.formatted({ () throws(BundleFormatError) in try splice.slot(slot) }) else {
                 throw CompilerError(
                     .notFound, "slot \(environmentName)/\(slot) is not declared",
                     hints: ["declare it under 'slots' in \(SourceFile.displayPath(for: facts.config))"])
@@ -213,15 +212,6 @@ public struct SlotWriter {
         CompilerError(
             .forbidden, "slot \(environmentName)/\(slot) is reserved and cannot be deleted",
             hints: ["un-reserve it in the declarations and run `secretc compile` first"])
-    }
-
-    /// Finding lines in the bundle, its format errors named after the file.
-    private func lines<T>(_ body: () throws(BundleFormatError) -> T) throws(CompilerError) -> T {
-        do throws(BundleFormatError) {
-            return try body()
-        } catch {
-            throw CompilerError(.invalidInput, "\(file.displayPath): \(error)")
-        }
     }
 
     // MARK: Steps under the lock

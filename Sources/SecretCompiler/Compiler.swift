@@ -83,18 +83,7 @@ public struct Compiler {
 
     /// Parses and verifies the bundle with public keys only; nil when it does not exist yet.
     public func verifiedBundle(trusting admins: Set<String>? = nil) throws(CompilerError) -> BundleVerifier.Verified? {
-        guard let bytes = try file.read() else { return nil }
-        return try verify(bytes, trusting: admins)
-    }
-
-    /// Parses and verifies `bytes`, this environment's bundle, with public keys only.
-    func verify(_ bytes: [UInt8], trusting admins: Set<String>? = nil) throws(CompilerError) -> BundleVerifier.Verified {
-        let bundle: SecretBundle
-        do {
-            bundle = try SecretBundle(parsing: bytes)
-        } catch {
-            throw CompilerError(.invalidInput, "\(file.displayPath): \(error)")
-        }
+        guard let bundle = try file.load() else { return nil }
         do {
             return try BundleVerifier(trustedAdmins: admins ?? declaredAdmins).verify(bundle)
         } catch {
@@ -107,12 +96,7 @@ public struct Compiler {
     /// (in process when the signers' keys allow), and a policy that is still
     /// exactly what the declarations call for.
     func verifyCurrent(_ bytes: [UInt8]) throws(CompilerError) {
-        let scan: ScannedBundle
-        do {
-            scan = try ScannedBundle(scanning: bytes)
-        } catch {
-            throw CompilerError(.invalidInput, "\(file.displayPath): \(error)")
-        }
+        let scan = try file.formatted { () throws(BundleFormatError) in try ScannedBundle(scanning: bytes) }
         // What the declarations call for is worked out while the signatures are checked.
         let (project, environment) = (project, environment)
         let (expected, _) = try concurrently({

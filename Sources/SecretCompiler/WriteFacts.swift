@@ -67,9 +67,6 @@ public struct WriteFacts: Sendable {
         self.manifests = manifests
     }
 
-    /// Fingerprints of the declared admins: whom writers trust.
-    public var adminFingerprints: Set<String> { Set(admins.compactMap { keys[$0]?.fingerprint }) }
-
     /// The environment named `name`, or the only one when `name` is nil.
     public func environment(_ name: String?) throws(CompilerError) -> Environment {
         environments[try Self.choose(name, among: environments.map(\.name))]

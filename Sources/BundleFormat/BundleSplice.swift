@@ -184,12 +184,14 @@ public struct BundleSplice: Sendable {
         }
     }
 
-    private static func names(_ slot: SlotKey) -> [[UInt8]] {
+    /// A slot's owner (`-` when deployment-wide), plugin and key, as bytes.
+    static func names(_ slot: SlotKey) -> [[UInt8]] {
         [Array((slot.owner ?? "-").utf8), Array(slot.plugin.utf8), Array(slot.key.utf8)]
     }
 
-    /// Canonical order (§3): owner, plugin, key, each bytewise.
-    private static func order(_ names: [Range<Int>], _ wanted: [[UInt8]], in bytes: [UInt8]) -> Int {
+    /// Canonical order (§3) of the slot line whose names are at `names`
+    /// against `wanted`: owner, plugin, key, each bytewise.
+    static func order(_ names: [Range<Int>], _ wanted: [[UInt8]], in bytes: [UInt8]) -> Int {
         for (range, name) in zip(names, wanted) {
             let field = bytes[range]
             if field.elementsEqual(name) { continue }

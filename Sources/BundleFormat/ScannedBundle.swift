@@ -47,17 +47,13 @@ public struct ScannedBundle: Sendable {
 
     /// The position of `slot` among the slot lines (binary search: they are canonical).
     public func position(of slot: SlotKey) -> Int? {
-        let wanted = [Array((slot.owner ?? "-").utf8), Array(slot.plugin.utf8), Array(slot.key.utf8)]
+        let wanted = BundleSplice.names(slot)
         var low = 0
         var high = slots.count
         while low < high {
             let middle = (low + high) / 2
             let line = slots[middle]
-            var order = 0
-            for (range, name) in zip([line.owner, line.plugin, line.key], wanted) where order == 0 {
-                let field = bytes[range]
-                order = field.elementsEqual(name) ? 0 : field.lexicographicallyPrecedes(name) ? -1 : 1
-            }
+            let order = BundleSplice.order([line.owner, line.plugin, line.key], wanted, in: bytes)
             if order == 0 { return middle }
             if order < 0 { low = middle + 1 } else { high = middle }
         }

@@ -209,6 +209,7 @@ struct BundleParser {
         slotAttributes.reserveCapacity(range.count / 128)
         var fields: [Field] = []
         var spaces: [Int] = []
+        var variables: [String] = []
         var lineStart = range.lowerBound
         while lineStart < range.upperBound {
             lineStart = try nextLine(bytes, from: lineStart, fields: &fields, spaces: &spaces)
@@ -218,9 +219,9 @@ struct BundleParser {
                 throw fail("'\(text(tag))' line out of order")
             }
             try expect(fields, 6)
-            if !isDash(fields[1]) { _ = try name(fields[1], .user) }
-            _ = try name(fields[2], .plugin)
-            _ = try name(fields[3], .secretKey)
+            if !isDash(fields[1]) { try check(fields[1], .user) }
+            try check(fields[2], .plugin)
+            try check(fields[3], .secretKey)
             if let previous = slots.last {
                 let order = Self.compare(previous, fields, in: bytes)
                 guard order < 0 else {
@@ -234,7 +235,7 @@ struct BundleParser {
                 owner: fields[1].startIndex..<fields[1].endIndex, plugin: fields[2].startIndex..<fields[2].endIndex,
                 key: fields[3].startIndex..<fields[3].endIndex, valueStart: fields[4].startIndex,
                 valueEnd: fields[4].endIndex))
-            slotAttributes.append(try attributes(fields[5]))
+            slotAttributes.append(try attributes(fields[5], known: &variables))
         }
     }
 
@@ -350,8 +351,14 @@ struct BundleParser {
     }
 
     func name(_ field: Field, _ kind: NameKind) throws(BundleFormatError) -> String {
-        guard kind.accepts(utf8: field) else { throw fail("invalid \(kind.rawValue) '\(text(field.prefix(64)))'") }
+        try check(field, kind)
         return text(field)
+    }
+
+    /// Checks a name without making a string of it (slot lines and claims
+    /// hold 300,000 names each in a large bundle).
+    func check(_ field: Field, _ kind: NameKind) throws(BundleFormatError) {
+        guard kind.accepts(utf8: field) else { throw fail("invalid \(kind.rawValue) '\(text(field.prefix(64)))'") }
     }
 
     func fingerprint(_ field: Field) throws(BundleFormatError) -> String {
@@ -362,10 +369,14 @@ struct BundleParser {
     }
 
     func epochID(_ field: Field) throws(BundleFormatError) -> String {
+        try checkEpochID(field)
+        return text(field)
+    }
+
+    func checkEpochID(_ field: Field) throws(BundleFormatError) {
         guard field.count == 16, field.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else {
             throw fail("'\(text(field.prefix(24)))' is not an epoch id (16 lower-case hex digits)")
         }
-        return text(field)
     }
 
     func time(_ field: Field) throws(BundleFormatError) -> Int {
@@ -400,9 +411,9 @@ struct BundleParser {
                 guard let count = Base64.decodedCount(digestText) else { throw fail("the claim digest is not valid base64") }
                 guard count == 32 else { throw fail("a claim digest is not 32 bytes") }
             }
-            if !isDash(whole[..<first]) { _ = try name(whole[..<first], .user) }
-            _ = try name(whole[(first + 1)..<second], .plugin)
-            _ = try name(whole[(second + 1)...], .secretKey)
+            if !isDash(whole[..<first]) { try check(whole[..<first], .user) }
+            try check(whole[(first + 1)..<second], .plugin)
+            try check(whole[(second + 1)...], .secretKey)
             if let previous {
                 guard previous.lexicographicallyPrecedes(part) else { throw fail("claims must be sorted, each once") }
             }
@@ -422,7 +433,7 @@ struct BundleParser {
         guard let dot = field.firstIndex(of: UInt8(ascii: ".")) else { throw fail("a value must be '-' or EPOCH.BASE64") }
         guard let count = Base64.decodedCount(field[(dot + 1)...]) else { throw fail("the value is not valid base64") }
         guard count >= 12 + 16 else { throw fail("a value is shorter than a nonce and a tag") }
-        _ = try epochID(field[..<dot])
+        try checkEpochID(field[..<dot])
     }
 
     func field(_ fields: [Field]) throws(BundleFormatError) -> FieldLine {
@@ -451,6 +462,15 @@ struct BundleParser {
         return FieldLine(plugin: plugin, key: key, label: label, placeholder: placeholder, help: help)
     }
 
+    /// A variable name, the same string as an equal one in `known` (a few
+    /// names repeat across 100,000 slots), else checked, new and remembered.
+    func environmentVariable(_ field: Field, known: inout [String]) throws(BundleFormatError) -> String {
+        for name in known where name.utf8.count == field.count && name.utf8.elementsEqual(field) { return name }
+        let name = try self.name(field, .environmentVariable)
+        if known.count < 16 { known.append(name) }
+        return name
+    }
+
     static let attributeOrder = ["expires", "reserved", "inactive", "scopes", "description"]
 
     /// The rank of an attribute name in ``attributeOrder``, found by its
@@ -469,13 +489,20 @@ struct BundleParser {
     }
 
     func attributes(_ field: Field) throws(BundleFormatError) -> SlotAttributes {
+        var known: [String] = []
+        return try attributes(field, known: &known)
+    }
+
+    /// The attributes of a slot line; `known` holds variable names already
+    /// read, so that the slots of one plugin key share one string.
+    func attributes(_ field: Field, known: inout [String]) throws(BundleFormatError) -> SlotAttributes {
         if field.starts(with: "env=".utf8), !field.contains(UInt8(ascii: ";")) {  // most slots: nothing but the variable
-            return SlotAttributes(env: try name(field.dropFirst(4), .environmentVariable))
+            return SlotAttributes(env: try environmentVariable(field.dropFirst(4), known: &known))
         }
         let firstEnd = field.firstIndex(of: UInt8(ascii: ";")) ?? field.endIndex
         let first = field[..<firstEnd]
         guard first.starts(with: "env=".utf8) else { throw fail("attributes must start with 'env='") }
-        var attributes = SlotAttributes(env: try name(first.dropFirst(4), .environmentVariable))
+        var attributes = SlotAttributes(env: try environmentVariable(first.dropFirst(4), known: &known))
         var rank = 0
         var start = firstEnd
         while start < field.endIndex {

@@ -34,6 +34,13 @@ let package = Package(
             pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"]), .brew(["libyaml"])]
         ),
+        // libgcrypt, the library gpg itself encrypts with: AES-256-GCM with one
+        // key schedule for all the values under a data key (BundleSeal's opener).
+        .systemLibrary(
+            name: "CGcrypt",
+            pkgConfig: "libgcrypt",
+            providers: [.apt(["libgcrypt20-dev"]), .brew(["libgcrypt"])]
+        ),
         // Linux calls that Swift's Glibc module leaves out (sync_file_range).
         .target(name: "CLinux"),
         // Swift-owned wrapper: every gpgme handle owned by a class, every error mapped.
@@ -50,7 +57,7 @@ let package = Package(
         // Sealing and opening bundles: AES-256-GCM values, GPG data keys and signatures.
         .target(
             name: "BundleSeal",
-            dependencies: ["BundleFormat", "GPG", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["BundleFormat", "CGcrypt", "GPG", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
         // Declarations, manifests, validation and located diagnostics.

@@ -213,13 +213,17 @@ public enum BundleOpener {
     /// Opens nonce ‖ ciphertext ‖ tag under `key` and `aad`, lends the
     /// plaintext to `body` and zeroes it; false when it does not authenticate.
     public static func open(_ sealed: [UInt8], aad: [UInt8], key: SymmetricKey, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
-        guard let box = try? AES.GCM.SealedBox(combined: sealed),
-              var opened = try? AES.GCM.open(box, using: key, authenticating: aad)
-        else { return false }
-        opened.withUnsafeMutableBytes { buffer in
-            body(UnsafeRawBufferPointer(buffer))
-            wipe(buffer)
+        guard let opener = try? ValueOpener(key: key) else { return false }
+        let plaintext = UnsafeMutableRawBufferPointer.allocate(
+            byteCount: max(ValueOpener.plaintextCount(sealedCount: sealed.count), 1), alignment: 16)
+        defer { plaintext.deallocate() }
+        let opened = UnsafeMutableRawBufferPointer(rebasing: plaintext[..<ValueOpener.plaintextCount(sealedCount: sealed.count)])
+        let authentic = sealed.withUnsafeBytes { sealed in
+            aad.withUnsafeBytes { aad in opener.open(sealed, aad: aad, into: opened) }
         }
+        guard authentic else { return false }
+        body(UnsafeRawBufferPointer(opened))
+        wipe(opened)
         return true
     }
 }

@@ -93,7 +93,7 @@ enum Loader {
                 inScope: configuration.scope.map { attributes.scopes?.contains($0) ?? true } ?? true)
             // Every value is opened (each must authenticate); only those served are kept.
             if slot.hasValue, !entry.inactive, entry.inScope, entry.expires > now {
-                let length = slot.sealedByteCount(in: scan.bytes) - 28
+                let length = ValueOpener.plaintextCount(sealedCount: slot.sealedByteCount(in: scan.bytes))
                 entry.offset = Int32(size)
                 entry.length = Int32(length)
                 size += length
@@ -118,22 +118,37 @@ enum Loader {
                     defer { claimed.add(count, ordering: .relaxed) }
                     var scratch = ScanVerifier.Scratch()
                     var aad: [UInt8] = []
+                    var unserved: [UInt8] = []  // a value not served still has to authenticate
+                    var openers = [ValueOpener?](repeating: nil, count: keyList.count)
                     for index in (scan.slots.count * chunk / chunks)..<(scan.slots.count * (chunk + 1) / chunks) {
                         do throws(BundleSealError) {
                             guard let epoch = try verifier.checkValue(ofSlot: index, bytes: bytes, scratch: &scratch) else { continue }
                             count += 1
                             writerOf[index] = Int32(epoch)
                             guard !scratch.sealed.isEmpty else { continue }
-                            guard let key = keyList[epoch] else {
-                                throw .inconsistent(slot: scan.slotKey(index).description, reason: "its epoch's data key is missing")
+                            if openers[epoch] == nil {
+                                guard let key = keyList[epoch] else {
+                                    throw .inconsistent(slot: scan.slotKey(index).description, reason: "its epoch's data key is missing")
+                                }
+                                openers[epoch] = try ValueOpener(key: key)
                             }
                             let entry = serving[index]
                             valueAAD(scan.slots[index], bytes, environment, epochIDs, epoch, into: &aad)
-                            let opened = BundleOpener.open(scratch.sealed, aad: aad, key: key) { plaintext in
-                                guard entry.length >= 0, plaintext.count == Int(entry.length) else { return }
-                                UnsafeMutableRawBufferPointer(rebasing: target[Int(entry.offset)..<Int(entry.offset) + plaintext.count])
-                                    .copyMemory(from: plaintext)
+                            let length = ValueOpener.plaintextCount(sealedCount: scratch.sealed.count)
+                            if entry.length < 0 { unserved = [UInt8](repeating: 0, count: length) }
+                            let opened = scratch.sealed.withUnsafeBytes { sealed in
+                                aad.withUnsafeBytes { aad in
+                                    guard entry.length < 0 else {
+                                        // The arena holds exactly the lengths the scan promised.
+                                        guard length == Int(entry.length) else { return false }
+                                        let start = Int(entry.offset)
+                                        return openers[epoch]!.open(
+                                            sealed, aad: aad, into: UnsafeMutableRawBufferPointer(rebasing: target[start..<(start + length)]))
+                                    }
+                                    return unserved.withUnsafeMutableBytes { openers[epoch]!.open(sealed, aad: aad, into: $0) }
+                                }
                             }
+                            if entry.length < 0 { unserved.withUnsafeMutableBytes { wipe($0) } }
                             guard opened else {
                                 throw .undecryptable("slot \(scan.slotKey(index)) does not authenticate (tampered or moved)")
                             }

@@ -41,7 +41,7 @@ let package = Package(
             pkgConfig: "libgcrypt",
             providers: [.apt(["libgcrypt20-dev"]), .brew(["libgcrypt"])]
         ),
-        // Linux calls that Swift's Glibc module leaves out (sync_file_range).
+        // Linux calls that Swift's Glibc module leaves out (sync_file_range, malloc_trim).
         .target(name: "CLinux"),
         // Swift-owned wrapper: every gpgme handle owned by a class, every error mapped.
         .target(
@@ -79,7 +79,7 @@ let package = Package(
         .target(
             name: "SecretKernel",
             dependencies: [
-                "BundleFormat", "BundleSeal", "GPG", "SecretCore",
+                "BundleFormat", "BundleSeal", "CLinux", "GPG", "SecretCore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -106,7 +106,7 @@ let package = Package(
         .executableTarget(
             name: "secretc-bench",
             dependencies: [
-                "SecretModel", "SecretCompiler", "SecretKernel", "BundleFormat", "BundleSeal", "GPG",
+                "SecretModel", "SecretCompiler", "SecretKernel", "BundleFormat", "BundleSeal", "CLinux", "GPG",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

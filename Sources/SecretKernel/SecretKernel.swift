@@ -1,4 +1,5 @@
 import BundleFormat
+import CLinux
 import Foundation
 import GPG
 import Logging
@@ -47,7 +48,18 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
     /// Name the user whose secrets apply: for a shared resource, its owner,
     /// never the viewer. nil asks for the deployment-wide value only.
     public func getSecret(_ plugin: String, _ key: String, user: String? = nil) -> String? {
-        try? secret(plugin, key, user: user).value
+        if logsLookups { return try? secret(plugin, key, user: user).value }
+        // The same resolution as `secret`, without building a source or a
+        // reason: the hot path of a service allocates only the value.
+        return current.read { snapshot in
+            if let user, let record = snapshot.table.record(owner: user, plugin: plugin, key: key), servable(record) {
+                return String(decoding: record.value, as: UTF8.self)
+            }
+            if let record = snapshot.table.record(owner: nil, plugin: plugin, key: key), servable(record) {
+                return String(decoding: record.value, as: UTF8.self)
+            }
+            return configuration.environment[snapshot.environmentVariable(plugin, key)]
+        }
     }
 
     /// Like ``getSecret(_:_:user:)``, with where the value came from, or why
@@ -209,6 +221,16 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
     // MARK: Internals
 
     private static func load(_ source: BundleSource, _ configuration: Configuration) throws(SecretKernelError) -> Snapshot {
+        defer {
+            // A load frees the bundle's bytes and its scan (several times the
+            // snapshot's size); glibc keeps such memory, on each thread's
+            // arena, unless asked to hand it back.
+            secretc_release_free_memory()
+        }
+        return try read(source, configuration)
+    }
+
+    private static func read(_ source: BundleSource, _ configuration: Configuration) throws(SecretKernelError) -> Snapshot {
         let bytes: [UInt8]
         let name: String
         switch source {
@@ -243,20 +265,29 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         #endif
     }
 
+    /// Whether `record` holds a value this loader serves now.
+    @inline(__always)
+    private func servable(_ record: LookupTable.Record) -> Bool {
+        let required = LookupTable.hasValue | LookupTable.inScope
+        guard record.flags & (required | LookupTable.inactive) == required, record.valueLength >= 0 else { return false }
+        let expires = record.expires
+        return expires == .max || expires > now()
+    }
+
     /// The value a slot serves, or why it serves none.
     @inline(__always)
     private func serve(_ snapshot: Snapshot, owner: String?, _ plugin: String, _ key: String) -> Result<String, Unserved> {
         guard let record = snapshot.table.record(owner: owner, plugin: plugin, key: key) else {
             return .failure(Unserved(reason: .notSet))
         }
+        if servable(record) { return .success(String(decoding: record.value, as: UTF8.self)) }
         let flags = record.flags
-        guard flags & LookupTable.hasValue != 0 else { return .failure(Unserved(reason: .notSet)) }
+        if flags & LookupTable.hasValue == 0 { return .failure(Unserved(reason: .notSet)) }
         if flags & LookupTable.inactive != 0 { return .failure(Unserved(reason: .inactive)) }
         if flags & LookupTable.inScope == 0 { return .failure(Unserved(reason: .outOfScope(configuration.scope ?? ""))) }
         let expires = record.expires
         if expires != .max, expires <= now() { return .failure(Unserved(reason: .expired(Self.date(expires)))) }
-        guard record.valueLength >= 0 else { return .failure(Unserved(reason: .notSet)) }
-        return .success(String(decoding: record.value, as: UTF8.self))
+        return .failure(Unserved(reason: .notSet))  // a value expired at load time is not held
     }
 
     @inline(__always)

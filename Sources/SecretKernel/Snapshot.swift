@@ -117,7 +117,7 @@ final class Snapshot: @unchecked Sendable {
 
 /// The lookup path's own copy of every slot: a record per slot holding its
 /// serving facts, its names and its value, found through an open-addressing
-/// table over an FNV-1a hash of the names.
+/// table over a word-wise hash of the names.
 ///
 /// Lookups are bound by memory latency (random slots of a 100,000-slot
 /// table miss every cache), so a lookup touches two places: its bucket
@@ -241,26 +241,47 @@ struct LookupTable {
         return next(owner ?? "", 0) && next(plugin, 1) && next(key, 2)
     }
 
-    /// FNV-1a (64-bit) over owner, plugin and key, each followed by a 0 byte
-    /// (no name holds one), the owner of a deployment-wide slot as "-".
+    /// A multiply-xorshift hash of owner, plugin and key, eight bytes at a
+    /// time, each name's length mixed in with its last word (so no two name
+    /// triples are the same word stream); the owner of a deployment-wide
+    /// slot hashes as "-". Byte-wise FNV-1a cost a dependent multiply per
+    /// byte: about 40 ns of a lookup.
     @inline(__always)
     static func hash(owner: String?, plugin: String, key: String) -> UInt64 {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        var hash: UInt64 = 0x243F_6A88_85A3_08D3
+        @inline(__always) func mix(_ word: UInt64) {
+            hash = (hash ^ word) &* 0x9E37_79B9_7F4A_7C15
+            hash ^= hash >> 29
+        }
         @inline(__always) func mix(_ text: String) {
             var text = text
             text.withUTF8 { bytes in
-                for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+                var index = 0
+                if let base = UnsafeRawPointer(bytes.baseAddress) {
+                    while index + 8 <= bytes.count {
+                        mix(base.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                        index += 8
+                    }
+                }
+                var last = UInt64(truncatingIfNeeded: bytes.count) << 56
+                var shift: UInt64 = 0
+                while index < bytes.count {
+                    last |= UInt64(bytes[index]) << shift
+                    shift += 8
+                    index += 1
+                }
+                mix(last)
             }
-            hash = hash &* 0x0000_0100_0000_01B3
         }
         mix(owner ?? "-")
         mix(plugin)
         mix(key)
-        // FNV's low bits mix poorly for short keys: fold the high half in.
-        return hash ^ (hash >> 29)
+        hash = (hash ^ (hash >> 32)) &* 0xD6E8_FEB8_6659_FD93  // the bucket takes low bits, the tag high ones
+        return hash ^ (hash >> 32)
     }
 }
 
 extension Int64 {
     fileprivate var asInt: Int { Int(self) }
 }
+

@@ -1,6 +1,7 @@
 import BundleSeal
 import Crypto
 import Foundation
+import SecretCore
 import SecretModel
 
 /// A record, kept outside the repository, that a project passed validation
@@ -55,7 +56,7 @@ public struct WriteCache: Sendable {
     /// The entry for the project at `config`, when it exists and every file
     /// it was derived from is unchanged; nil otherwise.
     public func entry(config: URL, now: Date = Date()) -> Entry? {
-        guard let bytes = BundleFile.contents(atPath: entryURL(config).path),
+        guard let bytes = FileBytes.read(atPath: entryURL(config).path),
               bytes.starts(with: Array((Self.magic + "\n").utf8)), bytes.suffix(5).elementsEqual("\nend\n".utf8)
         else { return nil }
         var inputs: [String: [UInt8]] = [:]
@@ -107,7 +108,7 @@ public struct WriteCache: Sendable {
                 guard let until = Int(fields[0]), Int(now.timeIntervalSince1970) < until else { return nil }
             case ("input", 2):
                 // The file must hash as it did: read it once, keep its bytes.
-                guard let data = BundleFile.contents(atPath: fields[1]),
+                guard let data = FileBytes.read(atPath: fields[1]),
                       Self.bytes(hex: fields[0]) == Array(SHA256.hash(data: data))
                 else { return nil }
                 inputs[fields[1]] = data

@@ -239,11 +239,11 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
             name = "bundle"
         case .path(let path):
             name = path
-            guard let data = FileManager.default.contents(atPath: path) else {
+            guard let contents = FileBytes.read(atPath: path) else {
                 let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
                 throw SecretKernelError(.unreadable, "\(path) \(reason)")
             }
-            bytes = Array(data)
+            bytes = contents
         }
         let snapshot = try Loader.load(bytes, name: name, configuration)
         configuration.logger.info(

@@ -209,7 +209,7 @@ struct BundleParser {
         slotAttributes.reserveCapacity(range.count / 128)
         var fields: [Field] = []
         var spaces: [Int] = []
-        var variables: [String] = []
+        var variables: [KnownName] = []
         var lineStart = range.lowerBound
         while lineStart < range.upperBound {
             lineStart = try nextLine(bytes, from: lineStart, fields: &fields, spaces: &spaces)
@@ -464,11 +464,27 @@ struct BundleParser {
 
     /// A variable name, the same string as an equal one in `known` (a few
     /// names repeat across 100,000 slots), else checked, new and remembered.
-    func environmentVariable(_ field: Field, known: inout [String]) throws(BundleFormatError) -> String {
-        for name in known where name.utf8.count == field.count && name.utf8.elementsEqual(field) { return name }
+    func environmentVariable(_ field: Field, known: inout [KnownName]) throws(BundleFormatError) -> String {
+        let start = field.startIndex
+        for entry in known where entry.bytes.count == field.count {
+            let same = entry.bytes.withUnsafeBufferPointer { bytes in
+                for offset in 0..<bytes.count where bytes[offset] != field.base[start + offset] { return false }
+                return true
+            }
+            if same { return entry.name }
+        }
         let name = try self.name(field, .environmentVariable)
-        if known.count < 16 { known.append(name) }
+        if known.count < 16 { known.append(KnownName(bytes: Array(field), name: name)) }
         return name
+    }
+
+    /// Whether an attributes field starts with `env=` (byte by byte: a
+    /// generic `starts(with:)` over a string's UTF-8 view costs more).
+    static func startsWithEnv(_ field: Field) -> Bool {
+        guard field.count >= 4 else { return false }
+        let start = field.startIndex
+        return field.base[start] == UInt8(ascii: "e") && field.base[start + 1] == UInt8(ascii: "n")
+            && field.base[start + 2] == UInt8(ascii: "v") && field.base[start + 3] == UInt8(ascii: "=")
     }
 
     static let attributeOrder = ["expires", "reserved", "inactive", "scopes", "description"]
@@ -489,19 +505,25 @@ struct BundleParser {
     }
 
     func attributes(_ field: Field) throws(BundleFormatError) -> SlotAttributes {
-        var known: [String] = []
+        var known: [KnownName] = []
         return try attributes(field, known: &known)
+    }
+
+    /// A name already read, as bytes to compare and as the string to share.
+    struct KnownName {
+        var bytes: [UInt8]
+        var name: String
     }
 
     /// The attributes of a slot line; `known` holds variable names already
     /// read, so that the slots of one plugin key share one string.
-    func attributes(_ field: Field, known: inout [String]) throws(BundleFormatError) -> SlotAttributes {
-        if field.starts(with: "env=".utf8), !field.contains(UInt8(ascii: ";")) {  // most slots: nothing but the variable
+    func attributes(_ field: Field, known: inout [KnownName]) throws(BundleFormatError) -> SlotAttributes {
+        if Self.startsWithEnv(field), !field.contains(UInt8(ascii: ";")) {  // most slots: nothing but the variable
             return SlotAttributes(env: try environmentVariable(field.dropFirst(4), known: &known))
         }
         let firstEnd = field.firstIndex(of: UInt8(ascii: ";")) ?? field.endIndex
         let first = field[..<firstEnd]
-        guard first.starts(with: "env=".utf8) else { throw fail("attributes must start with 'env='") }
+        guard Self.startsWithEnv(first) else { throw fail("attributes must start with 'env='") }
         var attributes = SlotAttributes(env: try environmentVariable(first.dropFirst(4), known: &known))
         var rank = 0
         var start = firstEnd

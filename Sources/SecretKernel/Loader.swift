@@ -170,12 +170,13 @@ enum Loader {
 
         var names: [String: String] = [:]
         for (user, fingerprint) in scan.header.users { names[fingerprint] = user }
+        let epochWriters = epochs.map { names[$0.writer] ?? $0.writer }  // once per epoch, not per slot
         let metadata = scan.slots.indices.map { index in
-            let epoch = writers[index] < 0 ? nil : epochs[Int(writers[index])]
+            let epoch = writers[index] < 0 ? nil : Int(writers[index])
             let attributes = scan.attributes[index]
             return Snapshot.Metadata(
                 reserved: attributes.reserved, scopes: attributes.scopes, description: attributes.description,
-                writer: epoch.map { names[$0.writer] ?? $0.writer }, writtenAt: epoch?.time)
+                writer: epoch.map { epochWriters[$0] }, writtenAt: epoch.map { epochs[$0].time })
         }
         return Snapshot(
             environment: scan.header.environment, slots: slots, serving: serving, metadata: metadata,

@@ -180,13 +180,17 @@ struct LookupTable {
             if slot.owner == nil { flags |= Self.deploymentWide }
             base.storeBytes(of: flags, toByteOffset: 12, as: UInt8.self)
             var cursor = Self.header
-            for (index, name) in [slot.owner ?? "", slot.plugin, slot.key].enumerated() {
-                base.storeBytes(of: UInt8(name.utf8.count), toByteOffset: 13 + index, as: UInt8.self)
-                for byte in name.utf8 {
-                    base.storeBytes(of: byte, toByteOffset: cursor, as: UInt8.self)
-                    cursor += 1
+            @inline(__always) func store(_ name: String, _ index: Int) {
+                var name = name
+                name.withUTF8 { bytes in
+                    base.storeBytes(of: UInt8(bytes.count), toByteOffset: 13 + index, as: UInt8.self)
+                    if let source = bytes.baseAddress { (base + cursor).copyMemory(from: source, byteCount: bytes.count) }
+                    cursor += bytes.count
                 }
             }
+            store(slot.owner ?? "", 0)
+            store(slot.plugin, 1)
+            store(slot.key, 2)
             offsets[position] = Int32(offset + cursor)
             if entry.length > 0 {
                 (base + cursor).copyMemory(from: values.baseAddress! + Int(entry.offset), byteCount: Int(entry.length))

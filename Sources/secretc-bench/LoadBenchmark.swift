@@ -90,25 +90,38 @@ struct LoadBenchmark: ParsableCommand {
         }
     }
 
-    /// Times every lookup on its own (the clock reads are included).
+    /// Times every lookup on its own (the clock reads are included), from
+    /// `threads` threads of their own, all started before any looks up.
+    /// (`concurrentPerform` would run the 8 lookers on as many threads as
+    /// there are cores, a few after each other.)
     private func lookupLatency(_ kernel: SecretKernel, _ keys: [(String, String, String?)]) -> (Int, Int) {
         let perThread = lookups
         var samples = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: threads * perThread)
         defer { samples.deallocate() }
         nonisolated(unsafe) let shared = samples
         let misses = Atomic<Int>(0)
-        DispatchQueue.concurrentPerform(iterations: threads) { thread in
-            var index = thread * 7919
-            for sample in 0..<perThread {
-                let (plugin, key, user) = keys[index & 4095]
-                index &+= 1
-                let start = DispatchTime.now().uptimeNanoseconds
-                let value = kernel.getSecret(plugin, key, user: user)
-                let end = DispatchTime.now().uptimeNanoseconds
-                if value == nil { misses.add(1, ordering: .relaxed) }
-                shared[thread * perThread + sample] = end - start
+        let ready = Atomic<Int>(0)
+        let count = threads
+        let finished = DispatchGroup()
+        for thread in 0..<threads {
+            finished.enter()
+            Thread.detachNewThread {
+                defer { finished.leave() }
+                ready.add(1, ordering: .sequentiallyConsistent)
+                while ready.load(ordering: .sequentiallyConsistent) < count { sched_yield() }
+                var index = thread * 7919
+                for sample in 0..<perThread {
+                    let (plugin, key, user) = keys[index & 4095]
+                    index &+= 1
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    let value = kernel.getSecret(plugin, key, user: user)
+                    let end = DispatchTime.now().uptimeNanoseconds
+                    if value == nil { misses.add(1, ordering: .relaxed) }
+                    shared[thread * perThread + sample] = end - start
+                }
             }
         }
+        finished.wait()
         precondition(misses.load(ordering: .relaxed) == 0, "a lookup of a set slot returned nil")
         samples.sort()
         print("  (reading the clock costs \(Self.clockOverhead()) ns; every lookup time includes one read)")

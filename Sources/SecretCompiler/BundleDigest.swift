@@ -50,6 +50,33 @@ public struct BundleDigest: Equatable, Sendable {
     /// Reads the regular file at `path` and hashes it at once: each core
     /// reads and hashes its own chunks (the bytes are hashed while they are
     /// in the cache). Nil when the file cannot be read or changes meanwhile.
+    /// Fills `buffer` from the start of `fd`, one ``chunkSize`` chunk per
+    /// task on every core, and hands each chunk read to `each`; false when
+    /// the file ended early or could not be read.
+    static func readChunks(
+        _ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, each: @Sendable (Int, UnsafeRawBufferPointer) -> Void
+    ) -> Bool {
+        let count = buffer.count
+        let failures = Atomic<Int>(0)
+        nonisolated(unsafe) let buffer = buffer
+        DispatchQueue.concurrentPerform(iterations: (count + chunkSize - 1) / chunkSize) { chunk in
+            let start = chunk * chunkSize, length = min(count - start, chunkSize)
+            var done = 0
+            while done < length {
+                let got = pread(fd, buffer.baseAddress! + start + done, length - done, off_t(start + done))
+                if got < 0, errno == EINTR { continue }
+                guard got > 0 else { break }
+                done += got
+            }
+            guard done == length else {
+                failures.add(1, ordering: .relaxed)
+                return
+            }
+            each(chunk, UnsafeRawBufferPointer(start: buffer.baseAddress! + start, count: length))
+        }
+        return failures.load(ordering: .relaxed) == 0
+    }
+
     public static func read(_ path: String) -> (bytes: [UInt8], digest: BundleDigest)? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
@@ -61,28 +88,14 @@ public struct BundleDigest: Equatable, Sendable {
         var chunks = [UInt8](repeating: 0, count: total * 32)
         var complete = true
         let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            let failures = Atomic<Int>(0)
             chunks.withUnsafeMutableBufferPointer { output in
-                nonisolated(unsafe) let output = output, buffer = buffer
-                DispatchQueue.concurrentPerform(iterations: total) { chunk in
-                    let start = chunk * chunkSize, length = min(count - start, chunkSize)
-                    var done = 0
-                    while done < length {
-                        let got = pread(fd, buffer.baseAddress! + start + done, length - done, off_t(start + done))
-                        if got < 0, errno == EINTR { continue }
-                        guard got > 0 else { break }
-                        done += got
-                    }
-                    guard done == length else {
-                        failures.add(1, ordering: .relaxed)
-                        return
-                    }
+                nonisolated(unsafe) let output = output
+                complete = readChunks(fd, into: UnsafeMutableRawBufferPointer(buffer)) { chunk, bytes in
                     var hash = SHA256()
-                    hash.update(bufferPointer: UnsafeRawBufferPointer(start: buffer.baseAddress! + start, count: length))
+                    hash.update(bufferPointer: bytes)
                     Self.store(hash, chunk: chunk, into: output)
                 }
             }
-            complete = failures.load(ordering: .relaxed) == 0
             initialized = complete ? count : 0
         }
         var after = stat()

@@ -66,9 +66,31 @@ public struct BundleFile {
         return try body()
     }
 
+    /// The file's bytes when it is still the version `identity` names; nil
+    /// when it is not (or cannot be read).
+    public func read(ifIdentity identity: FileIdentity) -> [UInt8]? {
+        let fd = open(url.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var before = stat()
+        guard fstat(fd, &before) == 0, FileIdentity(before) == identity else { return nil }
+        var complete = false
+        // Read in chunks on every core, as BundleDigest.read does: the first
+        // touch of each page of the new array costs as much as the copy.
+        let bytes = [UInt8](unsafeUninitializedCapacity: identity.size) { buffer, initialized in
+            complete = BundleDigest.readChunks(fd, into: UnsafeMutableRawBufferPointer(buffer)) { _, _ in }
+            initialized = complete ? buffer.count : 0
+        }
+        // Changed while being read (which also changes its ctime): not that version.
+        var after = stat()
+        guard complete, fstat(fd, &after) == 0, FileIdentity(after) == identity else { return nil }
+        return bytes
+    }
+
     /// Replaces the file atomically: a temporary file in the same folder,
     /// flushed to disk, renamed over the bundle, and the folder flushed.
-    public func replace(with bytes: [UInt8]) throws(CompilerError) {
+    @discardableResult
+    public func replace(with bytes: [UInt8]) throws(CompilerError) -> FileIdentity? {
         try replace(with: [bytes[...]])
     }
 
@@ -76,7 +98,10 @@ public struct BundleFile {
     static let writeBackStep = 4 << 20
 
     /// ``replace(with:)`` with the new contents given as pieces, written in order.
-    public func replace(with pieces: [ArraySlice<UInt8>]) throws(CompilerError) {
+    /// - Returns: the identity of the file written, taken from its own
+    ///   descriptor after the rename (nil when it cannot be had).
+    @discardableResult
+    public func replace(with pieces: [ArraySlice<UInt8>]) throws(CompilerError) -> FileIdentity? {
         let folder = url.deletingLastPathComponent()
         let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
         let fd = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -103,7 +128,7 @@ public struct BundleFile {
             }
         }
         ok = ok && fsync(fd) == 0
-        close(fd)
+        defer { close(fd) }
         guard ok, rename(temporary.path, url.path) == 0 else {
             unlink(temporary.path)
             throw CompilerError(.unavailable, "cannot replace \(displayPath): \(String(cString: strerror(errno)))")
@@ -113,5 +138,39 @@ public struct BundleFile {
             fsync(directory)
             close(directory)
         }
+        // Of the file this wrote, whatever has happened to its path since
+        // (the rename itself changed its ctime).
+        var info = stat()
+        return fstat(fd, &info) == 0 ? FileIdentity(info) : nil
     }
+}
+
+/// One version of a file, as its metadata tells it apart: device, inode,
+/// size, and modification and change times in nanoseconds. Any write to a
+/// file changes its ctime, which no caller can set back; a file replaced by
+/// a rename (as git and every secretc writer do) is a new inode.
+public struct FileIdentity: Equatable, Sendable, LosslessStringConvertible {
+    var device: UInt64
+    var inode: UInt64
+    var size: Int
+    var modified: Int64
+    var changed: Int64
+
+    init(_ info: stat) {
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+        size = Int(info.st_size)
+        modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+        changed = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
+    }
+
+    public init?(_ description: String) {
+        let parts = description.split(separator: ":")
+        guard parts.count == 5, let device = UInt64(parts[0]), let inode = UInt64(parts[1]), let size = Int(parts[2]),
+              let modified = Int64(parts[3]), let changed = Int64(parts[4])
+        else { return nil }
+        (self.device, self.inode, self.size, self.modified, self.changed) = (device, inode, size, modified, changed)
+    }
+
+    public var description: String { "\(device):\(inode):\(size):\(modified):\(changed)" }
 }

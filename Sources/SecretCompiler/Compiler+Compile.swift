@@ -59,9 +59,9 @@ extension Compiler {
                 throw .seal(error, bundle: file.displayPath)
             }
             let bytes = bundle.serialized()
-            try file.replace(with: bytes)
+            let identity = try file.replace(with: bytes)
             // Made from the declarations and signed here: the next write need not verify it again.
-            cache?.record(project, environment: environmentName, digest: BundleDigest(bytes).value)
+            cache?.record(project, environment: environmentName, digest: BundleDigest(bytes).value, written: identity)
             return CompileReport(created: existing == nil, values: values.count, dropped: dropped.sorted(), signer: adminName)
         }
     }

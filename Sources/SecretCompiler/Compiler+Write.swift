@@ -125,12 +125,18 @@ public struct SlotWriter {
         let dataKey = makeDataKey()
         defer { _ = dataKey.wait() }  // no gpg work outlives the write
         let context = try Compiler.context(home: home, passphrase: passphrase)
-        let (writer, writerName) = try writeSigner(owner: user, signerName, context)
+        // gpg looks the signer's key up while the bundle is read; a refused
+        // signer is still reported before anything else.
+        let lookup = ContextLoan(context)
+        let facts = facts
+        let signer = Pending {
+            Result { () throws(CompilerError) in try Self.signer(facts, owner: user, signerName, lookup.context) }
+        }
         return try file.withLock { () throws(CompilerError) -> WriteReport? in
-            guard let (bytes, digest) = try file.readDigested() else {
-                throw Compiler.missingBundle(file, environment: environmentName)
-            }
-            guard try verify(bytes, digest: digest.value) else { return nil }
+            let contents = Result { () throws(CompilerError) in try readCurrent() }
+            let (writer, writerName) = try signer.wait().get()
+            let (bytes, digest, digestValue) = try contents.get()
+            guard try verify(bytes, digest: digestValue) else { return nil }
             let splice = try file.formatted { () throws(BundleFormatError) in try BundleSplice(bytes) }
             let changes = try resolve(values, in: splice, plugin: plugin, user: user)
             // Deleting what holds no value changes nothing.
@@ -141,12 +147,24 @@ public struct SlotWriter {
             // the new epoch line is as it was.
             let unchanged = splice.slotsStart
             let newDigest = Pending { BundleDigest(pieces: pieces, reusing: digest, unchanged: unchanged) }
-            try file.replace(with: pieces)
-            record(newDigest.wait().value)
+            let identity = try file.replace(with: pieces)
+            record(newDigest.wait().value, written: identity)
             return WriteReport(
                 set: effective.filter { $0.value != nil }.map(\.slot.slot.description),
                 deleted: effective.filter { $0.value == nil }.map(\.slot.slot.description), signer: writerName)
         }
+    }
+
+    /// The bundle's bytes and digest: one the last recorded write left as it
+    /// was is read without hashing (its digest is recorded).
+    private func readCurrent() throws(CompilerError) -> (bytes: [UInt8], digest: BundleDigest?, value: [UInt8]) {
+        if let known = lastWritten, let unchanged = file.read(ifIdentity: known.identity) {
+            return (unchanged, nil, known.digest)
+        }
+        guard let (bytes, digest) = try file.readDigested() else {
+            throw Compiler.missingBundle(file, environment: environmentName)
+        }
+        return (bytes, digest, digest.value)
     }
 
     /// Each named key's new value (nil: delete), checked against the manifest;
@@ -268,12 +286,19 @@ public struct SlotWriter {
     }
 
     /// Records `digest` as the verified state of the bundle just written.
-    private func record(_ digest: [UInt8]) {
+    private func record(_ digest: [UInt8], written identity: FileIdentity?) {
         guard let cache else { return }
         switch verification {
-        case .recorded(let entry): cache.record(entry, environment: environmentName, digest: digest)
-        case .full(let compiler): cache.record(compiler.project, environment: environmentName, digest: digest)
+        case .recorded(let entry): cache.record(entry, environment: environmentName, digest: digest, written: identity)
+        case .full(let compiler):
+            cache.record(compiler.project, environment: environmentName, digest: digest, written: identity)
         }
+    }
+
+    /// The bundle file the last recorded writer left, when writing from the record.
+    private var lastWritten: WriteCache.Written? {
+        guard case .recorded(let entry) = verification else { return nil }
+        return entry.written[environmentName]
     }
 
     // MARK: Authorization
@@ -283,6 +308,12 @@ public struct SlotWriter {
     /// here, else the first admin's that is.
     func writeSigner(owner: String?, _ name: String?, _ context: Context) throws(CompilerError)
         -> (fingerprint: String, name: String)
+    {
+        try Self.signer(facts, owner: owner, name, context)
+    }
+
+    private static func signer(_ facts: WriteFacts, owner: String?, _ name: String?, _ context: Context)
+        throws(CompilerError) -> (fingerprint: String, name: String)
     {
         let ownerKey = owner.flatMap { facts.userKeys[$0] }
         let allowed = facts.admins + (ownerKey.map { [$0] } ?? [])
@@ -307,4 +338,11 @@ public struct SlotWriter {
             .forbidden, "no key in the GnuPG home may write slots of \(whose)",
             hints: ["allowed: \(allowed.joined(separator: ", ")); pick one with --as NAME"])
     }
+}
+
+/// A context lent to one other thread for a while: the borrower uses it
+/// alone until the lender has waited for the borrower's result.
+private final class ContextLoan: @unchecked Sendable {
+    let context: Context
+    init(_ context: Context) { self.context = context }
 }

@@ -45,11 +45,20 @@ public struct WriteCache: Sendable {
         /// environment (newest first; a few, so that switching branches back
         /// and forth stays fast).
         public var verified: [String: [[UInt8]]]
-        /// The entry's lines up to its `verified` lines.
+        /// The bundle file a writer itself left last, by environment: its
+        /// identity and its digest (one of `verified`). A bundle that still
+        /// has that identity is read without being hashed.
+        public var written: [String: Written]
+        /// The entry's lines up to its `verified` and `written` lines.
         fileprivate let body: [UInt8]
     }
 
-    static let magic = "secretc-write-cache 1"
+    public struct Written: Sendable {
+        public var identity: FileIdentity
+        public var digest: [UInt8]
+    }
+
+    static let magic = "secretc-write-cache 2"
 
     // MARK: Reading
 
@@ -67,6 +76,7 @@ public struct WriteCache: Sendable {
         var environments: [WriteFacts.Environment] = []
         var manifests: [String: Manifest] = [:]
         var verified: [String: [[UInt8]]] = [:]
+        var written: [String: Written] = [:]
         var recordedConfig: URL?
         let linesEnd = bytes.count - "end\n".utf8.count
         var bodyEnd = linesEnd
@@ -126,9 +136,16 @@ public struct WriteCache: Sendable {
                 environments.append(
                     WriteFacts.Environment(name: fields[0], bundle: URL(fileURLWithPath: fields[2]), recipients: recipients))
             case ("verified", 2):
-                if verified.isEmpty { bodyEnd = lineStart }
+                if verified.isEmpty, written.isEmpty { bodyEnd = lineStart }
                 guard let digest = Self.bytes(hex: fields[1]) else { return nil }
                 verified[fields[0], default: []].append(digest)
+            case ("written", 2):
+                if verified.isEmpty, written.isEmpty { bodyEnd = lineStart }
+                let parts = fields[1].split(separator: " ")
+                guard parts.count == 2, let identity = FileIdentity(String(parts[0])),
+                      let digest = Self.bytes(hex: String(parts[1]))
+                else { return nil }
+                written[fields[0]] = Written(identity: identity, digest: digest)
             default:
                 return nil
             }
@@ -139,7 +156,9 @@ public struct WriteCache: Sendable {
         let facts = WriteFacts(
             config: recordedConfig, admins: admins, keys: keys, users: users, userKeys: userKeys,
             environments: environments, manifests: manifests)
-        return Entry(facts: facts, verified: verified, body: Array(bytes[..<bodyEnd]))
+        // A written bundle counts only while its digest is among the verified ones.
+        written = written.filter { verified[$0.key]?.contains($0.value.digest) == true }
+        return Entry(facts: facts, verified: verified, written: written, body: Array(bytes[..<bodyEnd]))
     }
 
     // MARK: Writing
@@ -147,19 +166,39 @@ public struct WriteCache: Sendable {
     /// Records `project` (valid, with no errors, at `now`) and that `digest`
     /// is a verified state of `environment`'s bundle. Earlier records of
     /// verified bundles survive when the project is unchanged.
-    public func record(_ project: Project, environment: String, digest: [UInt8], now: Date = Date()) {
+    ///
+    /// - Parameter written: the identity of the bundle file, when the caller
+    ///   wrote it itself and `digest` is the digest of what it wrote.
+    public func record(
+        _ project: Project, environment: String, digest: [UInt8], written identity: FileIdentity? = nil, now: Date = Date()
+    ) {
         guard let body = Self.body(project, now: now) else { return }
         var verified: [String: [[UInt8]]] = [:]
+        var written: [String: Written] = [:]
         if let existing = entry(config: project.declarations.file.url, now: now), existing.body == body {
             verified = existing.verified
+            written = existing.written
         }
-        write(body: body, verified: Self.adding(digest, to: verified, environment), config: project.declarations.file.url)
+        write(
+            body: body, verified: Self.adding(digest, to: verified, environment),
+            written: Self.noting(identity, digest, in: written, environment), config: project.declarations.file.url)
     }
 
     /// Records that `digest` is a verified state of `environment`'s bundle,
     /// in the entry a writer was working from.
-    public func record(_ entry: Entry, environment: String, digest: [UInt8]) {
-        write(body: entry.body, verified: Self.adding(digest, to: entry.verified, environment), config: entry.facts.config)
+    public func record(_ entry: Entry, environment: String, digest: [UInt8], written identity: FileIdentity? = nil) {
+        write(
+            body: entry.body, verified: Self.adding(digest, to: entry.verified, environment),
+            written: Self.noting(identity, digest, in: entry.written, environment), config: entry.facts.config)
+    }
+
+    /// `written` with `environment`'s bundle now `identity` (nil: not one this process wrote).
+    private static func noting(
+        _ identity: FileIdentity?, _ digest: [UInt8], in written: [String: Written], _ environment: String
+    ) -> [String: Written] {
+        var written = written
+        written[environment] = identity.map { Written(identity: $0, digest: digest) }
+        return written
     }
 
     /// How many verified bundles an entry remembers per environment.
@@ -174,10 +213,13 @@ public struct WriteCache: Sendable {
         return verified
     }
 
-    private func write(body: [UInt8], verified: [String: [[UInt8]]], config: URL) {
+    private func write(body: [UInt8], verified: [String: [[UInt8]]], written: [String: Written], config: URL) {
         var out = body
         for (environment, digests) in verified.sorted(by: { $0.key < $1.key }) {
             for digest in digests { out += "verified \(environment) \(Digest.hex(digest))\n".utf8 }
+        }
+        for (environment, file) in written.sorted(by: { $0.key < $1.key }) {
+            out += "written \(environment) \(file.identity) \(Digest.hex(file.digest))\n".utf8
         }
         out += "end\n".utf8
         // A cache: failing to write it only costs the next writer time.

@@ -161,6 +161,46 @@ struct WriteCacheTests {
         #expect(try deployment.bundle() == text, "nothing is written onto a tampered bundle")
     }
 
+    /// The bundle a write leaves is recorded by its file identity, and the
+    /// next write reads it without hashing. A change made in place — same
+    /// inode, same size, its modification time put back — still changes the
+    /// ctime: the writer hashes the bundle, finds it unverified, and refuses.
+    @Test func aBundleChangedInPlaceIsNotTakenForTheOneWritten() throws {
+        let deployment = try ExampleDeployment()
+        let ops = try deployment.home(["ops"])
+        #expect(try deployment.secretc(["set", "github", "--env", "production", "APP_ID=1"], home: ops).status == 0)
+        let file = deployment.root.appendingPathComponent("secrets/production.bundle")
+        let cache = WriteCache(folder: deployment.cache)
+        let entry = try #require(cache.entry(config: deployment.root.appendingPathComponent("secretc.yaml")))
+        let written = try #require(entry.written["production"], "a write records the file it left")
+        #expect(BundleFile(url: file).read(ifIdentity: written.identity) == Array(try Data(contentsOf: file)))
+        #expect(try cachedWriter(deployment, ops)?.write(
+            .upsert([("APP_ID", SecureBytes("2"))]), plugin: "github", user: nil, as: "ops") != nil)
+
+        var text = try deployment.bundle()
+        let line = try #require(text.range(of: "slot alice github TOKEN "))
+        let value = text.index(line.upperBound, offsetBy: 30)
+        text.replaceSubrange(value...value, with: text[value] == "A" ? "B" : "A")
+        var before = stat()
+        #expect(stat(file.path, &before) == 0)
+        let handle = try FileHandle(forWritingTo: file)  // in place: the same inode
+        try handle.write(contentsOf: Data(text.utf8))
+        var times = [before.st_atim, before.st_mtim]
+        #expect(futimens(handle.fileDescriptor, &times) == 0)
+        try handle.close()
+        var after = stat()
+        #expect(stat(file.path, &after) == 0)
+        #expect(after.st_ino == before.st_ino && after.st_size == before.st_size)
+        #expect(after.st_mtim.tv_sec == before.st_mtim.tv_sec && after.st_mtim.tv_nsec == before.st_mtim.tv_nsec)
+
+        let writer = try #require(try cachedWriter(deployment, ops))
+        #expect(try writer.write(.upsert([("APP_ID", SecureBytes("3"))]), plugin: "github", user: nil, as: "ops") == nil)
+        let set = try deployment.secretc(["set", "github", "--env", "production", "APP_ID=3"], home: ops)
+        #expect(set.status == 1)
+        #expect(set.stderrText.hasPrefix("secretc: error: secrets/production.bundle cannot be trusted: "), "\(set.stderrText)")
+        #expect(try deployment.bundle() == text, "nothing is written onto a tampered bundle")
+    }
+
     /// `compile` records the bundle it made: the next write is warm.
     @Test func aCompiledBundleIsRecorded() throws {
         let deployment = try ExampleDeployment()

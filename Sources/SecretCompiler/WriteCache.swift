@@ -1,6 +1,7 @@
 import BundleSeal
 import Crypto
 import Foundation
+import GPG
 import SecretCore
 import SecretModel
 

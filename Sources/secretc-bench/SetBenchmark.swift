@@ -106,7 +106,7 @@ struct SetBenchmark: ParsableCommand {
         for run in 0..<warmRuns {
             let entry = time("record: hash the project's files") { writeCache.entry(config: large.config) }
             guard entry != nil else { throw BenchFailure("the write cache has no entry for the project") }
-            let bytes = try time("read and digest the bundle") { BundleDigest.read(large.bundle.path)?.bytes ?? [] }
+            let bytes = time("read and digest the bundle") { BundleDigest.read(large.bundle.path)?.bytes ?? [] }
             if let written = entry?.written["production"] {
                 _ = time("read it as the last write left it (no digest)") {
                     BundleFile(url: large.bundle).read(ifIdentity: written.identity)
@@ -132,7 +132,7 @@ struct SetBenchmark: ParsableCommand {
                 return try [UInt8](repeating: 7, count: 32).withUnsafeBytes { try encryptor.encrypt($0, to: [runtime.info.fingerprint]) }
             }
             let scratch = BundleFile(url: large.bundle.appendingPathExtension("phase"))
-            try time("write, flush and rename 23 MiB") { try scratch.replace(with: bytes) }
+            _ = try time("write, flush and rename 23 MiB") { try scratch.replace(with: bytes) }
             try? FileManager.default.removeItem(at: scratch.url)
             let writer = try SlotWriter.cached(
                 config: large.config, environment: "production", cache: writeCache, home: large.home.path)

@@ -18,7 +18,7 @@ public final class ValueOpener {
     /// - Throws: ``BundleSealError/undecryptable(_:)`` when libgcrypt is
     ///   unusable (too old, or refuses the key).
     public init(key: SymmetricKey) throws(BundleSealError) {
-        guard secretc_gcrypt_initialize("1.8.0") != 0 else {
+        guard Self.libraryReady else {
             throw .undecryptable("libgcrypt 1.8 or later is required to open values")
         }
         var handle: gcry_cipher_hd_t?
@@ -31,6 +31,11 @@ public final class ValueOpener {
         let status = key.withUnsafeBytes { gcry_cipher_setkey(handle, $0.baseAddress, $0.count) }
         guard status == 0 else { throw .undecryptable("libgcrypt refuses the data key") }
     }
+
+    /// libgcrypt's initialisation, once per process (a static `let` runs
+    /// once, whichever thread gets there first: libgcrypt must not be
+    /// initialised from two threads at once).
+    private static let libraryReady = secretc_gcrypt_initialize("1.8.0") != 0
 
     deinit {
         gcry_cipher_close(handle)  // wipes the key schedule

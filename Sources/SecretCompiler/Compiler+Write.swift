@@ -132,6 +132,7 @@ public struct SlotWriter {
         let signer = Pending {
             Result { () throws(CompilerError) in try Self.signer(facts, owner: user, signerName, lookup.context) }
         }
+        defer { _ = signer.wait() }  // the context is this thread's again only then
         return try file.withLock { () throws(CompilerError) -> WriteReport? in
             let contents = Result { () throws(CompilerError) in try readCurrent() }
             let (writer, writerName) = try signer.wait().get()

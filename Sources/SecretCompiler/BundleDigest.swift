@@ -1,7 +1,6 @@
 import Crypto
 import Dispatch
 import Foundation
-import Synchronization
 
 /// What the write cache knows a bundle's bytes by: SHA-256 over the length
 /// and the SHA-256 of each 1 MiB chunk (as collision-resistant as SHA-256
@@ -50,59 +49,20 @@ public struct BundleDigest: Equatable, Sendable {
     /// Reads the regular file at `path` and hashes it at once: each core
     /// reads and hashes its own chunks (the bytes are hashed while they are
     /// in the cache). Nil when the file cannot be read or changes meanwhile.
-    /// Fills `buffer` from the start of `fd`, one ``chunkSize`` chunk per
-    /// task on every core, and hands each chunk read to `each`; false when
-    /// the file ended early or could not be read.
-    static func readChunks(
-        _ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, each: @Sendable (Int, UnsafeRawBufferPointer) -> Void
-    ) -> Bool {
-        let count = buffer.count
-        let failures = Atomic<Int>(0)
-        nonisolated(unsafe) let buffer = buffer
-        DispatchQueue.concurrentPerform(iterations: (count + chunkSize - 1) / chunkSize) { chunk in
-            let start = chunk * chunkSize, length = min(count - start, chunkSize)
-            var done = 0
-            while done < length {
-                let got = pread(fd, buffer.baseAddress! + start + done, length - done, off_t(start + done))
-                if got < 0, errno == EINTR { continue }
-                guard got > 0 else { break }
-                done += got
-            }
-            guard done == length else {
-                failures.add(1, ordering: .relaxed)
-                return
-            }
-            each(chunk, UnsafeRawBufferPointer(start: buffer.baseAddress! + start, count: length))
-        }
-        return failures.load(ordering: .relaxed) == 0
-    }
-
     public static func read(_ path: String) -> (bytes: [UInt8], digest: BundleDigest)? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var before = stat()
-        guard fstat(fd, &before) == 0, (before.st_mode & S_IFMT) == S_IFREG else { return nil }
-        let count = Int(before.st_size)
-        let total = (count + chunkSize - 1) / chunkSize
-        var chunks = [UInt8](repeating: 0, count: total * 32)
-        var complete = true
-        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            chunks.withUnsafeMutableBufferPointer { output in
-                nonisolated(unsafe) let output = output
-                complete = readChunks(fd, into: UnsafeMutableRawBufferPointer(buffer)) { chunk, bytes in
-                    var hash = SHA256()
-                    hash.update(bufferPointer: bytes)
-                    Self.store(hash, chunk: chunk, into: output)
-                }
+        var chunks = UnsafeMutableBufferPointer<UInt8>(start: nil, count: 0)
+        defer { chunks.deallocate() }
+        let read = BundleFile.readChunked(path) { identity in
+            chunks = .allocate(capacity: (identity.size + chunkSize - 1) / chunkSize * 32)
+            nonisolated(unsafe) let output = chunks
+            return { chunk, bytes in
+                var hash = SHA256()
+                hash.update(bufferPointer: bytes)
+                Self.store(hash, chunk: chunk, into: output)
             }
-            initialized = complete ? count : 0
         }
-        var after = stat()
-        guard complete, fstat(fd, &after) == 0, after.st_size == before.st_size,
-              after.st_mtim.tv_sec == before.st_mtim.tv_sec, after.st_mtim.tv_nsec == before.st_mtim.tv_nsec
-        else { return nil }
-        return (bytes, BundleDigest(count: count, chunks: chunks))
+        guard let (bytes, identity) = read else { return nil }
+        return (bytes, BundleDigest(count: identity.size, chunks: Array(chunks)))
     }
 
     /// Finishes one chunk's hash into its 32 bytes of `output`.

@@ -2,6 +2,7 @@ import BundleFormat
 import CLinux
 import Foundation
 import SecretCore
+import Synchronization
 
 /// Reading and atomically replacing a bundle file, under an exclusive lock.
 public struct BundleFile {
@@ -69,22 +70,51 @@ public struct BundleFile {
     /// The file's bytes when it is still the version `identity` names; nil
     /// when it is not (or cannot be read).
     public func read(ifIdentity identity: FileIdentity) -> [UInt8]? {
-        let fd = open(url.path, O_RDONLY | O_CLOEXEC)
+        let readOnly: @Sendable (Int, UnsafeRawBufferPointer) -> Void = { _, _ in }
+        return Self.readChunked(url.path) { $0 == identity ? readOnly : nil }?.bytes
+    }
+
+    /// Reads the regular file at `path` whole, one ``BundleDigest/chunkSize``
+    /// chunk per task on every core (the first touch of each page of a new
+    /// array costs as much as the copy), into an array that is not zeroed
+    /// first. `handler` sees the file's identity before anything is read
+    /// and returns what to do with each chunk as it is read, or nil to read
+    /// nothing. Nil when the file cannot be read, is refused, or changes
+    /// meanwhile (which changes its identity).
+    static func readChunked(
+        _ path: String, handler: (FileIdentity) -> (@Sendable (Int, UnsafeRawBufferPointer) -> Void)?
+    ) -> (bytes: [UInt8], identity: FileIdentity)? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var before = stat()
-        guard fstat(fd, &before) == 0, FileIdentity(before) == identity else { return nil }
-        var complete = false
-        // Read in chunks on every core, as BundleDigest.read does: the first
-        // touch of each page of the new array costs as much as the copy.
-        let bytes = [UInt8](unsafeUninitializedCapacity: identity.size) { buffer, initialized in
-            complete = BundleDigest.readChunks(fd, into: UnsafeMutableRawBufferPointer(buffer)) { _, _ in }
-            initialized = complete ? buffer.count : 0
+        guard fstat(fd, &before) == 0, (before.st_mode & S_IFMT) == S_IFREG else { return nil }
+        let identity = FileIdentity(before)
+        guard let each = handler(identity) else { return nil }
+        let count = identity.size, size = BundleDigest.chunkSize
+        let failures = Atomic<Int>(0)
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            nonisolated(unsafe) let buffer = buffer
+            DispatchQueue.concurrentPerform(iterations: (count + size - 1) / size) { chunk in
+                let start = chunk * size, length = min(count - start, size)
+                var done = 0
+                while done < length {
+                    let got = pread(fd, buffer.baseAddress! + start + done, length - done, off_t(start + done))
+                    if got < 0, errno == EINTR { continue }
+                    guard got > 0 else { break }
+                    done += got
+                }
+                guard done == length else {
+                    failures.add(1, ordering: .relaxed)
+                    return
+                }
+                each(chunk, UnsafeRawBufferPointer(start: buffer.baseAddress! + start, count: length))
+            }
+            initialized = failures.load(ordering: .relaxed) == 0 ? count : 0
         }
-        // Changed while being read (which also changes its ctime): not that version.
         var after = stat()
-        guard complete, fstat(fd, &after) == 0, FileIdentity(after) == identity else { return nil }
-        return bytes
+        guard bytes.count == count, fstat(fd, &after) == 0, FileIdentity(after) == identity else { return nil }
+        return (bytes, identity)
     }
 
     /// Replaces the file atomically: a temporary file in the same folder,

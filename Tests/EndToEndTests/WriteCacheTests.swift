@@ -145,17 +145,27 @@ struct WriteCacheTests {
         let ops = try deployment.home(["ops"])
         #expect(try deployment.secretc(["set", "github", "--env", "production", "APP_ID=1"], home: ops).status == 0)
         let file = deployment.root.appendingPathComponent("secrets/production.bundle")
+        let text = try tamperedBundle(deployment)
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        try expectRefused(deployment, ops, tampered: text, appID: "2")
+    }
+
+    /// The bundle's text with one character of alice's GitHub token's ciphertext changed.
+    func tamperedBundle(_ deployment: ExampleDeployment) throws -> String {
         var text = try deployment.bundle()
-        // One character of alice's GitHub token's ciphertext.
         let line = try #require(text.range(of: "slot alice github TOKEN "))
         let value = text.index(line.upperBound, offsetBy: 30)
         text.replaceSubrange(value...value, with: text[value] == "A" ? "B" : "A")
-        try text.write(to: file, atomically: true, encoding: .utf8)
+        return text
+    }
 
+    /// A cached writer defers and `secretc set` refuses the tampered bundle,
+    /// leaving it byte-identical.
+    func expectRefused(_ deployment: ExampleDeployment, _ ops: TemporaryGPGHome, tampered text: String, appID: String) throws {
         let writer = try #require(try cachedWriter(deployment, ops), "the project's files are unchanged")
-        #expect(try writer.write(.upsert([("APP_ID", SecureBytes("2"))]), plugin: "github", user: nil, as: "ops") == nil)
+        #expect(try writer.write(.upsert([("APP_ID", SecureBytes(appID))]), plugin: "github", user: nil, as: "ops") == nil)
         #expect(try deployment.bundle() == text)
-        let set = try deployment.secretc(["set", "github", "--env", "production", "APP_ID=2"], home: ops)
+        let set = try deployment.secretc(["set", "github", "--env", "production", "APP_ID=\(appID)"], home: ops)
         #expect(set.status == 1)
         #expect(set.stderrText.hasPrefix("secretc: error: secrets/production.bundle cannot be trusted: "), "\(set.stderrText)")
         #expect(try deployment.bundle() == text, "nothing is written onto a tampered bundle")
@@ -177,10 +187,7 @@ struct WriteCacheTests {
         #expect(try cachedWriter(deployment, ops)?.write(
             .upsert([("APP_ID", SecureBytes("2"))]), plugin: "github", user: nil, as: "ops") != nil)
 
-        var text = try deployment.bundle()
-        let line = try #require(text.range(of: "slot alice github TOKEN "))
-        let value = text.index(line.upperBound, offsetBy: 30)
-        text.replaceSubrange(value...value, with: text[value] == "A" ? "B" : "A")
+        let text = try tamperedBundle(deployment)
         var before = stat()
         #expect(stat(file.path, &before) == 0)
         let handle = try FileHandle(forWritingTo: file)  // in place: the same inode
@@ -193,12 +200,7 @@ struct WriteCacheTests {
         #expect(after.st_ino == before.st_ino && after.st_size == before.st_size)
         #expect(after.st_mtim.tv_sec == before.st_mtim.tv_sec && after.st_mtim.tv_nsec == before.st_mtim.tv_nsec)
 
-        let writer = try #require(try cachedWriter(deployment, ops))
-        #expect(try writer.write(.upsert([("APP_ID", SecureBytes("3"))]), plugin: "github", user: nil, as: "ops") == nil)
-        let set = try deployment.secretc(["set", "github", "--env", "production", "APP_ID=3"], home: ops)
-        #expect(set.status == 1)
-        #expect(set.stderrText.hasPrefix("secretc: error: secrets/production.bundle cannot be trusted: "), "\(set.stderrText)")
-        #expect(try deployment.bundle() == text, "nothing is written onto a tampered bundle")
+        try expectRefused(deployment, ops, tampered: text, appID: "3")
     }
 
     /// `compile` records the bundle it made: the next write is warm.

@@ -214,16 +214,15 @@ public enum BundleOpener {
     /// plaintext to `body` and zeroes it; false when it does not authenticate.
     public static func open(_ sealed: [UInt8], aad: [UInt8], key: SymmetricKey, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
         guard let opener = try? ValueOpener(key: key) else { return false }
-        let plaintext = UnsafeMutableRawBufferPointer.allocate(
-            byteCount: max(ValueOpener.plaintextCount(sealedCount: sealed.count), 1), alignment: 16)
-        defer { plaintext.deallocate() }
-        let opened = UnsafeMutableRawBufferPointer(rebasing: plaintext[..<ValueOpener.plaintextCount(sealedCount: sealed.count)])
-        let authentic = sealed.withUnsafeBytes { sealed in
-            aad.withUnsafeBytes { aad in opener.open(sealed, aad: aad, into: opened) }
+        var plaintext = [UInt8](repeating: 0, count: ValueOpener.plaintextCount(sealedCount: sealed.count))
+        return plaintext.withUnsafeMutableBytes { opened in
+            let authentic = sealed.withUnsafeBytes { sealed in
+                aad.withUnsafeBytes { aad in opener.open(sealed, aad: aad, into: opened) }
+            }
+            guard authentic else { return false }
+            body(UnsafeRawBufferPointer(opened))
+            wipe(opened)
+            return true
         }
-        guard authentic else { return false }
-        body(UnsafeRawBufferPointer(opened))
-        wipe(opened)
-        return true
     }
 }

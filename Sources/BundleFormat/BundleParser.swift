@@ -1,4 +1,7 @@
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 import SecretCore
 import Synchronization
 
@@ -31,22 +34,166 @@ struct BundleParser {
         guard Self.isASCII(bytes) || String(validating: bytes, as: UTF8.self) != nil else {
             throw .malformed(line: 1, reason: "not UTF-8 text")
         }
-        let (header, epochs, slots, attributes) = try bytes.withUnsafeBufferPointer {
-            (buffer) throws(BundleFormatError) in try scanLines(buffer)
+        return try bytes.withUnsafeBufferPointer { (buffer) throws(BundleFormatError) in
+            try scan(buffer, bytes)
         }
-        return ScannedBundle(bytes: bytes, header: header, epochs: epochs, slots: slots, attributes: attributes)
+    }
+
+    /// The header and epoch lines on one thread while the slot lines, the
+    /// bulk of a large bundle, are scanned in chunks on the others. Errors
+    /// are reported as a serial scan would: the first offending line.
+    private mutating func scan(_ buffer: UnsafeBufferPointer<UInt8>, _ bytes: [UInt8]) throws(BundleFormatError) -> ScannedBundle {
+        let (slotStart, headerLines) = Self.slotSection(buffer)
+        let chunks = Self.chunks(buffer, slotStart..<buffer.count)
+        nonisolated(unsafe) let buffer = buffer  // outlives the parallel scan below
+        var header: Result<(SecretBundle, [ScannedEpoch], Int?), BundleFormatError>?
+        let scanned = Mutex<[Result<([ScannedSlot], [SlotAttributes]), BundleFormatError>?]>(chunks.map { _ in nil })
+        let scanChunk: @Sendable (Int) -> Void = { index in
+            var parser = BundleParser()
+            var slots: [ScannedSlot] = []
+            var attributes: [SlotAttributes] = []
+            let result = Result { () throws(BundleFormatError) in
+                try parser.scanSlots(buffer, chunks[index], into: &slots, &attributes)
+                return (slots, attributes)
+            }
+            scanned.withLock { $0[index] = result }
+        }
+        if chunks.count > 1 {
+            let headerResult = Mutex<Result<(SecretBundle, [ScannedEpoch], Int?), BundleFormatError>?>(nil)
+            DispatchQueue.concurrentPerform(iterations: chunks.count + 1) { task in
+                guard task == 0 else { return scanChunk(task - 1) }
+                var parser = BundleParser()
+                let result = Result { () throws(BundleFormatError) in try parser.scanLines(buffer) }
+                headerResult.withLock { $0 = result }
+            }
+            header = headerResult.withLock { $0 }
+        } else {
+            header = Result { () throws(BundleFormatError) in try scanLines(buffer) }
+            chunks.indices.forEach(scanChunk)
+        }
+        let (bundle, epochs, found) = try header!.get()
+        guard let found else { return ScannedBundle(bytes: bytes, header: bundle, epochs: epochs, slots: [], attributes: []) }
+        guard found == slotStart else {
+            // Not reached (both stop at the first line tagged `slot`); kept correct anyway.
+            var parser = BundleParser(lineNumber: Self.lineCount(buffer, before: found))
+            var slots: [ScannedSlot] = []
+            var attributes: [SlotAttributes] = []
+            try parser.scanSlots(buffer, found..<buffer.count, into: &slots, &attributes)
+            return ScannedBundle(bytes: bytes, header: bundle, epochs: epochs, slots: slots, attributes: attributes)
+        }
+        // Taken out of the lock, and out of `results` one by one, so that each
+        // chunk's arrays have one owner when they are joined.
+        var results = scanned.withLock { results in
+            defer { results = [] }
+            return results
+        }
+        var slotParts: [[ScannedSlot]] = []
+        var attributeParts: [[SlotAttributes]] = []
+        lineNumber = headerLines
+        for index in results.indices {
+            let result = results[index]!
+            results[index] = nil
+            switch consume result {
+            case .failure(.malformed(let line, let reason)):
+                throw .malformed(line: lineNumber + line, reason: reason)
+            case .failure(let error):
+                throw error
+            case .success(let (slots, attributes)):
+                // The order across the boundary: this chunk's first line after the last one's.
+                if let last = slotParts.last?.last, let first = slots.first {
+                    lineNumber += 1
+                    let order = Self.compare(
+                        last, [buffer[first.lineStart..<first.lineStart], buffer[first.owner], buffer[first.plugin], buffer[first.key]],
+                        in: buffer)
+                    guard order < 0 else {
+                        throw fail(order == 0 ? "a second line for slot \(text(buffer[first.owner]))/\(text(buffer[first.plugin]))/\(text(buffer[first.key]))"
+                            : "slot lines must be sorted")
+                    }
+                    lineNumber -= 1
+                }
+                lineNumber += slots.count
+                slotParts.append(slots)
+                attributeParts.append(attributes)
+            }
+        }
+        return ScannedBundle(
+            bytes: bytes, header: bundle, epochs: epochs, slots: slotParts.count == 1 ? slotParts[0] : slotParts.flatMap { $0 },
+            attributes: Self.joined(attributeParts))
+    }
+
+    /// Where the slot lines start (the first line tagged `slot`, or the end)
+    /// and how many lines come before it: a walk from line end to line end.
+    static func slotSection(_ bytes: UnsafeBufferPointer<UInt8>) -> (start: Int, lines: Int) {
+        var start = 0
+        var lines = 0
+        let raw = UnsafeRawBufferPointer(bytes)
+        while start < bytes.count {
+            if bytes.count - start >= 5, bytes[start] == UInt8(ascii: "s"), bytes[start + 1] == UInt8(ascii: "l"),
+               bytes[start + 2] == UInt8(ascii: "o"), bytes[start + 3] == UInt8(ascii: "t"),
+               bytes[start + 4] == UInt8(ascii: " ") || bytes[start + 4] == UInt8(ascii: "\n")
+            {
+                return (start, lines)
+            }
+            // The bytes end with LF, so one is found.
+            let end = memchr(raw.baseAddress! + start, 0x0A, bytes.count - start)!
+            start = raw.baseAddress!.distance(to: UnsafeRawPointer(end)) + 1
+            lines += 1
+        }
+        return (start, lines)
+    }
+
+    /// How many lines start before `offset`.
+    static func lineCount(_ bytes: UnsafeBufferPointer<UInt8>, before offset: Int) -> Int {
+        bytes[..<offset].count(where: { $0 == UInt8(ascii: "\n") })
+    }
+
+    /// `range` (whole lines) cut at line boundaries into pieces of at least
+    /// 256 KiB, at most 16: few enough to be cheap, enough to keep every
+    /// core busy beside the header's scan.
+    static func chunks(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> [Range<Int>] {
+        guard !range.isEmpty else { return [] }
+        let count = min(16, max(1, range.count >> 18))
+        var pieces: [Range<Int>] = []
+        var start = range.lowerBound
+        for piece in 1...count {
+            var end = piece == count ? range.upperBound : range.lowerBound + range.count * piece / count
+            while end < range.upperBound, bytes[end - 1] != UInt8(ascii: "\n") { end += 1 }
+            if end > start { pieces.append(start..<end) }
+            start = end
+        }
+        return pieces
+    }
+
+    /// The chunks' attributes in one array, moved rather than copied (a
+    /// copy would retain and release every string of 100,000 slots).
+    static func joined(_ parts: consuming [[SlotAttributes]]) -> [SlotAttributes] {
+        guard parts.count > 1 else { return parts.first ?? [] }
+        let total = parts.reduce(0) { $0 + $1.count }
+        return Array(unsafeUninitializedCapacity: total) { out, count in
+            count = 0
+            for index in parts.indices {
+                parts[index].withUnsafeMutableBufferPointer { part in
+                    guard let source = part.baseAddress else { return }
+                    (out.baseAddress! + count).moveInitialize(from: source, count: part.count)
+                    // The moved-from elements get a value that holds no reference.
+                    source.initialize(repeating: SlotAttributes(env: ""), count: part.count)
+                    count += part.count
+                }
+            }
+        }
     }
 
     /// The lines of a bundle checked for its ending and encoding, read
     /// through a buffer pointer: slices of it are not reference-counted, and
     /// this runs for every field of 100,000 lines on two threads at once.
+    /// The header and epoch lines; stops at the first slot line and returns
+    /// where it starts (nil when there is none).
     private mutating func scanLines(_ bytes: UnsafeBufferPointer<UInt8>) throws(BundleFormatError)
-        -> (SecretBundle, [ScannedEpoch], [ScannedSlot], [SlotAttributes])
+        -> (SecretBundle, [ScannedEpoch], Int?)
     {
         var bundle = SecretBundle(environment: "")
         var epochs: [ScannedEpoch] = []
-        var slots: [ScannedSlot] = []
-        var slotAttributes: [SlotAttributes] = []
+        var slotStart: Int?
         var section: Section?
         var previousKey: String?
         var fieldKeys = Set<String>()
@@ -58,8 +205,6 @@ struct BundleParser {
         var fields: [Field] = []
         var spaces: [Int] = []
         var lineStart = 0
-        slots.reserveCapacity(bytes.count / 128)
-        slotAttributes.reserveCapacity(bytes.count / 128)
         while lineStart < bytes.count {
             lineStart = try nextLine(bytes, from: lineStart, fields: &fields, spaces: &spaces)
             let tag = fields[0]
@@ -83,10 +228,7 @@ struct BundleParser {
             section = current
 
             if current == .slot {
-                // The slot lines are the bulk of a large bundle: scanned on their own, in parallel.
-                let start = fields[0].startIndex
-                lineNumber -= 1
-                (slots, slotAttributes) = try scanSlotLines(bytes, from: start)
+                slotStart = fields[0].startIndex  // scanned by the caller
                 break
             }
             switch current {
@@ -140,64 +282,7 @@ struct BundleParser {
             }
         }
         guard bundle.policy != nil else { throw .malformed(line: lineNumber, reason: "missing 'policy' line (truncated?)") }
-        return (bundle, epochs, slots, slotAttributes)
-    }
-
-    /// Scans the slot lines from `start` to the end: each must be a slot line
-    /// in canonical order. A large section is split at a line boundary and
-    /// its halves scanned on two threads; the order across the split is
-    /// checked, and an error in the second half gets its line number counted.
-    mutating func scanSlotLines(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) throws(BundleFormatError)
-        -> ([ScannedSlot], [SlotAttributes])
-    {
-        var middle = start + (bytes.count - start) / 2
-        while middle < bytes.count, bytes[middle - 1] != UInt8(ascii: "\n") { middle += 1 }
-        let split = middle
-        guard bytes.count - start > 1 << 20, split < bytes.count else {
-            var slots: [ScannedSlot] = []
-            var attributes: [SlotAttributes] = []
-            try scanSlots(bytes, start..<bytes.count, into: &slots, &attributes)
-            return (slots, attributes)
-        }
-        let firstLine = lineNumber
-        let second = Mutex<(slots: [ScannedSlot], attributes: [SlotAttributes], error: BundleFormatError?)>(([], [], nil))
-        let group = DispatchGroup()
-        nonisolated(unsafe) let bytes = bytes  // the caller's buffer outlives the wait below
-        DispatchQueue.global(qos: .userInitiated).async(group: group) {
-            var parser = BundleParser()
-            var slots: [ScannedSlot] = []
-            var attributes: [SlotAttributes] = []
-            do throws(BundleFormatError) {
-                try parser.scanSlots(bytes, split..<bytes.count, into: &slots, &attributes)
-                second.withLock { $0 = (slots, attributes, nil) }
-            } catch {
-                second.withLock { $0.error = error }
-            }
-        }
-        var slots: [ScannedSlot] = []
-        var attributes: [SlotAttributes] = []
-        defer { group.wait() }
-        try scanSlots(bytes, start..<split, into: &slots, &attributes)
-        group.wait()
-        let (rest, restAttributes, failure) = second.withLock { ($0.slots, $0.attributes, $0.error) }
-        let firstHalfLines = lineNumber - firstLine
-        if case .malformed(let line, let reason)? = failure {
-            throw .malformed(line: firstLine + firstHalfLines + line, reason: reason)
-        } else if let failure {
-            throw failure
-        }
-        if let last = slots.last, let first = rest.first {
-            lineNumber += 1  // the second half's first line
-            let order = Self.compare(
-                last, [bytes[first.lineStart..<first.lineStart], bytes[first.owner], bytes[first.plugin], bytes[first.key]],
-                in: bytes)
-            guard order < 0 else {
-                throw fail(order == 0 ? "a second line for slot \(text(bytes[first.owner]))/\(text(bytes[first.plugin]))/\(text(bytes[first.key]))"
-                    : "slot lines must be sorted")
-            }
-            lineNumber += rest.count - 1
-        }
-        return (slots + rest, attributes + restAttributes)
+        return (bundle, epochs, slotStart)
     }
 
     /// The slot lines in `range`, which starts and ends at line boundaries.

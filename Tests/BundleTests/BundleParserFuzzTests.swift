@@ -38,8 +38,8 @@ struct BundleParserFuzzTests {
         #expect(valid > 1_000)
     }
 
-    /// Large slot sections are scanned in two halves on two threads: the
-    /// verdicts and line numbers must be those of one pass.
+    /// Large slot sections are scanned in chunks, beside the header, on every
+    /// core: the verdicts and line numbers must be those of one pass.
     @Test func largeSlotSectionsScanLikeSmallOnes() throws {
         let example = try String(
             contentsOf: Secretc.packageRoot.appendingPathComponent("examples/gridos/secrets/production.bundle"), encoding: .utf8)
@@ -53,13 +53,15 @@ struct BundleParserFuzzTests {
             Result { () throws(BundleFormatError) in try SecretBundle(parsing: Array((header + slotLines.joined()).utf8)) }
         }
         let bytes = Array((header + lines.joined()).utf8)
-        #expect(bytes.count > 1 << 20, "large enough to be split")
+        let chunks = (bytes.count - header.utf8.count) >> 18
+        #expect(chunks == 7, "cut in 7 chunks of as many lines (all lines are as long)")
         let bundle = try scan(lines).get()
         #expect(bundle.slots.count == 30_000)
         #expect(bundle.serialized() == bytes)
 
-        // Errors anywhere, including at and after the split, name the right line.
-        for position in [10, 14_999, 15_000, 15_001, 22_222, 29_999] {
+        // Errors anywhere, including at and after chunk boundaries, name the right line.
+        let boundaries = [1, 4].map { 30_000 * $0 / chunks }
+        for position in [10, 14_999, 15_000, 15_001, 29_999] + boundaries.flatMap({ [$0, $0 + 1] }) {
             var swapped = lines
             swapped.swapAt(position - 1, position)
             #expect(throws: BundleFormatError.malformed(line: headerLines + position + 1, reason: "slot lines must be sorted")) {
@@ -75,6 +77,14 @@ struct BundleParserFuzzTests {
             #expect(throws: BundleFormatError.malformed(line: headerLines + position + 1, reason: "'admin' line out of order")) {
                 try scan(foreign).get()
             }
+        }
+        // A header error comes first, whatever the slot lines hold.
+        var broken = lines
+        broken[20_000] = "slot x\n"
+        let badHeader = header.replacingOccurrences(of: "\nepoch ", with: "\nepoch x")
+        let badEpoch = try #require(header.split(separator: "\n").firstIndex { $0.hasPrefix("epoch ") }) + 1
+        #expect(throws: BundleFormatError.malformed(line: badEpoch, reason: "'x1795394685' is not a time")) {
+            try SecretBundle(parsing: Array((badHeader + broken.joined()).utf8))
         }
     }
 

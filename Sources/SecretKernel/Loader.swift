@@ -46,10 +46,13 @@ enum Loader {
         }
     }
 
-    /// Every step of §6 on the scanned bytes, without materializing slots:
-    /// `verify` checks signatures (steps 3–5) while gpg decrypts the data keys
-    /// on another thread, then claims, digests and AES-GCM run per slot in
-    /// parallel. nil when `verify` declines (a signer's key is not Ed25519).
+    /// Every step of §6 on the scanned bytes, without materializing slots.
+    /// gpg decrypts the data keys on a thread of its own (it mostly waits
+    /// for gpg) while every core takes one of: the signatures (steps 3–5),
+    /// the lookup table's layout, the slot names, the bundle's digest. Then
+    /// claims, digests and AES-GCM run per slot in parallel, each value
+    /// opened straight into its lookup record. nil when `verify` declines (a
+    /// signer's key is not Ed25519).
     private static func load(
         _ scan: ScannedBundle, _ configuration: SecretKernel.Configuration,
         verify: () throws(BundleSealError) -> ScanVerifier?
@@ -62,29 +65,72 @@ enum Loader {
             if let index = epochs.firstIndex(where: { scan.bytes[epoch].elementsEqual($0.id.utf8) }) { needed.insert(index) }
         }
         let wanted = needed.sorted()
-        // gpg decrypts the data keys while the signatures are checked; the keys
-        // are used only once that passed. The slot names and the bundle's
-        // digest need only the scan: made alongside too.
-        let (prepared, checked) = try concurrently({
-            let keys = Result { () throws(BundleSealError) in
+        // The keys are used only once the signatures passed; every path waits for them.
+        let dataKeys = Pending {
+            Result { () throws(BundleSealError) in
                 try withContext(configuration) { context throws(BundleSealError) in
-                    var keys: [SymmetricKey] = []
-                    for index in wanted {
-                        keys.append(try BundleOpener.dataKey(epochs[index].dataKeyMessage, epoch: epochs[index].id, with: context))
+                    try wanted.map { index throws(BundleSealError) in
+                        try BundleOpener.dataKey(epochs[index].dataKeyMessage, epoch: epochs[index].id, with: context)
                     }
-                    return keys
                 }
             }
-            return (keys, scan.slots.indices.map(scan.slotKey), Digest.sha256Hex(scan.bytes))
-        }, verify)
-        let (decrypted, slots, digest) = prepared
-        guard let verifier = checked else { return nil }
-        var keys = [SymmetricKey?](repeating: nil, count: epochs.count)
-        for (index, key) in zip(wanted, try decrypted.get()) { keys[index] = key }
-
+        }
         let now = Int((configuration.clock?() ?? Date()).timeIntervalSince1970)
-        var size = 0
-        let serving = scan.slots.indices.map { index in
+        let checked = Mutex<Result<ScanVerifier?, BundleSealError>?>(nil)
+        let laidOut = Mutex<(serving: [Snapshot.Serving], table: LookupTable)?>(nil)
+        let named = Mutex<[SlotKey]>([])
+        let digested = Mutex<String>("")
+        withoutActuallyEscaping(verify) { verify in
+            nonisolated(unsafe) let verify = verify  // called once, on one thread, before this returns
+            DispatchQueue.concurrentPerform(iterations: 4) { task in
+                switch task {
+                case 0:
+                    let result = Result { () throws(BundleSealError) in try verify() }
+                    checked.withLock { $0 = result }
+                case 1:
+                    var serving = servingFacts(scan, configuration, now: now)
+                    let table = LookupTable(scan, serving: &serving)
+                    laidOut.withLock { $0 = (serving, table) }
+                case 2:
+                    let slots = scan.slots.indices.map(scan.slotKey)
+                    named.withLock { $0 = slots }
+                default:
+                    let digest = Digest.sha256Hex(scan.bytes)
+                    digested.withLock { $0 = digest }
+                }
+            }
+        }
+        let (serving, table) = laidOut.withLock { $0! }
+        let decrypted = dataKeys.wait()
+        let verifier: ScanVerifier
+        do throws(BundleSealError) {
+            guard let accepted = try checked.withLock({ $0! }).get() else {
+                table.free()
+                return nil
+            }
+            verifier = accepted
+            let opened = try decrypted.get()
+            var keys = [SymmetricKey?](repeating: nil, count: epochs.count)
+            for (index, key) in zip(wanted, opened) { keys[index] = key }
+            let writers = try openValues(scan, verifier, keys, serving, into: table.records)
+            return Snapshot(
+                environment: scan.header.environment, slots: named.withLock { $0 }, serving: serving,
+                metadata: metadata(scan, writers), table: table,
+                environmentVariables: environmentVariables(named.withLock { $0 }, { scan.attributes[$0].env }),
+                declared: declared(scan.header), epochCount: epochs.count, digest: digested.withLock { $0 },
+                loadedAt: Date(timeIntervalSince1970: TimeInterval(now)))
+        } catch {
+            table.free()
+            throw error
+        }
+    }
+
+    /// What serving each slot needs, from its attributes; `offset` is set by
+    /// the lookup table's layout.
+    private static func servingFacts(_ scan: ScannedBundle, _ configuration: SecretKernel.Configuration, now: Int)
+        -> [Snapshot.Serving]
+    {
+        scan.slots.indices.map { index in
             let slot = scan.slots[index]
             let attributes = scan.attributes[index]
             var entry = Snapshot.Serving(
@@ -93,22 +139,27 @@ enum Loader {
                 inScope: configuration.scope.map { attributes.scopes?.contains($0) ?? true } ?? true)
             // Every value is opened (each must authenticate); only those served are kept.
             if slot.hasValue, !entry.inactive, entry.inScope, entry.expires > now {
-                let length = ValueOpener.plaintextCount(sealedCount: slot.sealedByteCount(in: scan.bytes))
-                entry.offset = Int32(size)
-                entry.length = Int32(length)
-                size += length
+                entry.length = Int32(ValueOpener.plaintextCount(sealedCount: slot.sealedByteCount(in: scan.bytes)))
             }
             return entry
         }
-        let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 16)
+    }
+
+    /// Step 6 and the values, per slot on every core: each slot's latest
+    /// claim must match it, and its value must authenticate; a served value
+    /// is opened into `records` at its entry's offset. Returns the epoch
+    /// that last wrote each slot (-1: none).
+    private static func openValues(
+        _ scan: ScannedBundle, _ verifier: ScanVerifier, _ keys: [SymmetricKey?], _ serving: [Snapshot.Serving],
+        into records: UnsafeMutableRawBufferPointer
+    ) throws(BundleSealError) -> [Int32] {
         var writers = [Int32](repeating: -1, count: scan.slots.count)
         let failure = Mutex<BundleSealError?>(nil)
         let claimed = Atomic<Int>(0)
         let environment = Array(scan.header.environment.utf8)
-        let epochIDs = epochs.map { Array($0.id.utf8) }
+        let epochIDs = scan.epochs.map { Array($0.id.utf8) }
         let chunks = min(64, max(1, scan.slots.count / 512))
-        let keyList = keys
-        nonisolated(unsafe) let target = arena
+        nonisolated(unsafe) let target = records
         writers.withUnsafeMutableBufferPointer { writerBuffer in
             nonisolated(unsafe) let writerOf = writerBuffer
             scan.bytes.withUnsafeBufferPointer { bundleBytes in
@@ -119,7 +170,7 @@ enum Loader {
                     var scratch = ScanVerifier.Scratch()
                     var aad: [UInt8] = []
                     var unserved: [UInt8] = []  // a value not served still has to authenticate
-                    var openers = [ValueOpener?](repeating: nil, count: keyList.count)
+                    var openers = [ValueOpener?](repeating: nil, count: keys.count)
                     for index in (scan.slots.count * chunk / chunks)..<(scan.slots.count * (chunk + 1) / chunks) {
                         do throws(BundleSealError) {
                             guard let epoch = try verifier.checkValue(ofSlot: index, bytes: bytes, scratch: &scratch) else { continue }
@@ -127,7 +178,7 @@ enum Loader {
                             writerOf[index] = Int32(epoch)
                             guard !scratch.sealed.isEmpty else { continue }
                             if openers[epoch] == nil {
-                                guard let key = keyList[epoch] else {
+                                guard let key = keys[epoch] else {
                                     throw .inconsistent(slot: scan.slotKey(index).description, reason: "its epoch's data key is missing")
                                 }
                                 openers[epoch] = try ValueOpener(key: key)
@@ -135,11 +186,11 @@ enum Loader {
                             let entry = serving[index]
                             valueAAD(scan.slots[index], bytes, environment, epochIDs, epoch, into: &aad)
                             let length = ValueOpener.plaintextCount(sealedCount: scratch.sealed.count)
-                            if entry.length < 0 { unserved = [UInt8](repeating: 0, count: length) }
+                            if entry.length < 0, unserved.count != length { unserved = [UInt8](repeating: 0, count: length) }
                             let opened = scratch.sealed.withUnsafeBytes { sealed in
                                 aad.withUnsafeBytes { aad in
                                     guard entry.length < 0 else {
-                                        // The arena holds exactly the lengths the scan promised.
+                                        // The record holds exactly the length the scan promised.
                                         guard length == Int(entry.length) else { return false }
                                         let start = Int(entry.offset)
                                         return openers[epoch]!.open(
@@ -160,29 +211,25 @@ enum Loader {
                 }
             }
         }
-        if let error = failure.withLock({ $0 }) ?? (claimed.load(ordering: .relaxed) == verifier.claimedSlots
-            ? nil : BundleSealError.inconsistent(slot: "?", reason: "a claim names no slot"))
-        {
-            wipe(arena)
-            arena.deallocate()
-            throw error
+        if let error = failure.withLock({ $0 }) { throw error }
+        guard claimed.load(ordering: .relaxed) == verifier.claimedSlots else {
+            throw .inconsistent(slot: "?", reason: "a claim names no slot")
         }
+        return writers
+    }
 
+    /// Who last wrote each slot and when; writers are named once per epoch, not per slot.
+    private static func metadata(_ scan: ScannedBundle, _ writers: [Int32]) -> [Snapshot.Metadata] {
         var names: [String: String] = [:]
         for (user, fingerprint) in scan.header.users { names[fingerprint] = user }
-        let epochWriters = epochs.map { names[$0.writer] ?? $0.writer }  // once per epoch, not per slot
-        let metadata = scan.slots.indices.map { index in
+        let epochWriters = scan.epochs.map { names[$0.writer] ?? $0.writer }
+        return scan.slots.indices.map { index in
             let epoch = writers[index] < 0 ? nil : Int(writers[index])
             let attributes = scan.attributes[index]
             return Snapshot.Metadata(
                 reserved: attributes.reserved, scopes: attributes.scopes, description: attributes.description,
-                writer: epoch.map { epochWriters[$0] }, writtenAt: epoch.map { epochs[$0].time })
+                writer: epoch.map { epochWriters[$0] }, writtenAt: epoch.map { scan.epochs[$0].time })
         }
-        return Snapshot(
-            environment: scan.header.environment, slots: slots, serving: serving, metadata: metadata,
-            environmentVariables: environmentVariables(slots, { scan.attributes[$0].env }),
-            declared: declared(scan.header), epochCount: epochs.count, digest: digest,
-            loadedAt: Date(timeIntervalSince1970: TimeInterval(now)), arena: arena)
     }
 
     /// The AAD of a slot's value (§5), from the bundle bytes, into `out`.

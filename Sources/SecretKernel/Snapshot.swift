@@ -54,26 +54,18 @@ final class Snapshot: @unchecked Sendable {
     let digest: String
     let loadedAt: Date
 
-    /// - Parameter arena: the values, at the offsets `serving` gives; copied
-    ///   into the lookup records, then zeroed and freed.
+    /// - Parameters:
+    ///   - serving: each slot's facts, its `offset` that of its value in `table`'s records.
+    ///   - table: the lookup records, values in place; freed (zeroed first) when the snapshot dies.
     init(
-        environment: String, slots: [SlotKey], serving: [Serving], metadata: [Metadata],
+        environment: String, slots: [SlotKey], serving: [Serving], metadata: [Metadata], table: LookupTable,
         environmentVariables: [PluginKey: String],
-        declared: [String: [DeclaredSecret]], epochCount: Int, digest: String, loadedAt: Date,
-        arena: UnsafeMutableRawBufferPointer
+        declared: [String: [DeclaredSecret]], epochCount: Int, digest: String, loadedAt: Date
     ) {
         self.environment = environment
         self.slots = slots
-        let table = LookupTable(slots: slots, serving: serving, values: arena)
-        wipe(arena)
-        arena.deallocate()
+        self.serving = serving
         self.table = table
-        // Values are read from the records from now on.
-        self.serving = zip(serving, table.valueOffsets).map { entry, offset in
-            var moved = entry
-            moved.offset = offset
-            return moved
-        }
         self.metadata = metadata
         self.environmentVariables = environmentVariables
         self.declared = declared
@@ -83,10 +75,7 @@ final class Snapshot: @unchecked Sendable {
         self.loadedAt = loadedAt
     }
 
-    deinit {
-        wipe(table.records)
-        table.records.deallocate()
-    }
+    deinit { table.free() }
 
     /// The value bytes of `entry`; valid while the snapshot lives.
     @inline(__always)
@@ -124,7 +113,7 @@ final class Snapshot: @unchecked Sendable {
 /// (hash tag and record offset side by side) and its record (names to
 /// compare, then the value right after them). Records are zeroed when the
 /// snapshot dies.
-struct LookupTable {
+struct LookupTable: @unchecked Sendable {  // immutable once its values are in place
     private struct Bucket {
         /// The hash's high bits: most probes of other slots compare no name.
         var tag: UInt32
@@ -141,8 +130,6 @@ struct LookupTable {
     private let buckets: [Bucket]
     private let mask: Int
     let records: UnsafeMutableRawBufferPointer
-    /// Each slot's value offset in ``records`` (for ``Snapshot/Serving``).
-    let valueOffsets: [Int32]
 
     /// One slot as the lookup path reads it.
     struct Record {
@@ -157,52 +144,62 @@ struct LookupTable {
         }
     }
 
-    init(slots: [SlotKey], serving: [Snapshot.Serving], values: UnsafeMutableRawBufferPointer) {
+    /// Lays out a record per slot of `scan`, names copied from its bytes,
+    /// with room for each value `serving` says is served; sets each entry's
+    /// `offset` to where its value goes. The caller fills the values.
+    init(_ scan: ScannedBundle, serving: inout [Snapshot.Serving]) {
         var size = 0
-        for (slot, entry) in zip(slots, serving) {
-            let names = (slot.owner?.utf8.count ?? 0) + slot.plugin.utf8.count + slot.key.utf8.count
-            size += (Self.header + names + max(Int(entry.length), 0) + 7) & ~7
+        for (slot, entry) in zip(scan.slots, serving) {
+            let owner = slot.isDeploymentWide(in: scan.bytes) ? 0 : slot.owner.count
+            size += (Self.header + owner + slot.plugin.count + slot.key.count + max(Int(entry.length), 0) + 7) & ~7
         }
-        records = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 8), alignment: 8)
+        let records = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 8), alignment: 8)
         var capacity = 16
-        while capacity < slots.count * 2 { capacity <<= 1 }
+        while capacity < scan.slots.count * 2 { capacity <<= 1 }
         var buckets = [Bucket](repeating: Bucket(tag: 0, record: 0), count: capacity)
-        mask = capacity - 1
-        var offsets = [Int32](repeating: 0, count: slots.count)
+        let mask = capacity - 1
         var offset = 0
-        for (position, (slot, entry)) in zip(slots, serving).enumerated() {
-            let base = records.baseAddress! + offset
-            base.storeBytes(of: Int64(entry.expires), as: Int64.self)
-            base.storeBytes(of: entry.length, toByteOffset: 8, as: Int32.self)
-            var flags: UInt8 = entry.hasValue ? Self.hasValue : 0
-            if entry.inactive { flags |= Self.inactive }
-            if entry.inScope { flags |= Self.inScope }
-            if slot.owner == nil { flags |= Self.deploymentWide }
-            base.storeBytes(of: flags, toByteOffset: 12, as: UInt8.self)
-            var cursor = Self.header
-            @inline(__always) func store(_ name: String, _ index: Int) {
-                var name = name
-                name.withUTF8 { bytes in
-                    base.storeBytes(of: UInt8(bytes.count), toByteOffset: 13 + index, as: UInt8.self)
-                    if let source = bytes.baseAddress { (base + cursor).copyMemory(from: source, byteCount: bytes.count) }
-                    cursor += bytes.count
+        scan.bytes.withUnsafeBytes { bytes in
+            for (position, slot) in scan.slots.enumerated() {
+                let entry = serving[position]
+                let base = records.baseAddress! + offset
+                let wide = slot.isDeploymentWide(in: scan.bytes)
+                base.storeBytes(of: Int64(entry.expires), as: Int64.self)
+                base.storeBytes(of: entry.length, toByteOffset: 8, as: Int32.self)
+                var flags: UInt8 = entry.hasValue ? Self.hasValue : 0
+                if entry.inactive { flags |= Self.inactive }
+                if entry.inScope { flags |= Self.inScope }
+                if wide { flags |= Self.deploymentWide }
+                base.storeBytes(of: flags, toByteOffset: 12, as: UInt8.self)
+                var cursor = Self.header
+                @inline(__always) func store(_ range: Range<Int>, _ index: Int) {
+                    base.storeBytes(of: UInt8(range.count), toByteOffset: 13 + index, as: UInt8.self)
+                    (base + cursor).copyMemory(from: bytes.baseAddress! + range.lowerBound, byteCount: range.count)
+                    cursor += range.count
                 }
+                store(wide ? slot.owner.lowerBound..<slot.owner.lowerBound : slot.owner, 0)  // stored empty, flagged
+                store(slot.plugin, 1)
+                store(slot.key, 2)
+                serving[position].offset = Int32(offset + cursor)
+                // A deployment-wide slot's owner is `-` in the bundle, as the hash takes it.
+                let hash = Self.hash(
+                    UnsafeRawBufferPointer(rebasing: bytes[slot.owner]), UnsafeRawBufferPointer(rebasing: bytes[slot.plugin]),
+                    UnsafeRawBufferPointer(rebasing: bytes[slot.key]))
+                var bucket = Int(truncatingIfNeeded: hash) & mask
+                while buckets[bucket].record != 0 { bucket = (bucket + 1) & mask }
+                buckets[bucket] = Bucket(tag: UInt32(truncatingIfNeeded: hash >> 32), record: Int32(offset + 1))
+                offset += (cursor + max(Int(entry.length), 0) + 7) & ~7
             }
-            store(slot.owner ?? "", 0)
-            store(slot.plugin, 1)
-            store(slot.key, 2)
-            offsets[position] = Int32(offset + cursor)
-            if entry.length > 0 {
-                (base + cursor).copyMemory(from: values.baseAddress! + Int(entry.offset), byteCount: Int(entry.length))
-            }
-            let hash = Self.hash(owner: slot.owner, plugin: slot.plugin, key: slot.key)
-            var bucket = Int(truncatingIfNeeded: hash) & mask
-            while buckets[bucket].record != 0 { bucket = (bucket + 1) & mask }
-            buckets[bucket] = Bucket(tag: UInt32(truncatingIfNeeded: hash >> 32), record: Int32(offset + 1))
-            offset += (cursor + max(Int(entry.length), 0) + 7) & ~7
         }
+        self.records = records
         self.buckets = buckets
-        valueOffsets = offsets
+        self.mask = mask
+    }
+
+    /// Zeroes and frees the records; the table is not used afterwards.
+    func free() {
+        wipe(records)
+        records.deallocate()
     }
 
     /// The record of `owner`/`plugin`/`key`, or nil when the bundle has no such slot.
@@ -252,32 +249,40 @@ struct LookupTable {
     /// byte: about 40 ns of a lookup.
     @inline(__always)
     static func hash(owner: String?, plugin: String, key: String) -> UInt64 {
+        var owner = owner ?? "-", plugin = plugin, key = key
+        return owner.withUTF8 { owner in
+            plugin.withUTF8 { plugin in
+                key.withUTF8 { key in hash(UnsafeRawBufferPointer(owner), UnsafeRawBufferPointer(plugin), UnsafeRawBufferPointer(key)) }
+            }
+        }
+    }
+
+    /// The same hash of the names' UTF-8 bytes (a deployment-wide owner is `-`).
+    @inline(__always)
+    static func hash(_ owner: UnsafeRawBufferPointer, _ plugin: UnsafeRawBufferPointer, _ key: UnsafeRawBufferPointer) -> UInt64 {
         var hash: UInt64 = 0x243F_6A88_85A3_08D3
         @inline(__always) func mix(_ word: UInt64) {
             hash = (hash ^ word) &* 0x9E37_79B9_7F4A_7C15
             hash ^= hash >> 29
         }
-        @inline(__always) func mix(_ text: String) {
-            var text = text
-            text.withUTF8 { bytes in
-                var index = 0
-                if let base = UnsafeRawPointer(bytes.baseAddress) {
-                    while index + 8 <= bytes.count {
-                        mix(base.loadUnaligned(fromByteOffset: index, as: UInt64.self))
-                        index += 8
-                    }
+        @inline(__always) func mix(_ bytes: UnsafeRawBufferPointer) {
+            var index = 0
+            if let base = bytes.baseAddress {
+                while index + 8 <= bytes.count {
+                    mix(base.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                    index += 8
                 }
-                var last = UInt64(truncatingIfNeeded: bytes.count) << 56
-                var shift: UInt64 = 0
-                while index < bytes.count {
-                    last |= UInt64(bytes[index]) << shift
-                    shift += 8
-                    index += 1
-                }
-                mix(last)
             }
+            var last = UInt64(truncatingIfNeeded: bytes.count) << 56
+            var shift: UInt64 = 0
+            while index < bytes.count {
+                last |= UInt64(bytes[index]) << shift
+                shift += 8
+                index += 1
+            }
+            mix(last)
         }
-        mix(owner ?? "-")
+        mix(owner)
         mix(plugin)
         mix(key)
         hash = (hash ^ (hash >> 32)) &* 0xD6E8_FEB8_6659_FD93  // the bucket takes low bits, the tag high ones

@@ -91,29 +91,9 @@ public struct BundleFile {
         guard fstat(fd, &before) == 0, (before.st_mode & S_IFMT) == S_IFREG else { return nil }
         let identity = FileIdentity(before)
         guard let each = handler(identity) else { return nil }
-        let count = identity.size, size = BundleDigest.chunkSize
-        let failures = Atomic<Int>(0)
-        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            nonisolated(unsafe) let buffer = buffer
-            DispatchQueue.concurrentPerform(iterations: (count + size - 1) / size) { chunk in
-                let start = chunk * size, length = min(count - start, size)
-                var done = 0
-                while done < length {
-                    let got = pread(fd, buffer.baseAddress! + start + done, length - done, off_t(start + done))
-                    if got < 0, errno == EINTR { continue }
-                    guard got > 0 else { break }
-                    done += got
-                }
-                guard done == length else {
-                    failures.add(1, ordering: .relaxed)
-                    return
-                }
-                each(chunk, UnsafeRawBufferPointer(start: buffer.baseAddress! + start, count: length))
-            }
-            initialized = failures.load(ordering: .relaxed) == 0 ? count : 0
-        }
+        guard let bytes = FileBytes.read(fd, count: identity.size, chunkSize: BundleDigest.chunkSize, each: each) else { return nil }
         var after = stat()
-        guard bytes.count == count, fstat(fd, &after) == 0, FileIdentity(after) == identity else { return nil }
+        guard fstat(fd, &after) == 0, FileIdentity(after) == identity else { return nil }
         return (bytes, identity)
     }
 

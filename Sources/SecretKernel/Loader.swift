@@ -130,18 +130,20 @@ enum Loader {
     private static func servingFacts(_ scan: ScannedBundle, _ configuration: SecretKernel.Configuration, now: Int)
         -> [Snapshot.Serving]
     {
-        scan.slots.indices.map { index in
-            let slot = scan.slots[index]
-            let attributes = scan.attributes[index]
-            var entry = Snapshot.Serving(
-                offset: 0, length: -1, expires: attributes.expires ?? Int.max, hasValue: slot.hasValue,
-                inactive: attributes.inactive,
-                inScope: configuration.scope.map { attributes.scopes?.contains($0) ?? true } ?? true)
-            // Every value is opened (each must authenticate); only those served are kept.
-            if slot.hasValue, !entry.inactive, entry.inScope, entry.expires > now {
-                entry.length = Int32(ValueOpener.plaintextCount(sealedCount: slot.sealedByteCount(in: scan.bytes)))
+        // Attributes are read in place: copying one retains its strings.
+        scan.attributes.withUnsafeBufferPointer { attributes in
+            scan.slots.indices.map { index in
+                let slot = scan.slots[index]
+                var entry = Snapshot.Serving(
+                    offset: 0, length: -1, expires: attributes[index].expires ?? Int.max, hasValue: slot.hasValue,
+                    inactive: attributes[index].inactive,
+                    inScope: configuration.scope.map { attributes[index].scopes?.contains($0) ?? true } ?? true)
+                // Every value is opened (each must authenticate); only those served are kept.
+                if slot.hasValue, !entry.inactive, entry.inScope, entry.expires > now {
+                    entry.length = Int32(ValueOpener.plaintextCount(sealedCount: slot.sealedByteCount(in: scan.bytes)))
+                }
+                return entry
             }
-            return entry
         }
     }
 
@@ -157,55 +159,67 @@ enum Loader {
         let failure = Mutex<BundleSealError?>(nil)
         let claimed = Atomic<Int>(0)
         let environment = Array(scan.header.environment.utf8)
-        let epochIDs = scan.epochs.map { Array($0.id.utf8) }
+        let epochIDs = scan.epochs.flatMap { Array($0.id.utf8) }  // 16 bytes each
         let chunks = min(64, max(1, scan.slots.count / 512))
+        // Every array the loop reads is borrowed once, here: reading them
+        // inside it retained and released their storage, shared by both
+        // cores, for every slot.
         nonisolated(unsafe) let target = records
         writers.withUnsafeMutableBufferPointer { writerBuffer in
             nonisolated(unsafe) let writerOf = writerBuffer
-            scan.bytes.withUnsafeBufferPointer { bundleBytes in
-                nonisolated(unsafe) let bytes = bundleBytes
-                DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                    var count = 0
-                    defer { claimed.add(count, ordering: .relaxed) }
-                    var scratch = ScanVerifier.Scratch()
-                    var aad: [UInt8] = []
-                    var unserved: [UInt8] = []  // a value not served still has to authenticate
-                    var openers = [ValueOpener?](repeating: nil, count: keys.count)
-                    for index in (scan.slots.count * chunk / chunks)..<(scan.slots.count * (chunk + 1) / chunks) {
-                        do throws(BundleSealError) {
-                            guard let epoch = try verifier.checkValue(ofSlot: index, bytes: bytes, scratch: &scratch) else { continue }
-                            count += 1
-                            writerOf[index] = Int32(epoch)
-                            guard !scratch.sealed.isEmpty else { continue }
-                            if openers[epoch] == nil {
-                                guard let key = keys[epoch] else {
-                                    throw .inconsistent(slot: scan.slotKey(index).description, reason: "its epoch's data key is missing")
-                                }
-                                openers[epoch] = try ValueOpener(key: key)
-                            }
-                            let entry = serving[index]
-                            valueAAD(scan.slots[index], bytes, environment, epochIDs, epoch, into: &aad)
-                            let length = ValueOpener.plaintextCount(sealedCount: scratch.sealed.count)
-                            if entry.length < 0, unserved.count != length { unserved = [UInt8](repeating: 0, count: length) }
-                            let opened = scratch.sealed.withUnsafeBytes { sealed in
-                                aad.withUnsafeBytes { aad in
-                                    guard entry.length < 0 else {
-                                        // The record holds exactly the length the scan promised.
-                                        guard length == Int(entry.length) else { return false }
-                                        let start = Int(entry.offset)
-                                        return openers[epoch]!.open(
-                                            sealed, aad: aad, into: UnsafeMutableRawBufferPointer(rebasing: target[start..<(start + length)]))
+            withUnsafeBuffers(scan.bytes, environment, epochIDs) { bundleBytes, environmentBytes, idBytes in
+                nonisolated(unsafe) let (bytes, environment, epochIDs) = (bundleBytes, environmentBytes, idBytes)
+                scan.slots.withUnsafeBufferPointer { slotBuffer in
+                    serving.withUnsafeBufferPointer { servingBuffer in
+                        nonisolated(unsafe) let (slots, serving) = (slotBuffer, servingBuffer)
+                        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                            var count = 0
+                            defer { claimed.add(count, ordering: .relaxed) }
+                            var scratch = ScanVerifier.Scratch()
+                            var aad: [UInt8] = []
+                            var unserved: [UInt8] = []  // a value not served still has to authenticate
+                            var openers = [ValueOpener?](repeating: nil, count: keys.count)
+                            for index in (slots.count * chunk / chunks)..<(slots.count * (chunk + 1) / chunks) {
+                                do throws(BundleSealError) {
+                                    guard let epoch = try verifier.checkValue(ofSlot: index, bytes: bytes, scratch: &scratch) else { continue }
+                                    count += 1
+                                    writerOf[index] = Int32(epoch)
+                                    guard !scratch.sealed.isEmpty else { continue }
+                                    let opener: ValueOpener
+                                    if let existing = openers[epoch] {
+                                        opener = existing
+                                    } else {
+                                        guard let key = keys[epoch] else {
+                                            throw .inconsistent(slot: scan.slotKey(index).description, reason: "its epoch's data key is missing")
+                                        }
+                                        opener = try ValueOpener(key: key)
+                                        openers[epoch] = opener
                                     }
-                                    return unserved.withUnsafeMutableBytes { openers[epoch]!.open(sealed, aad: aad, into: $0) }
+                                    let entry = serving[index]
+                                    valueAAD(slots[index], bytes, environment, UnsafeBufferPointer(rebasing: epochIDs[(epoch * 16)..<(epoch * 16 + 16)]), into: &aad)
+                                    let length = ValueOpener.plaintextCount(sealedCount: scratch.sealed.count)
+                                    if entry.length < 0, unserved.count != length { unserved = [UInt8](repeating: 0, count: length) }
+                                    let opened = scratch.sealed.withUnsafeBytes { sealed in
+                                        aad.withUnsafeBytes { aad in
+                                            guard entry.length < 0 else {
+                                                // The record holds exactly the length the scan promised.
+                                                guard length == Int(entry.length) else { return false }
+                                                let start = Int(entry.offset)
+                                                return opener.open(
+                                                    sealed, aad: aad, into: UnsafeMutableRawBufferPointer(rebasing: target[start..<(start + length)]))
+                                            }
+                                            return unserved.withUnsafeMutableBytes { opener.open(sealed, aad: aad, into: $0) }
+                                        }
+                                    }
+                                    if entry.length < 0 { unserved.withUnsafeMutableBytes { wipe($0) } }
+                                    guard opened else {
+                                        throw .undecryptable("slot \(scan.slotKey(index)) does not authenticate (tampered or moved)")
+                                    }
+                                } catch {
+                                    failure.withLock { $0 = $0 ?? error }
+                                    return
                                 }
                             }
-                            if entry.length < 0 { unserved.withUnsafeMutableBytes { wipe($0) } }
-                            guard opened else {
-                                throw .undecryptable("slot \(scan.slotKey(index)) does not authenticate (tampered or moved)")
-                            }
-                        } catch {
-                            failure.withLock { $0 = $0 ?? error }
-                            return
                         }
                     }
                 }
@@ -234,8 +248,8 @@ enum Loader {
 
     /// The AAD of a slot's value (§5), from the bundle bytes, into `out`.
     private static func valueAAD(
-        _ slot: ScannedSlot, _ bytes: UnsafeBufferPointer<UInt8>, _ environment: [UInt8], _ epochIDs: [[UInt8]], _ epoch: Int,
-        into out: inout [UInt8]
+        _ slot: ScannedSlot, _ bytes: UnsafeBufferPointer<UInt8>, _ environment: UnsafeBufferPointer<UInt8>,
+        _ epochID: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]
     ) {
         out.removeAll(keepingCapacity: true)
         out += "secretc-value 1\n".utf8
@@ -247,7 +261,17 @@ enum Loader {
         out.append(UInt8(ascii: "\n"))
         out += UnsafeBufferPointer(rebasing: bytes[slot.key])
         out.append(UInt8(ascii: "\n"))
-        out += epochIDs[epoch]
+        out += epochID
+    }
+
+    /// `body` with the three arrays' bytes borrowed.
+    private static func withUnsafeBuffers<T>(
+        _ first: [UInt8], _ second: [UInt8], _ third: [UInt8],
+        _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> T
+    ) -> T {
+        first.withUnsafeBufferPointer { first in
+            second.withUnsafeBufferPointer { second in third.withUnsafeBufferPointer { third in body(first, second, third) } }
+        }
     }
 
     /// Runs `body` with a context holding the runtime secret key: the

@@ -158,3 +158,23 @@ struct FormatterTests {
         #expect(log.sorted(strict: true).map(\.severity) == [.error])
     }
 }
+
+@Suite("reading whole files")
+struct FileBytesTests {
+    /// Small files are read in one call, large ones in parallel chunks: both
+    /// give every byte, in order, including a last chunk that is not whole.
+    @Test(arguments: [0, 1, 4095, (4 << 20) - 1, (4 << 20) + 12_345, 9 << 20])
+    func readsEveryByte(count: Int) throws {
+        let folder = try TemporaryDirectory()
+        var state: UInt64 = UInt64(count) | 1
+        let bytes = (0..<count).map { _ -> UInt8 in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return UInt8(truncatingIfNeeded: state >> 56)
+        }
+        let path = folder.url.appendingPathComponent("file").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        #expect(FileBytes.read(atPath: path) == bytes)
+        #expect(FileBytes.read(atPath: folder.url.appendingPathComponent("missing").path) == nil)
+        #expect(FileBytes.read(atPath: folder.url.path) == nil, "a folder is not a file")
+    }
+}

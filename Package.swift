@@ -109,6 +109,7 @@ let package = Package(
                 "SecretModel", "SecretCompiler", "SecretKernel", "BundleFormat", "BundleSeal", "CLinux", "GPG",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),

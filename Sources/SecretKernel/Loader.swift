@@ -18,17 +18,22 @@ enum Loader {
             throw SecretKernelError(.misconfigured, "no trusted admin fingerprint is configured (SECRETC_TRUSTED_ADMINS)")
         }
         Context.warmUp()  // gpgme's start-up overlaps parsing
+        var phases = Phases()
         let scan: ScannedBundle
         do {
             scan = try ScannedBundle(scanning: bytes)
         } catch {
             throw SecretKernelError(.invalidBundle, "\(name): invalid bundle: \(error)")
         }
+        phases.end("scan")
         do throws(BundleSealError) {
-            let snapshot = try load(scan, configuration) { () throws(BundleSealError) in
+            let snapshot = try load(scan, configuration, &phases) { () throws(BundleSealError) in
                 try ScanVerifier(scan, trustedAdmins: pins)
             }
-            if let snapshot { return snapshot }
+            if let snapshot {
+                snapshot.phases = phases.ended
+                return snapshot
+            }
             configuration.logger.debug("a signer's key is not Ed25519; verifying the bundle step by step with gpg")
         } catch {
             configuration.logger.debug("fast load refused the bundle; verifying it step by step", metadata: ["reason": "\(error)"])
@@ -36,10 +41,11 @@ enum Loader {
         // The reference path: every check one by one (gpg for keys other than
         // Ed25519), naming any problem exactly; then the same per-slot pass.
         do throws(BundleSealError) {
-            let snapshot = try load(scan, configuration) { () throws(BundleSealError) in
+            let snapshot = try load(scan, configuration, &phases) { () throws(BundleSealError) in
                 ScanVerifier(scan, verifiedAs: try BundleVerifier(trustedAdmins: pins).verify(scan.materialized()))
             }
             guard let snapshot else { preconditionFailure("a verifier built on a reference verification never declines") }
+            snapshot.phases = phases.ended
             return snapshot
         } catch {
             throw SecretKernelError(error, bundle: name, recipients: scan.header.recipients)
@@ -54,7 +60,7 @@ enum Loader {
     /// opened straight into its lookup record. nil when `verify` declines (a
     /// signer's key is not Ed25519).
     private static func load(
-        _ scan: ScannedBundle, _ configuration: SecretKernel.Configuration,
+        _ scan: ScannedBundle, _ configuration: SecretKernel.Configuration, _ phases: inout Phases,
         verify: () throws(BundleSealError) -> ScanVerifier?
     ) throws(BundleSealError) -> Snapshot? {
         let epochs = scan.epochs
@@ -102,6 +108,7 @@ enum Loader {
         }
         let (serving, table) = laidOut.withLock { $0! }
         let decrypted = dataKeys.wait()
+        phases.end("checks")
         let verifier: ScanVerifier
         do throws(BundleSealError) {
             guard let accepted = try checked.withLock({ $0! }).get() else {
@@ -113,6 +120,8 @@ enum Loader {
             var keys = [SymmetricKey?](repeating: nil, count: epochs.count)
             for (index, key) in zip(wanted, opened) { keys[index] = key }
             let writers = try openValues(scan, verifier, keys, serving, into: table.records)
+            phases.end("open")
+            defer { phases.end("build") }
             return Snapshot(
                 environment: scan.header.environment, slots: named.withLock { $0 }, serving: serving,
                 metadata: metadata(scan, writers), table: table,
@@ -122,6 +131,18 @@ enum Loader {
         } catch {
             table.free()
             throw error
+        }
+    }
+
+    /// The times between a load's steps, as they end.
+    struct Phases {
+        private var last = DispatchTime.now().uptimeNanoseconds
+        private(set) var ended: [(name: String, milliseconds: Double)] = []
+
+        mutating func end(_ name: String) {
+            let now = DispatchTime.now().uptimeNanoseconds
+            ended.append((name, Double(now - last) / 1e6))
+            last = now
         }
     }
 

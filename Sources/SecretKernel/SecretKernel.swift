@@ -231,6 +231,7 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
     }
 
     private static func read(_ source: BundleSource, _ configuration: Configuration) throws(SecretKernelError) -> Snapshot {
+        let start = DispatchTime.now().uptimeNanoseconds
         let bytes: [UInt8]
         let name: String
         switch source {
@@ -245,13 +246,21 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
             }
             bytes = contents
         }
+        let read = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         let snapshot = try Loader.load(bytes, name: name, configuration)
-        configuration.logger.info(
-            "secret bundle loaded",
-            metadata: ["environment": "\(snapshot.environment)", "slots": "\(snapshot.slots.count)",
-                       "values": "\(snapshot.valueCount)", "epochs": "\(snapshot.epochCount)",
-                       "digest": "\(snapshot.digest.prefix(12))"])
+        // Each step's milliseconds: read, scan, checks (signatures, layout,
+        // names, digest, data keys), open (claims and values), build.
+        var metadata: Logger.Metadata = ["read_ms": "\(Self.rounded(read))"]
+        for (phase, milliseconds) in snapshot.phases { metadata["\(phase)_ms"] = "\(Self.rounded(milliseconds))" }
+        metadata.merge(
+            ["environment": "\(snapshot.environment)", "slots": "\(snapshot.slots.count)",
+             "values": "\(snapshot.valueCount)", "epochs": "\(snapshot.epochCount)",
+             "digest": "\(snapshot.digest.prefix(12))"]) { $1 }
+        configuration.logger.info("secret bundle loaded", metadata: metadata)
         return snapshot
+    }
+
+    private static func rounded(_ milliseconds: Double) -> Double { (milliseconds * 10).rounded() / 10
     }
 
     private func now() -> Int {

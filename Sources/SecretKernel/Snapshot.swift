@@ -9,7 +9,7 @@ import SecretCore
 /// One verified, decrypted bundle, immutable once built. Lookups read it
 /// without locks; the kernel swaps whole snapshots on reload.
 ///
-/// Values live in one arena that is zeroed when the snapshot dies.
+/// Values live in the lookup records, which are zeroed when the snapshot dies.
 final class Snapshot: @unchecked Sendable {
     /// What serving one slot needs: plain values only, so a lookup copies
     /// no reference (no retain/release on the hot path).
@@ -53,6 +53,8 @@ final class Snapshot: @unchecked Sendable {
     let valueCount: Int
     let digest: String
     let loadedAt: Date
+    /// Where the load's time went (milliseconds), for the "loaded" log line.
+    var phases: [(name: String, milliseconds: Double)] = []
 
     /// - Parameters:
     ///   - serving: each slot's facts, its `offset` that of its value in `table`'s records.

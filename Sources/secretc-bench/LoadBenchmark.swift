@@ -5,6 +5,7 @@ import CLinux
 import Crypto
 import Foundation
 import GPG
+import Logging
 import SecretKernel
 import Synchronization
 
@@ -25,14 +26,16 @@ struct LoadBenchmark: ParsableCommand {
     func run() throws {
         let large = try LargeBundle.prepare(slots: slots, cache: cache)
         defer { large.remove() }
+        let phases = PhaseRecorder()
         let configuration = SecretKernel.Configuration(
             bundle: .path(large.bundle.path), keys: .gnupgHome(large.runtimeHome.path), trustedAdmins: [large.admin],
-            environment: [:])
+            environment: [:], logger: Logger(label: "secretc.kernel") { _ in phases })
         secretc_release_free_memory()  // as the load does: only live memory counts on both sides
         let baseline = residentBytes()
         var kernel = try SecretKernel(configuration)  // warms gpg-agent and the page cache
         let loaded = residentBytes()
         var times: [Double] = []
+        phases.clear()
         for _ in 0..<runs {
             var fresh: SecretKernel?
             times.append(try Clock.time { fresh = try SecretKernel(configuration) })
@@ -49,6 +52,7 @@ struct LoadBenchmark: ParsableCommand {
             ["load_ms": Clock.median(times) * 1000, "lookup_p50_ns": Double(p50), "lookup_p99_ns": Double(p99),
              "resident_mib": Double(loaded - baseline) / 1_048_576, "slots": Double(kernel.info.slots)],
             to: json)
+        print("  a load's steps (medians, ms; \"checks\" runs the signatures, the lookup layout, the names, the digest and gpg at once): " + phases.medians())
         try printPhases(large)
     }
 
@@ -69,7 +73,7 @@ struct LoadBenchmark: ParsableCommand {
                 try BundleOpener.open(sealed, of: slot.slot, environment: bundle!.environment, key: keys[sealed.epoch]!) { _ in }
             }
         }
-        print("  phases (one thread): parse \(Clock.milliseconds(parse)), verify \(Clock.milliseconds(verify)) "
+        print("  building blocks one after another (one thread): parse \(Clock.milliseconds(parse)), verify \(Clock.milliseconds(verify)) "
             + "(of which rendering the policy payload \(Clock.milliseconds(policy))), data keys \(Clock.milliseconds(dataKeys)), "
             + "open values \(Clock.milliseconds(open))")
     }
@@ -142,5 +146,37 @@ struct LoadBenchmark: ParsableCommand {
         guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
         let fields = text.split(separator: " ")
         return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
+    }
+}
+
+/// Keeps the step timings of each "secret bundle loaded" log line (the
+/// kernel's `*_ms` metadata); prints nothing.
+final class PhaseRecorder: LogHandler, @unchecked Sendable {
+    private let lock = NSLock()
+    private var runs: [[String: Double]] = []
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        guard event.message.description == "secret bundle loaded", let given = event.metadata else { return }
+        var steps: [String: Double] = [:]
+        for (key, value) in given where key.hasSuffix("_ms") { steps[String(key.dropLast(3))] = Double(value.description) }
+        lock.withLock { runs.append(steps) }
+    }
+
+    func clear() { lock.withLock { runs = [] } }
+
+    /// Each step's median over the loads since ``clear()``, in load order.
+    func medians() -> String {
+        let runs = lock.withLock { self.runs }
+        return ["read", "scan", "checks", "open", "build"].compactMap { step in
+            let times = runs.compactMap { $0[step] }
+            return times.isEmpty ? nil : "\(step) \(String(format: "%.1f", Clock.median(times)))"
+        }.joined(separator: ", ")
     }
 }

@@ -71,6 +71,13 @@ public struct SlotWriter {
         case recorded(WriteCache.Entry)
     }
 
+    /// A data key being encrypted since before the writer was made, and the
+    /// recipients' keys it is encrypted to (by principal name).
+    struct EarlyDataKey {
+        let keys: [String: WriteFacts.Key]
+        let pending: Pending<Result<(DataKey, recipients: [String]), CompilerError>>
+    }
+
     let facts: WriteFacts
     let environment: WriteFacts.Environment
     let file: BundleFile
@@ -78,10 +85,11 @@ public struct SlotWriter {
     let passphrase: String?
     let cache: WriteCache?
     let verification: Verification
+    let early: EarlyDataKey?
 
     init(
         facts: WriteFacts, environment: WriteFacts.Environment, file: BundleFile, home: String?, passphrase: String?,
-        cache: WriteCache?, verification: Verification
+        cache: WriteCache?, verification: Verification, early: EarlyDataKey? = nil
     ) {
         self.facts = facts
         self.environment = environment
@@ -90,6 +98,7 @@ public struct SlotWriter {
         self.passphrase = passphrase
         self.cache = cache
         self.verification = verification
+        self.early = early
     }
 
     /// A writer from the write cache, when its entry for `config` still
@@ -99,11 +108,28 @@ public struct SlotWriter {
         config: URL, environment: String?, cache: WriteCache, home: String? = nil, passphrase: String? = nil
     ) throws(CompilerError) -> SlotWriter? {
         Context.warmUp()  // gpgme's start-up overlaps hashing the project's files
-        guard let entry = cache.entry(config: config) else { return nil }
-        let chosen = try entry.facts.environment(environment)
+        // gpg encrypts a data key to the recorded recipients while the
+        // project's files are hashed; `write` uses it only if the checked
+        // record names the same keys.
+        let early = cache.recipientKeys(config: config, environment: environment).map { keys, bundle in
+            EarlyDataKey(
+                keys: keys,
+                pending: encryptedDataKey(names: keys.keys.sorted(), keys: keys, bundle: BundleFile(url: bundle).displayPath))
+        }
+        guard let entry = cache.entry(config: config) else {
+            _ = early?.pending.wait()  // no gpg work outlives this call
+            return nil
+        }
+        let chosen: WriteFacts.Environment
+        do {
+            chosen = try entry.facts.environment(environment)
+        } catch {
+            _ = early?.pending.wait()
+            throw error
+        }
         return SlotWriter(
             facts: entry.facts, environment: chosen, file: BundleFile(url: chosen.bundle), home: home,
-            passphrase: passphrase, cache: cache, verification: .recorded(entry))
+            passphrase: passphrase, cache: cache, verification: .recorded(entry), early: early)
     }
 
     public var environmentName: String { environment.name }
@@ -122,8 +148,12 @@ public struct SlotWriter {
         let values = try validate(request, manifest, plugin: plugin)
         // The data key's encryption needs nothing of the bundle: gpg does it
         // while the signer is found and the bundle is read and checked.
-        let dataKey = makeDataKey()
-        defer { _ = dataKey.wait() }  // no gpg work outlives the write
+        let dataKey = early.flatMap(usable) ?? makeDataKey()
+        defer {
+            // No gpg work outlives the write, not even an early data key left unused.
+            _ = dataKey.wait()
+            _ = early?.pending.wait()
+        }
         let context = try Compiler.context(home: home, passphrase: passphrase)
         // gpg looks the signer's key up while the bundle is read; a refused
         // signer is still reported before anything else.
@@ -252,8 +282,24 @@ public struct SlotWriter {
     /// A fresh data key, encrypted to the recipients on another thread, and
     /// their fingerprints.
     private func makeDataKey() -> Pending<Result<(DataKey, recipients: [String]), CompilerError>> {
-        let names = environment.recipients, keys = facts.keys, bundle = file.displayPath
-        return Pending {
+        Self.encryptedDataKey(names: environment.recipients, keys: facts.keys, bundle: file.displayPath)
+    }
+
+    /// The early data key, when it was encrypted to exactly the keys (same
+    /// fingerprints, same bytes) the checked facts give this environment's recipients.
+    private func usable(_ early: EarlyDataKey) -> Pending<Result<(DataKey, recipients: [String]), CompilerError>>? {
+        guard Set(early.keys.keys) == Set(environment.recipients),
+              early.keys.allSatisfy({ name, key in facts.keys[name] == key })
+        else { return nil }
+        return early.pending
+    }
+
+    /// A fresh data key, encrypted on another thread to the keys of the
+    /// principals `names`.
+    static func encryptedDataKey(names: [String], keys: [String: WriteFacts.Key], bundle: String)
+        -> Pending<Result<(DataKey, recipients: [String]), CompilerError>>
+    {
+        Pending {
             Result { () throws(CompilerError) in
                 let (encryptor, recipients) = try Compiler.encryptor(
                     recipients: names, key: { keys[$0].map { ($0.fingerprint, $0.data) } })

@@ -162,6 +162,37 @@ public struct WriteCache: Sendable {
         return Entry(facts: facts, verified: verified, written: written, body: Array(bytes[..<bodyEnd]))
     }
 
+    /// The recipients `config`'s record names for `environment` (nil: its
+    /// only one) and their key files' bytes, read without checking anything
+    /// else of the record: enough to start encrypting a data key while
+    /// ``entry(config:now:)`` checks the project. A writer uses that data
+    /// key only if the checked entry names the same keys with the same bytes.
+    public func recipientKeys(config: URL, environment: String?) -> (keys: [String: WriteFacts.Key], bundle: URL)? {
+        guard let bytes = FileBytes.read(atPath: entryURL(config).path) else { return nil }
+        var keyFiles: [String: (fingerprint: String, path: String)] = [:]
+        var environments: [(name: String, recipients: [String], bundle: String)] = []
+        var lineStart = 0
+        while lineStart < bytes.count {
+            let lineEnd = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
+            defer { lineStart = lineEnd + 1 }
+            // Only `key` and `environment` lines (the many `user` lines start with `u`).
+            guard bytes[lineStart] == UInt8(ascii: "k") || bytes[lineStart] == UInt8(ascii: "e") else { continue }
+            let fields = bytes[lineStart..<lineEnd].split(separator: UInt8(ascii: " "), maxSplits: 3, omittingEmptySubsequences: false)
+                .map { String(decoding: $0, as: UTF8.self) }
+            if fields.count == 4, fields[0] == "key" { keyFiles[fields[1]] = (fields[2], fields[3]) }
+            if fields.count == 4, fields[0] == "environment" {
+                environments.append((fields[1], fields[2] == "-" ? [] : fields[2].split(separator: ",").map(String.init), fields[3]))
+            }
+        }
+        guard let index = try? WriteFacts.choose(environment, among: environments.map(\.name)) else { return nil }
+        var keys: [String: WriteFacts.Key] = [:]
+        for name in environments[index].recipients {
+            guard let file = keyFiles[name], let data = FileBytes.read(atPath: file.path) else { return nil }
+            keys[name] = WriteFacts.Key(fingerprint: file.fingerprint, url: URL(fileURLWithPath: file.path), data: data)
+        }
+        return (keys, URL(fileURLWithPath: environments[index].bundle))
+    }
+
     // MARK: Writing
 
     /// Records `project` (valid, with no errors, at `now`) and that `digest`

@@ -1,0 +1,50 @@
+import Foundation
+import GPG
+@testable import SecretCompiler
+import TestSupport
+import Testing
+
+/// A warm write starts encrypting its data key from the record's recipient
+/// keys before the record is checked; the key is used only if the checked
+/// record names the same keys, byte for byte.
+@Suite("the early data key of a warm write")
+struct EarlyDataKeyTests {
+    @Test func aRecordNamesItsRecipientsKeys() throws {
+        let deployment = try ExampleDeployment()
+        let ops = try deployment.home(["ops"])
+        #expect(try deployment.secretc(["set", "github", "--env", "production", "APP_ID=1"], home: ops).status == 0)
+        let cache = WriteCache(folder: deployment.cache)
+        let config = deployment.root.appendingPathComponent("secretc.yaml")
+        let (keys, bundle) = try #require(cache.recipientKeys(config: config, environment: "production"))
+        let entry = try #require(cache.entry(config: config))
+        let production = try entry.facts.environment("production")
+        #expect(Set(keys.keys) == Set(production.recipients))
+        #expect(keys.allSatisfy { entry.facts.keys[$0.key] == $0.value })
+        #expect(bundle.standardizedFileURL == production.bundle.standardizedFileURL)
+        #expect(cache.recipientKeys(config: config, environment: "nowhere") == nil)
+    }
+
+    /// An early data key encrypted to other keys than the checked record's
+    /// is left unused: the runtime key still reads what the write sealed.
+    @Test func anEarlyDataKeyForOtherKeysIsNotUsed() throws {
+        let deployment = try ExampleDeployment()
+        let ops = try deployment.home(["ops"])
+        #expect(try deployment.secretc(["set", "github", "--env", "production", "APP_ID=1"], home: ops).status == 0)
+        let config = deployment.root.appendingPathComponent("secretc.yaml")
+        let cache = WriteCache(folder: deployment.cache)
+        let writer = try #require(try SlotWriter.cached(config: config, environment: "production", cache: cache, home: ops.path))
+        // Every recipient's key swapped for the admin's, under the recipient's name.
+        let admin = try #require(writer.facts.keys["ops"])
+        let wrong = Dictionary(uniqueKeysWithValues: writer.environment.recipients.map { ($0, admin) })
+        let early = SlotWriter.EarlyDataKey(
+            keys: wrong, pending: SlotWriter.encryptedDataKey(names: wrong.keys.sorted(), keys: wrong, bundle: "bundle"))
+        let swapped = SlotWriter(
+            facts: writer.facts, environment: writer.environment, file: writer.file, home: writer.home, passphrase: nil,
+            cache: cache, verification: writer.verification, early: early)
+        #expect(try swapped.write(.upsert([("APP_ID", SecureBytes("77"))]), plugin: "github", user: nil, as: "ops") != nil)
+        let runtime = try deployment.home(["runtime-production"])
+        let read = try deployment.secretc(["get", "github", "APP_ID", "--env", "production"], home: runtime)
+        #expect(read.status == 0)
+        #expect(read.stdoutText == "77")
+    }
+}

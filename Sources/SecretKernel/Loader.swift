@@ -109,13 +109,11 @@ enum Loader {
         let (serving, table) = laidOut.withLock { $0! }
         let decrypted = dataKeys.wait()
         phases.end("checks")
-        let verifier: ScanVerifier
         do throws(BundleSealError) {
-            guard let accepted = try checked.withLock({ $0! }).get() else {
+            guard let verifier = try checked.withLock({ $0! }).get() else {
                 table.free()
                 return nil
             }
-            verifier = accepted
             let opened = try decrypted.get()
             var keys = [SymmetricKey?](repeating: nil, count: epochs.count)
             for (index, key) in zip(wanted, opened) { keys[index] = key }

@@ -88,6 +88,30 @@ struct BundleParserFuzzTests {
         }
     }
 
+    /// Lines are split eight bytes at a time: a carriage return or a tab at
+    /// any position of a line, within a word or not, is still found.
+    @Test func aCarriageReturnOrTabAnywhereInALineIsRefused() throws {
+        let seed = Array(try Data(contentsOf: Secretc.packageRoot.appendingPathComponent("examples/gridos/secrets/production.bundle")))
+        let lineStarts = [0] + seed.indices.filter { seed[$0] == UInt8(ascii: "\n") }.map { $0 + 1 }.dropLast()
+        let lines = lineStarts.indices.filter { index in
+            let tag = seed[lineStarts[index]...].prefix(5)
+            return tag.elementsEqual("epoch".utf8) || tag.elementsEqual("slot ".utf8)
+        }
+        for line in [lines.first!, lines.last!] {
+            let start = lineStarts[line]
+            let end = seed[start...].firstIndex(of: UInt8(ascii: "\n"))!
+            for position in start..<end {
+                for byte: UInt8 in [13, 9] {
+                    var bytes = seed
+                    bytes[position] = byte
+                    #expect(throws: BundleFormatError.malformed(line: line + 1, reason: "carriage return or tab")) {
+                        try SecretBundle(parsing: bytes)
+                    }
+                }
+            }
+        }
+    }
+
     @Test func survivesMutations() throws {
         let seed = Array(try Data(contentsOf: Secretc.packageRoot.appendingPathComponent("examples/gridos/secrets/production.bundle")))
         var state: UInt64 = 0x5EC2E7

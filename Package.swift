@@ -57,7 +57,7 @@ let package = Package(
         // Sealing and opening bundles: AES-256-GCM values, GPG data keys and signatures.
         .target(
             name: "BundleSeal",
-            dependencies: ["BundleFormat", "CGcrypt", "GPG", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["BundleFormat", "CGcrypt", "GPG", "SecretCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
         // Declarations, manifests, validation and located diagnostics.

@@ -3,6 +3,7 @@ import Crypto
 import Dispatch
 import Foundation
 import GPG
+import SecretCore
 import Synchronization
 
 /// Verification of a ``ScannedBundle`` (docs/bundle-format.md §6, steps
@@ -80,7 +81,7 @@ public struct ScanVerifier: Sendable {
     {
         scratch.sealed.removeAll(keepingCapacity: true)
         let slot = scan.slots[index]
-        guard let claim = table.latest(owner: slot.owner.lowerBound, end: slot.key.upperBound, in: bytes) else {
+        guard let claim = table.latest(slot.owner, slot.plugin, slot.key, in: bytes) else {
             if slot.hasValue { throw .inconsistent(slot: name(index), reason: "holds a value that no epoch claims") }
             return nil
         }
@@ -148,8 +149,8 @@ public struct ScanVerifier: Sendable {
 }
 
 /// The latest claim of each claimed slot, by the slot's name bytes: open
-/// addressing over an FNV-1a hash in which the separators `/` (claims) and
-/// ` ` (slot lines) count as the same byte; names hold neither.
+/// addressing over ``NameHash`` of the three names (which hold neither `/`,
+/// the claims' separator, nor ` `, the slot lines').
 private struct ClaimTable: Sendable {
     /// A claim's epoch (index + 1; 0 marks an empty bucket) and positions.
     struct Entry {
@@ -175,7 +176,9 @@ private struct ClaimTable: Sendable {
             // Canonical order: a later epoch's claim replaces an earlier one.
             for (epochIndex, epoch) in scan.epochs.enumerated() {
                 for claim in epoch.claims {
-                    var bucket = Self.hash(bytes, claim.start, claim.equals) & mask
+                    var bucket = Self.hash(
+                        bytes, claim.start..<claim.firstSlash, (claim.firstSlash + 1)..<claim.secondSlash,
+                        (claim.secondSlash + 1)..<claim.equals) & mask
                     while buckets[bucket].epoch != 0 {
                         let other = buckets[bucket]
                         if Self.same(bytes, Int(other.start), Int(other.equals), claim.start, claim.equals) { break }
@@ -191,10 +194,11 @@ private struct ClaimTable: Sendable {
         self.count = count
     }
 
-    /// The latest claim of the slot whose `owner plugin key` spans `start..<end`
-    /// (its `epoch` is the epoch's index, not index + 1).
-    func latest(owner start: Int, end: Int, in bytes: UnsafeBufferPointer<UInt8>) -> Entry? {
-        let first = Self.hash(bytes, start, end) & mask
+    /// The latest claim of the slot with these names, `owner plugin key` on
+    /// its line (its `epoch` is the epoch's index, not index + 1).
+    func latest(_ owner: Range<Int>, _ plugin: Range<Int>, _ key: Range<Int>, in bytes: UnsafeBufferPointer<UInt8>) -> Entry? {
+        let start = owner.lowerBound, end = key.upperBound
+        let first = Self.hash(bytes, owner, plugin, key) & mask
         return buckets.withUnsafeBufferPointer { buckets in
             var bucket = first
             while buckets[bucket].epoch != 0 {
@@ -209,13 +213,14 @@ private struct ClaimTable: Sendable {
         }
     }
 
-    private static func hash(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Int {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for index in start..<end {
-            let byte = bytes[index] == UInt8(ascii: " ") ? UInt8(ascii: "/") : bytes[index]
-            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
-        }
-        return Int(truncatingIfNeeded: hash ^ (hash >> 29))
+    @inline(__always)
+    private static func hash(_ bytes: UnsafeBufferPointer<UInt8>, _ owner: Range<Int>, _ plugin: Range<Int>, _ key: Range<Int>)
+        -> Int
+    {
+        let raw = UnsafeRawBufferPointer(bytes)
+        return Int(truncatingIfNeeded: NameHash.hash(
+            UnsafeRawBufferPointer(rebasing: raw[owner]), UnsafeRawBufferPointer(rebasing: raw[plugin]),
+            UnsafeRawBufferPointer(rebasing: raw[key])))
     }
 
     private static func same(

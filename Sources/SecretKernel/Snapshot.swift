@@ -244,11 +244,8 @@ struct LookupTable: @unchecked Sendable {  // immutable once its values are in p
         return next(owner ?? "", 0) && next(plugin, 1) && next(key, 2)
     }
 
-    /// A multiply-xorshift hash of owner, plugin and key, eight bytes at a
-    /// time, each name's length mixed in with its last word (so no two name
-    /// triples are the same word stream); the owner of a deployment-wide
-    /// slot hashes as "-". Byte-wise FNV-1a cost a dependent multiply per
-    /// byte: about 40 ns of a lookup.
+    /// ``NameHash`` of owner, plugin and key; the owner of a deployment-wide
+    /// slot hashes as "-". (Byte-wise FNV-1a cost about 40 ns of a lookup.)
     @inline(__always)
     static func hash(owner: String?, plugin: String, key: String) -> UInt64 {
         var owner = owner ?? "-", plugin = plugin, key = key
@@ -259,36 +256,10 @@ struct LookupTable: @unchecked Sendable {  // immutable once its values are in p
         }
     }
 
-    /// The same hash of the names' UTF-8 bytes (a deployment-wide owner is `-`).
+    /// ``NameHash`` of the names' UTF-8 bytes (a deployment-wide owner is `-`).
     @inline(__always)
     static func hash(_ owner: UnsafeRawBufferPointer, _ plugin: UnsafeRawBufferPointer, _ key: UnsafeRawBufferPointer) -> UInt64 {
-        var hash: UInt64 = 0x243F_6A88_85A3_08D3
-        @inline(__always) func mix(_ word: UInt64) {
-            hash = (hash ^ word) &* 0x9E37_79B9_7F4A_7C15
-            hash ^= hash >> 29
-        }
-        @inline(__always) func mix(_ bytes: UnsafeRawBufferPointer) {
-            var index = 0
-            if let base = bytes.baseAddress {
-                while index + 8 <= bytes.count {
-                    mix(base.loadUnaligned(fromByteOffset: index, as: UInt64.self))
-                    index += 8
-                }
-            }
-            var last = UInt64(truncatingIfNeeded: bytes.count) << 56
-            var shift: UInt64 = 0
-            while index < bytes.count {
-                last |= UInt64(bytes[index]) << shift
-                shift += 8
-                index += 1
-            }
-            mix(last)
-        }
-        mix(owner)
-        mix(plugin)
-        mix(key)
-        hash = (hash ^ (hash >> 32)) &* 0xD6E8_FEB8_6659_FD93  // the bucket takes low bits, the tag high ones
-        return hash ^ (hash >> 32)
+        NameHash.hash(owner, plugin, key)
     }
 }
 

@@ -352,13 +352,8 @@ public struct SlotWriter {
 
     /// Row-level security: a user's own key writes that user's slots; an
     /// admin's writes any slot. Default: the owner's key if its secret is
-    /// here, else the first admin's that is.
-    func writeSigner(owner: String?, _ name: String?, _ context: Context) throws(CompilerError)
-        -> (fingerprint: String, name: String)
-    {
-        try Self.signer(facts, owner: owner, name, context)
-    }
-
+    /// here, else the first admin's that is. Static, so that it can run on
+    /// another thread while the bundle is read.
     private static func signer(_ facts: WriteFacts, owner: String?, _ name: String?, _ context: Context)
         throws(CompilerError) -> (fingerprint: String, name: String)
     {

@@ -133,9 +133,8 @@ public struct WriteCache: Sendable {
                 else { return nil }
                 manifests[fields[0]] = manifest
             case ("environment", 3):
-                let recipients = fields[1] == "-" ? [] : fields[1].split(separator: ",").map(String.init)
                 environments.append(
-                    WriteFacts.Environment(name: fields[0], bundle: URL(fileURLWithPath: fields[2]), recipients: recipients))
+                    WriteFacts.Environment(name: fields[0], bundle: URL(fileURLWithPath: fields[2]), recipients: Self.recipients(fields[1])))
             case ("verified", 2):
                 if verified.isEmpty, written.isEmpty { bodyEnd = lineStart }
                 guard let digest = Self.bytes(hex: fields[1]) else { return nil }
@@ -181,7 +180,7 @@ public struct WriteCache: Sendable {
                 .map { String(decoding: $0, as: UTF8.self) }
             if fields.count == 4, fields[0] == "key" { keyFiles[fields[1]] = (fields[2], fields[3]) }
             if fields.count == 4, fields[0] == "environment" {
-                environments.append((fields[1], fields[2] == "-" ? [] : fields[2].split(separator: ",").map(String.init), fields[3]))
+                environments.append((fields[1], Self.recipients(fields[2]), fields[3]))
             }
         }
         guard let index = try? WriteFacts.choose(environment, among: environments.map(\.name)) else { return nil }
@@ -191,6 +190,11 @@ public struct WriteCache: Sendable {
             keys[name] = WriteFacts.Key(fingerprint: file.fingerprint, url: URL(fileURLWithPath: file.path), data: data)
         }
         return (keys, URL(fileURLWithPath: environments[index].bundle))
+    }
+
+    /// An `environment` line's recipients field: `-` for none, else names joined by commas.
+    private static func recipients(_ field: String) -> [String] {
+        field == "-" ? [] : field.split(separator: ",").map(String.init)
     }
 
     // MARK: Writing

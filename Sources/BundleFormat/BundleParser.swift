@@ -46,7 +46,7 @@ struct BundleParser {
         let (slotStart, headerLines) = Self.slotSection(buffer)
         let chunks = Self.chunks(buffer, slotStart..<buffer.count)
         nonisolated(unsafe) let buffer = buffer  // outlives the parallel scan below
-        var header: Result<(SecretBundle, [ScannedEpoch], Int?), BundleFormatError>?
+        let header: Result<(SecretBundle, [ScannedEpoch], Int?), BundleFormatError>
         let scanned = Mutex<[Result<([ScannedSlot], [SlotAttributes]), BundleFormatError>?]>(chunks.map { _ in nil })
         let scanChunk: @Sendable (Int) -> Void = { index in
             var parser = BundleParser()
@@ -66,12 +66,12 @@ struct BundleParser {
                 let result = Result { () throws(BundleFormatError) in try parser.scanLines(buffer) }
                 headerResult.withLock { $0 = result }
             }
-            header = headerResult.withLock { $0 }
+            header = headerResult.withLock { $0! }
         } else {
             header = Result { () throws(BundleFormatError) in try scanLines(buffer) }
             chunks.indices.forEach(scanChunk)
         }
-        let (bundle, epochs, found) = try header!.get()
+        let (bundle, epochs, found) = try header.get()
         guard let found else { return ScannedBundle(bytes: bytes, header: bundle, epochs: epochs, slots: [], attributes: []) }
         guard found == slotStart else {
             // Not reached (both stop at the first line tagged `slot`); kept correct anyway.
@@ -183,11 +183,10 @@ struct BundleParser {
         }
     }
 
-    /// The lines of a bundle checked for its ending and encoding, read
-    /// through a buffer pointer: slices of it are not reference-counted, and
-    /// this runs for every field of 100,000 lines on two threads at once.
-    /// The header and epoch lines; stops at the first slot line and returns
-    /// where it starts (nil when there is none).
+    /// The header and epoch lines of a bundle checked for its ending and
+    /// encoding, read through a buffer pointer (slices of it are not
+    /// reference-counted); stops at the first slot line and returns where it
+    /// starts (nil when there is none).
     private mutating func scanLines(_ bytes: UnsafeBufferPointer<UInt8>) throws(BundleFormatError)
         -> (SecretBundle, [ScannedEpoch], Int?)
     {

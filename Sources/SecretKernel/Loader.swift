@@ -120,10 +120,11 @@ enum Loader {
             let writers = try openValues(scan, verifier, keys, serving, into: table.records)
             phases.end("open")
             defer { phases.end("build") }
+            let slots = named.withLock { $0 }
             return Snapshot(
-                environment: scan.header.environment, slots: named.withLock { $0 }, serving: serving,
+                environment: scan.header.environment, slots: slots, serving: serving,
                 metadata: metadata(scan, writers), table: table,
-                environmentVariables: environmentVariables(named.withLock { $0 }, { scan.attributes[$0].env }),
+                environmentVariables: environmentVariables(slots, { scan.attributes[$0].env }),
                 declared: declared(scan.header), epochCount: epochs.count, digest: digested.withLock { $0 },
                 loadedAt: Date(timeIntervalSince1970: TimeInterval(now)))
         } catch {

@@ -260,8 +260,8 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         return snapshot
     }
 
-    private static func rounded(_ milliseconds: Double) -> Double { (milliseconds * 10).rounded() / 10
-    }
+    /// Milliseconds to a tenth, for the log.
+    private static func rounded(_ milliseconds: Double) -> Double { (milliseconds * 10).rounded() / 10 }
 
     private func now() -> Int {
         if let clock = configuration.clock { return Int(clock().timeIntervalSince1970) }

@@ -184,7 +184,7 @@ struct LookupTable: @unchecked Sendable {  // immutable once its values are in p
                 store(slot.key, 2)
                 serving[position].offset = Int32(offset + cursor)
                 // A deployment-wide slot's owner is `-` in the bundle, as the hash takes it.
-                let hash = Self.hash(
+                let hash = NameHash.hash(
                     UnsafeRawBufferPointer(rebasing: bytes[slot.owner]), UnsafeRawBufferPointer(rebasing: bytes[slot.plugin]),
                     UnsafeRawBufferPointer(rebasing: bytes[slot.key]))
                 var bucket = Int(truncatingIfNeeded: hash) & mask
@@ -251,15 +251,11 @@ struct LookupTable: @unchecked Sendable {  // immutable once its values are in p
         var owner = owner ?? "-", plugin = plugin, key = key
         return owner.withUTF8 { owner in
             plugin.withUTF8 { plugin in
-                key.withUTF8 { key in hash(UnsafeRawBufferPointer(owner), UnsafeRawBufferPointer(plugin), UnsafeRawBufferPointer(key)) }
+                key.withUTF8 { key in
+                    NameHash.hash(UnsafeRawBufferPointer(owner), UnsafeRawBufferPointer(plugin), UnsafeRawBufferPointer(key))
+                }
             }
         }
-    }
-
-    /// ``NameHash`` of the names' UTF-8 bytes (a deployment-wide owner is `-`).
-    @inline(__always)
-    static func hash(_ owner: UnsafeRawBufferPointer, _ plugin: UnsafeRawBufferPointer, _ key: UnsafeRawBufferPointer) -> UInt64 {
-        NameHash.hash(owner, plugin, key)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import SecretCompiler
 import TestSupport
 import Testing
 
@@ -28,6 +29,18 @@ final class ExampleDeployment: @unchecked Sendable {
     /// The write cache of this deployment's commands (unless a test passes
     /// `SECRETC_CACHE_DIR`), so that their writes after the first go through it.
     var cache: URL { scratch.url.appendingPathComponent("write-cache") }
+
+    /// The deployment's declarations file, and the write cache its commands use.
+    var config: URL { root.appendingPathComponent("secretc.yaml") }
+    var writeCache: WriteCache { WriteCache(folder: cache) }
+
+    /// A first write as ops (the deployment-wide GitHub APP_ID), which
+    /// records the project in the write cache; returns ops's home.
+    func recordedByAFirstWrite() throws -> TemporaryGPGHome {
+        let ops = try home(["ops"])
+        #expect(try secretc(["set", "github", "--env", "production", "APP_ID=1"], home: ops).status == 0)
+        return ops
+    }
 
     func secretc(_ arguments: [String], home: TemporaryGPGHome? = nil, input: String? = nil,
                  environment: [String: String] = [:]) throws -> ProcessResult {

@@ -11,10 +11,9 @@ import Testing
 struct EarlyDataKeyTests {
     @Test func aRecordNamesItsRecipientsKeys() throws {
         let deployment = try ExampleDeployment()
-        let ops = try deployment.home(["ops"])
-        #expect(try deployment.secretc(["set", "github", "--env", "production", "APP_ID=1"], home: ops).status == 0)
-        let cache = WriteCache(folder: deployment.cache)
-        let config = deployment.root.appendingPathComponent("secretc.yaml")
+        let ops = try deployment.recordedByAFirstWrite()
+        let cache = deployment.writeCache
+        let config = deployment.config
         let (keys, bundle) = try #require(cache.recipientKeys(config: config, environment: "production"))
         let entry = try #require(cache.entry(config: config))
         let production = try entry.facts.environment("production")
@@ -28,10 +27,9 @@ struct EarlyDataKeyTests {
     /// is left unused: the runtime key still reads what the write sealed.
     @Test func anEarlyDataKeyForOtherKeysIsNotUsed() throws {
         let deployment = try ExampleDeployment()
-        let ops = try deployment.home(["ops"])
-        #expect(try deployment.secretc(["set", "github", "--env", "production", "APP_ID=1"], home: ops).status == 0)
-        let config = deployment.root.appendingPathComponent("secretc.yaml")
-        let cache = WriteCache(folder: deployment.cache)
+        let ops = try deployment.recordedByAFirstWrite()
+        let config = deployment.config
+        let cache = deployment.writeCache
         let writer = try #require(try SlotWriter.cached(config: config, environment: "production", cache: cache, home: ops.path))
         // Every recipient's key swapped for the admin's, under the recipient's name.
         let admin = try #require(writer.facts.keys["ops"])

@@ -12,8 +12,8 @@ struct WriteCacheTests {
     /// record that still describes the project.
     func cachedWriter(_ deployment: ExampleDeployment, _ home: TemporaryGPGHome) throws -> SlotWriter? {
         try SlotWriter.cached(
-            config: deployment.root.appendingPathComponent("secretc.yaml"), environment: "production",
-            cache: WriteCache(folder: deployment.cache), home: home.path)
+            config: deployment.config, environment: "production",
+            cache: deployment.writeCache, home: home.path)
     }
 
     /// Every answer of `set` and `unset` — refusals included — is the same,
@@ -91,8 +91,7 @@ struct WriteCacheTests {
     /// and an expiry reached each make the record useless.
     @Test func anyChangedFileIsAMiss() throws {
         let deployment = try ExampleDeployment()
-        let ops = try deployment.home(["ops"])
-        #expect(try deployment.secretc(["set", "github", "--env", "production", "APP_ID=1"], home: ops).status == 0)
+        let ops = try deployment.recordedByAFirstWrite()
         #expect(try cachedWriter(deployment, ops) != nil)
 
         let manifest = "gridos/plugins/shopify/manifest.json"
@@ -118,13 +117,13 @@ struct WriteCacheTests {
         try runtimeKey.write(to: key)
         #expect(try cachedWriter(deployment, ops) != nil, "the same bytes again hash as recorded")
 
-        let config = deployment.root.appendingPathComponent("secretc.yaml")
+        let config = deployment.config
         let declarations = try Data(contentsOf: config)
         try (declarations + Data("# a comment\n".utf8)).write(to: config)
         #expect(try cachedWriter(deployment, ops) == nil)
         try declarations.write(to: config)
 
-        let cache = WriteCache(folder: deployment.cache)
+        let cache = deployment.writeCache
         #expect(cache.entry(config: config) != nil)
         // The example's bob/stripe/SECRET_KEY expires on 2027-06-30: validation would say otherwise then.
         #expect(cache.entry(config: config, now: Date(timeIntervalSince1970: 1_814_400_000)) == nil)
@@ -142,8 +141,7 @@ struct WriteCacheTests {
     /// and a tampered one is refused.
     @Test func aBundleChangedBehindTheRecordIsVerifiedInFull() throws {
         let deployment = try ExampleDeployment()
-        let ops = try deployment.home(["ops"])
-        #expect(try deployment.secretc(["set", "github", "--env", "production", "APP_ID=1"], home: ops).status == 0)
+        let ops = try deployment.recordedByAFirstWrite()
         let file = deployment.root.appendingPathComponent("secrets/production.bundle")
         let text = try tamperedBundle(deployment)
         try text.write(to: file, atomically: true, encoding: .utf8)
@@ -177,11 +175,10 @@ struct WriteCacheTests {
     /// ctime: the writer hashes the bundle, finds it unverified, and refuses.
     @Test func aBundleChangedInPlaceIsNotTakenForTheOneWritten() throws {
         let deployment = try ExampleDeployment()
-        let ops = try deployment.home(["ops"])
-        #expect(try deployment.secretc(["set", "github", "--env", "production", "APP_ID=1"], home: ops).status == 0)
+        let ops = try deployment.recordedByAFirstWrite()
         let file = deployment.root.appendingPathComponent("secrets/production.bundle")
-        let cache = WriteCache(folder: deployment.cache)
-        let entry = try #require(cache.entry(config: deployment.root.appendingPathComponent("secretc.yaml")))
+        let cache = deployment.writeCache
+        let entry = try #require(cache.entry(config: deployment.config))
         let written = try #require(entry.written["production"], "a write records the file it left")
         #expect(BundleFile(url: file).read(ifIdentity: written.identity) == Array(try Data(contentsOf: file)))
         #expect(try cachedWriter(deployment, ops)?.write(
@@ -218,8 +215,7 @@ struct WriteCacheTests {
     /// Going back to a bundle verified before (another branch) stays warm.
     @Test func aBundleVerifiedBeforeStaysWarm() throws {
         let deployment = try ExampleDeployment()
-        let ops = try deployment.home(["ops"])
-        #expect(try deployment.secretc(["set", "github", "--env", "production", "APP_ID=1"], home: ops).status == 0)
+        let ops = try deployment.recordedByAFirstWrite()
         let first = try deployment.bundle()
         #expect(try deployment.secretc(["set", "github", "--env", "production", "APP_ID=2"], home: ops).status == 0)
         try first.write(to: deployment.root.appendingPathComponent("secrets/production.bundle"), atomically: true, encoding: .utf8)

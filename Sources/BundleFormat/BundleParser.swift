@@ -30,95 +30,128 @@ struct BundleParser {
         guard bytes.last == UInt8(ascii: "\n") else {
             throw .malformed(line: bytes.count(where: { $0 == UInt8(ascii: "\n") }) + 1, reason: "the last line is not ended (truncated?)")
         }
-        // A canonical bundle is ASCII; only other bytes need UTF-8 validation.
-        guard Self.isASCII(bytes) || String(validating: bytes, as: UTF8.self) != nil else {
-            throw .malformed(line: 1, reason: "not UTF-8 text")
-        }
         return try bytes.withUnsafeBufferPointer { (buffer) throws(BundleFormatError) in
             try scan(buffer, bytes)
         }
     }
 
     /// The header and epoch lines on one thread while the slot lines, the
-    /// bulk of a large bundle, are scanned in chunks on the others. Errors
-    /// are reported as a serial scan would: the first offending line.
+    /// bulk of a large bundle, are scanned in chunks on the others, each
+    /// chunk straight into its place in the bundle's slot arrays (a survey
+    /// first counts every chunk's lines). Errors are reported as a serial
+    /// scan would: the first offending line.
     private mutating func scan(_ buffer: UnsafeBufferPointer<UInt8>, _ bytes: [UInt8]) throws(BundleFormatError) -> ScannedBundle {
         let (slotStart, headerLines) = Self.slotSection(buffer)
         let chunks = Self.chunks(buffer, slotStart..<buffer.count)
+        let (lines, ascii) = Self.survey(buffer, header: 0..<slotStart, chunks: chunks)
+        // A canonical bundle is ASCII; only other bytes need UTF-8 validation.
+        guard ascii || String(validating: bytes, as: UTF8.self) != nil else {
+            throw .malformed(line: 1, reason: "not UTF-8 text")
+        }
         nonisolated(unsafe) let buffer = buffer  // outlives the parallel scan below
-        let header: Result<(SecretBundle, [ScannedEpoch], Int?), BundleFormatError>
-        let scanned = Mutex<[Result<([ScannedSlot], [SlotAttributes]), BundleFormatError>?]>(chunks.map { _ in nil })
-        let scanChunk: @Sendable (Int) -> Void = { index in
-            var parser = BundleParser()
-            var slots: [ScannedSlot] = []
-            var attributes: [SlotAttributes] = []
-            let result = Result { () throws(BundleFormatError) in
-                try parser.scanSlots(buffer, chunks[index], into: &slots, &attributes)
-                return (slots, attributes)
+        var firstSlots = [0]  // each chunk's first slot, among all slots
+        for count in lines { firstSlots.append(firstSlots.last! + count) }
+        let total = firstSlots.last!
+        var header: Result<(SecretBundle, [ScannedEpoch], Int?), BundleFormatError>?
+        var outcomes: [Result<Void, BundleFormatError>] = []
+        var ends: [(first: ScannedSlot?, last: ScannedSlot?)] = []  // each chunk's, for the order across chunks
+        var attributes: [SlotAttributes] = []
+        let slots = [ScannedSlot](unsafeUninitializedCapacity: total) { slotBuffer, slotCount in
+            attributes = [SlotAttributes](unsafeUninitializedCapacity: total) { attributeBuffer, attributeCount in
+                let sinks = chunks.indices.map { index in
+                    SlotSink(slotBuffer.baseAddress! + firstSlots[index], attributeBuffer.baseAddress! + firstSlots[index], capacity: lines[index])
+                }
+                let results = Mutex<[Result<Void, BundleFormatError>?]>(chunks.map { _ in nil })
+                let headerResult = Mutex<Result<(SecretBundle, [ScannedEpoch], Int?), BundleFormatError>?>(nil)
+                DispatchQueue.concurrentPerform(iterations: chunks.count + 1) { task in
+                    var parser = BundleParser()
+                    guard task > 0 else {
+                        let result = Result { () throws(BundleFormatError) in try parser.scanLines(buffer) }
+                        headerResult.withLock { $0 = result }
+                        return
+                    }
+                    let result = Result { () throws(BundleFormatError) in
+                        try parser.scanSlots(buffer, chunks[task - 1], into: sinks[task - 1])
+                    }
+                    results.withLock { $0[task - 1] = result }
+                }
+                header = headerResult.withLock { $0 }
+                outcomes = results.withLock { $0.map { $0! } }
+                ends = sinks.map { ($0.first, $0.last) }
+                if sinks.allSatisfy(\.isFull) {
+                    attributeCount = total
+                } else {
+                    for sink in sinks { sink.discard() }  // a failed scan keeps nothing
+                    attributeCount = 0
+                }
             }
-            scanned.withLock { $0[index] = result }
+            slotCount = attributes.count  // plain values: nothing to release when 0
         }
-        if chunks.count > 1 {
-            let headerResult = Mutex<Result<(SecretBundle, [ScannedEpoch], Int?), BundleFormatError>?>(nil)
-            DispatchQueue.concurrentPerform(iterations: chunks.count + 1) { task in
-                guard task == 0 else { return scanChunk(task - 1) }
-                var parser = BundleParser()
-                let result = Result { () throws(BundleFormatError) in try parser.scanLines(buffer) }
-                headerResult.withLock { $0 = result }
-            }
-            header = headerResult.withLock { $0! }
-        } else {
-            header = Result { () throws(BundleFormatError) in try scanLines(buffer) }
-            chunks.indices.forEach(scanChunk)
-        }
-        let (bundle, epochs, found) = try header.get()
+        let (bundle, epochs, found) = try header!.get()
         guard let found else { return ScannedBundle(bytes: bytes, header: bundle, epochs: epochs, slots: [], attributes: []) }
         guard found == slotStart else {
             // Not reached (both stop at the first line tagged `slot`); kept correct anyway.
             var parser = BundleParser(lineNumber: Self.lineCount(buffer, before: found))
-            var slots: [ScannedSlot] = []
-            var attributes: [SlotAttributes] = []
-            try parser.scanSlots(buffer, found..<buffer.count, into: &slots, &attributes)
+            let (slots, attributes) = try parser.scanSlots(buffer, found..<buffer.count)
             return ScannedBundle(bytes: bytes, header: bundle, epochs: epochs, slots: slots, attributes: attributes)
         }
-        // Taken out of the lock, and out of `results` one by one, so that each
-        // chunk's arrays have one owner when they are joined.
-        var results = scanned.withLock { results in
-            defer { results = [] }
-            return results
-        }
-        var slotParts: [[ScannedSlot]] = []
-        var attributeParts: [[SlotAttributes]] = []
         lineNumber = headerLines
-        for index in results.indices {
-            let result = results[index]!
-            results[index] = nil
-            switch consume result {
-            case .failure(.malformed(let line, let reason)):
+        for (index, outcome) in outcomes.enumerated() {
+            if case .failure(let error) = outcome {
+                guard case .malformed(let line, let reason) = error else { throw error }
                 throw .malformed(line: lineNumber + line, reason: reason)
-            case .failure(let error):
-                throw error
-            case .success(let (slots, attributes)):
-                // The order across the boundary: this chunk's first line after the last one's.
-                if let last = slotParts.last?.last, let first = slots.first {
-                    lineNumber += 1
-                    let order = Self.compare(
-                        last, [buffer[first.lineStart..<first.lineStart], buffer[first.owner], buffer[first.plugin], buffer[first.key]],
-                        in: buffer)
-                    guard order < 0 else {
-                        throw fail(order == 0 ? "a second line for slot \(text(buffer[first.owner]))/\(text(buffer[first.plugin]))/\(text(buffer[first.key]))"
-                            : "slot lines must be sorted")
-                    }
-                    lineNumber -= 1
-                }
-                lineNumber += slots.count
-                slotParts.append(slots)
-                attributeParts.append(attributes)
             }
+            // The order across the boundary: this chunk's first line after the last one's.
+            if index > 0, let last = ends[..<index].lazy.compactMap(\.last).last, let first = ends[index].first {
+                lineNumber += 1
+                let order = Self.compare(
+                    last, [buffer[first.lineStart..<first.lineStart], buffer[first.owner], buffer[first.plugin], buffer[first.key]],
+                    in: buffer)
+                guard order < 0 else {
+                    throw fail(order == 0 ? "a second line for slot \(text(buffer[first.owner]))/\(text(buffer[first.plugin]))/\(text(buffer[first.key]))"
+                        : "slot lines must be sorted")
+                }
+                lineNumber -= 1
+            }
+            lineNumber += lines[index]
         }
-        return ScannedBundle(
-            bytes: bytes, header: bundle, epochs: epochs, slots: slotParts.count == 1 ? slotParts[0] : slotParts.flatMap { $0 },
-            attributes: Self.joined(attributeParts))
+        return ScannedBundle(bytes: bytes, header: bundle, epochs: epochs, slots: slots, attributes: attributes)
+    }
+
+    /// Each chunk's line count, and whether the header and the chunks are
+    /// all ASCII: one pass over the bytes, a word at a time, on every core.
+    static func survey(_ bytes: UnsafeBufferPointer<UInt8>, header: Range<Int>, chunks: [Range<Int>]) -> (lines: [Int], ascii: Bool) {
+        let counts = Mutex<[(lines: Int, ascii: Bool)]>(Array(repeating: (0, true), count: chunks.count + 1))
+        nonisolated(unsafe) let bytes = bytes
+        DispatchQueue.concurrentPerform(iterations: chunks.count + 1) { task in
+            let range = task == 0 ? header : chunks[task - 1]
+            let counted = lineFeeds(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[range]))
+            counts.withLock { $0[task] = counted }
+        }
+        let found = counts.withLock { $0 }
+        return (found.dropFirst().map(\.lines), found.allSatisfy(\.ascii))
+    }
+
+    /// How many LF bytes `bytes` holds, and whether all its bytes are below 0x80.
+    static func lineFeeds(_ bytes: UnsafeRawBufferPointer) -> (lines: Int, ascii: Bool) {
+        var lines = 0
+        var seen: UInt64 = 0
+        var index = 0
+        let low: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+        while index + 8 <= bytes.count {
+            let word = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            seen |= word
+            // Exact per-byte zero test of word XOR LF: the high bit of each byte that was LF.
+            let x = word ^ 0x0A0A_0A0A_0A0A_0A0A
+            lines += (~(((x & low) &+ low) | x | low)).nonzeroBitCount
+            index += 8
+        }
+        while index < bytes.count {
+            seen |= UInt64(bytes[index])
+            if bytes[index] == 0x0A { lines += 1 }
+            index += 1
+        }
+        return (lines, seen & 0x8080_8080_8080_8080 == 0)
     }
 
     /// Where the slot lines start (the first line tagged `slot`, or the end)
@@ -162,25 +195,6 @@ struct BundleParser {
             start = end
         }
         return pieces
-    }
-
-    /// The chunks' attributes in one array, moved rather than copied (a
-    /// copy would retain and release every string of 100,000 slots).
-    static func joined(_ parts: consuming [[SlotAttributes]]) -> [SlotAttributes] {
-        guard parts.count > 1 else { return parts.first ?? [] }
-        let total = parts.reduce(0) { $0 + $1.count }
-        return Array(unsafeUninitializedCapacity: total) { out, count in
-            count = 0
-            for index in parts.indices {
-                parts[index].withUnsafeMutableBufferPointer { part in
-                    guard let source = part.baseAddress else { return }
-                    (out.baseAddress! + count).moveInitialize(from: source, count: part.count)
-                    // The moved-from elements get a value that holds no reference.
-                    source.initialize(repeating: SlotAttributes(env: ""), count: part.count)
-                    count += part.count
-                }
-            }
-        }
     }
 
     /// The header and epoch lines of a bundle checked for its ending and
@@ -284,13 +298,65 @@ struct BundleParser {
         return (bundle, epochs, slotStart)
     }
 
-    /// The slot lines in `range`, which starts and ends at line boundaries.
-    mutating func scanSlots(
-        _ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, into slots: inout [ScannedSlot],
-        _ slotAttributes: inout [SlotAttributes]
-    ) throws(BundleFormatError) {
-        slots.reserveCapacity(range.count / 128)
-        slotAttributes.reserveCapacity(range.count / 128)
+    /// The slot lines in `range`, which starts and ends at line boundaries, as arrays.
+    mutating func scanSlots(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) throws(BundleFormatError)
+        -> ([ScannedSlot], [SlotAttributes])
+    {
+        let count = Self.lineFeeds(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[range])).lines
+        var failure: BundleFormatError?
+        var attributes: [SlotAttributes] = []
+        let slots = [ScannedSlot](unsafeUninitializedCapacity: count) { slotBuffer, slotCount in
+            attributes = [SlotAttributes](unsafeUninitializedCapacity: count) { attributeBuffer, attributeCount in
+                let sink = SlotSink(slotBuffer.baseAddress!, attributeBuffer.baseAddress!, capacity: count)
+                do throws(BundleFormatError) {
+                    try scanSlots(bytes, range, into: sink)
+                    attributeCount = count
+                } catch {
+                    sink.discard()
+                    attributeCount = 0
+                    failure = error
+                }
+            }
+            slotCount = attributes.count
+        }
+        if let failure { throw failure }
+        return (slots, attributes)
+    }
+
+    /// Where one chunk's slot lines go: its places in the bundle's two
+    /// arrays, exactly as many as the chunk has lines.
+    final class SlotSink: @unchecked Sendable {  // each used by one thread
+        private let slots: UnsafeMutablePointer<ScannedSlot>
+        private let attributes: UnsafeMutablePointer<SlotAttributes>
+        private let capacity: Int
+        private(set) var count = 0
+
+        init(_ slots: UnsafeMutablePointer<ScannedSlot>, _ attributes: UnsafeMutablePointer<SlotAttributes>, capacity: Int) {
+            self.slots = slots
+            self.attributes = attributes
+            self.capacity = capacity
+        }
+
+        var isFull: Bool { count == capacity }
+        var first: ScannedSlot? { count > 0 ? slots[0] : nil }
+        var last: ScannedSlot? { count > 0 ? slots[count - 1] : nil }
+
+        func append(_ slot: ScannedSlot, _ attributes: SlotAttributes) {
+            precondition(count < capacity, "a chunk holds more slot lines than line feeds")
+            (slots + count).initialize(to: slot)
+            (self.attributes + count).initialize(to: attributes)
+            count += 1
+        }
+
+        /// Releases the attributes appended so far.
+        func discard() {
+            attributes.deinitialize(count: count)
+            count = 0
+        }
+    }
+
+    /// The slot lines in `range`, which starts and ends at line boundaries, into `sink`.
+    mutating func scanSlots(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, into sink: SlotSink) throws(BundleFormatError) {
         var fields: [Field] = []
         var spaces: [Int] = []
         var variables: [KnownName] = []
@@ -306,7 +372,7 @@ struct BundleParser {
             if !isDash(fields[1]) { try check(fields[1], .user) }
             try check(fields[2], .plugin)
             try check(fields[3], .secretKey)
-            if let previous = slots.last {
+            if let previous = sink.last {
                 let order = Self.compare(previous, fields, in: bytes)
                 guard order < 0 else {
                     throw fail(order == 0 ? "a second line for slot \(text(fields[1]))/\(text(fields[2]))/\(text(fields[3]))"
@@ -314,12 +380,13 @@ struct BundleParser {
                 }
             }
             try value(fields[4])
-            slots.append(ScannedSlot(
-                lineStart: fields[0].startIndex, lineEnd: fields[5].endIndex,
-                owner: fields[1].startIndex..<fields[1].endIndex, plugin: fields[2].startIndex..<fields[2].endIndex,
-                key: fields[3].startIndex..<fields[3].endIndex, valueStart: fields[4].startIndex,
-                valueEnd: fields[4].endIndex))
-            slotAttributes.append(try attributes(fields[5], known: &variables))
+            sink.append(
+                ScannedSlot(
+                    lineStart: fields[0].startIndex, lineEnd: fields[5].endIndex,
+                    owner: fields[1].startIndex..<fields[1].endIndex, plugin: fields[2].startIndex..<fields[2].endIndex,
+                    key: fields[3].startIndex..<fields[3].endIndex, valueStart: fields[4].startIndex,
+                    valueEnd: fields[4].endIndex),
+                try attributes(fields[5], known: &variables))
         }
     }
 
@@ -345,23 +412,6 @@ struct BundleParser {
         fields.append(bytes[fieldStart..<index])
         guard !fields.contains(where: { $0.isEmpty }) else { throw fail("fields must be separated by single spaces") }
         return index + 1
-    }
-
-    /// True when every byte is below 0x80, checked eight at a time.
-    static func isASCII(_ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { raw in
-            var index = 0
-            var seen: UInt64 = 0
-            while index + 8 <= raw.count {
-                seen |= raw.loadUnaligned(fromByteOffset: index, as: UInt64.self)
-                index += 8
-            }
-            while index < raw.count {
-                seen |= UInt64(raw[index])
-                index += 1
-            }
-            return seen & 0x8080_8080_8080_8080 == 0
-        }
     }
 
     /// The LF ending the line at `start`, with the positions of its spaces;

@@ -25,9 +25,49 @@ public struct ScanVerifier: Sendable {
     /// How many slots some epoch claims.
     public var claimedSlots: Int { table.count }
 
-    /// Steps 3–5: keys, the policy signature against the pins, every epoch's
-    /// signature and authorization. Builds the claim table for step 6.
+    /// Steps 3–5 and the claim table, one after the other: see
+    /// ``checkSignatures(_:trustedAdmins:)``; nil when that declines.
     public init?(_ scan: ScannedBundle, trustedAdmins: Set<String>) throws(BundleSealError) {
+        guard let signatures = try Self.checkSignatures(scan, trustedAdmins: trustedAdmins) else { return nil }
+        self.init(scan, signatures, claims: Claims(scan))
+    }
+
+    /// For a bundle ``BundleVerifier`` has verified: `reference` is the result
+    /// of verifying `scan.materialized()` (steps 3–6), the proof asked for.
+    /// Only the claim table is built; the per-slot checks still run.
+    public init(_ scan: ScannedBundle, verifiedAs reference: BundleVerifier.Verified) {
+        self.init(scan, Signatures(verifiedAs: reference), claims: Claims(scan))
+    }
+
+    /// A verifier from its two halves, which a loader builds at the same
+    /// time on two cores: `signatures` proves steps 3–5 passed for `scan`,
+    /// and `claims` is `scan`'s claim table.
+    public init(_ scan: ScannedBundle, _ signatures: Signatures, claims: Claims) {
+        self.scan = scan
+        table = claims.table
+        epochIDs = scan.epochs.flatMap { Array($0.id.utf8) }
+    }
+
+    /// That steps 3–5 passed: only ``checkSignatures(_:trustedAdmins:)``
+    /// and a reference verification make one.
+    public struct Signatures: Sendable {
+        fileprivate init() {}
+
+        /// The proof a ``BundleVerifier`` verification gives.
+        public init(verifiedAs reference: BundleVerifier.Verified) {}
+    }
+
+    /// The latest claim of each claimed slot (checks nothing by itself).
+    public struct Claims: Sendable {
+        fileprivate let table: ClaimTable
+
+        public init(_ scan: ScannedBundle) { table = ClaimTable(scan) }
+    }
+
+    /// Steps 3–5: keys, the policy signature against the pins, every epoch's
+    /// signature and authorization. nil when a signer's key is not Ed25519
+    /// (only those are checked in process).
+    public static func checkSignatures(_ scan: ScannedBundle, trustedAdmins: Set<String>) throws(BundleSealError) -> Signatures? {
         let header = scan.header
         let checker = try SignatureChecker(header)
         defer { checker.close() }
@@ -52,20 +92,7 @@ public struct ScanVerifier: Sendable {
                 }
             }
         }
-        self.init(scan)
-    }
-
-    /// For a bundle ``BundleVerifier`` has verified: `reference` is the result
-    /// of verifying `scan.materialized()` (steps 3–6), the proof asked for.
-    /// Only the claim table is built; the per-slot checks still run.
-    public init(_ scan: ScannedBundle, verifiedAs reference: BundleVerifier.Verified) {
-        self.init(scan)
-    }
-
-    private init(_ scan: ScannedBundle) {
-        self.scan = scan
-        table = ClaimTable(scan)
-        epochIDs = scan.epochs.flatMap { Array($0.id.utf8) }
+        return Signatures()
     }
 
     /// Step 6 for one slot: its latest claim must match its value. Returns
@@ -151,7 +178,7 @@ public struct ScanVerifier: Sendable {
 /// The latest claim of each claimed slot, by the slot's name bytes: open
 /// addressing over ``NameHash`` of the three names (which hold neither `/`,
 /// the claims' separator, nor ` `, the slot lines').
-private struct ClaimTable: Sendable {
+fileprivate struct ClaimTable: Sendable {
     /// A claim's epoch (index + 1; 0 marks an empty bucket) and positions.
     struct Entry {
         var epoch: Int32

@@ -28,7 +28,7 @@ enum Loader {
         phases.end("scan")
         do throws(BundleSealError) {
             let snapshot = try load(scan, configuration, &phases) { () throws(BundleSealError) in
-                try ScanVerifier(scan, trustedAdmins: pins)
+                try ScanVerifier.checkSignatures(scan, trustedAdmins: pins)
             }
             if let snapshot {
                 snapshot.phases = phases.ended
@@ -42,7 +42,7 @@ enum Loader {
         // Ed25519), naming any problem exactly; then the same per-slot pass.
         do throws(BundleSealError) {
             let snapshot = try load(scan, configuration, &phases) { () throws(BundleSealError) in
-                ScanVerifier(scan, verifiedAs: try BundleVerifier(trustedAdmins: pins).verify(scan.materialized()))
+                ScanVerifier.Signatures(verifiedAs: try BundleVerifier(trustedAdmins: pins).verify(scan.materialized()))
             }
             guard let snapshot else { preconditionFailure("a verifier built on a reference verification never declines") }
             snapshot.phases = phases.ended
@@ -54,20 +54,21 @@ enum Loader {
 
     /// Every step of §6 on the scanned bytes, without materializing slots.
     /// gpg decrypts the data keys on a thread of its own (it mostly waits
-    /// for gpg) while every core takes one of: the signatures (steps 3–5),
-    /// the lookup table's layout, the slot names, the bundle's digest. Then
-    /// claims, digests and AES-GCM run per slot in parallel, each value
-    /// opened straight into its lookup record. nil when `verify` declines (a
-    /// signer's key is not Ed25519).
+    /// for gpg) while each core takes the next of: the signatures (steps
+    /// 3–5), the lookup table's layout, the claim table, the bundle's digest,
+    /// the slot names and metadata. Then claims, digests and AES-GCM run per
+    /// slot in parallel, each value opened straight into its lookup record.
+    /// nil when `verify` declines (a signer's key is not Ed25519).
     private static func load(
         _ scan: ScannedBundle, _ configuration: SecretKernel.Configuration, _ phases: inout Phases,
-        verify: () throws(BundleSealError) -> ScanVerifier?
+        verify: () throws(BundleSealError) -> ScanVerifier.Signatures?
     ) throws(BundleSealError) -> Snapshot? {
         let epochs = scan.epochs
         // The epochs holding a current value (usually one): their data keys are needed.
         var needed = Set<Int>()
         for slot in scan.slots {
-            guard let (epoch, _) = slot.valueParts, needed.count < epochs.count else { continue }
+            guard needed.count < epochs.count else { break }
+            guard let (epoch, _) = slot.valueParts else { continue }
             if let index = epochs.firstIndex(where: { scan.bytes[epoch].elementsEqual($0.id.utf8) }) { needed.insert(index) }
         }
         let wanted = needed.sorted()
@@ -82,13 +83,15 @@ enum Loader {
             }
         }
         let now = Int((configuration.clock?() ?? Date()).timeIntervalSince1970)
-        let checked = Mutex<Result<ScanVerifier?, BundleSealError>?>(nil)
+        let checked = Mutex<Result<ScanVerifier.Signatures?, BundleSealError>?>(nil)
         let laidOut = Mutex<(serving: [Snapshot.Serving], table: LookupTable)?>(nil)
-        let named = Mutex<[SlotKey]>([])
+        let indexed = Mutex<ScanVerifier.Claims?>(nil)
+        let described = Mutex<(slots: [SlotKey], metadata: [Snapshot.Metadata], variables: [Snapshot.PluginKey: String])?>(nil)
         let digested = Mutex<String>("")
         withoutActuallyEscaping(verify) { verify in
             nonisolated(unsafe) let verify = verify  // called once, on one thread, before this returns
-            DispatchQueue.concurrentPerform(iterations: 4) { task in
+            // The longest tasks first: each core takes the next as it is free.
+            DispatchQueue.concurrentPerform(iterations: 5) { task in
                 switch task {
                 case 0:
                     let result = Result { () throws(BundleSealError) in try verify() }
@@ -98,11 +101,18 @@ enum Loader {
                     let table = LookupTable(scan, serving: &serving)
                     laidOut.withLock { $0 = (serving, table) }
                 case 2:
-                    let slots = scan.slots.indices.map(scan.slotKey)
-                    named.withLock { $0 = slots }
-                default:
+                    let claims = ScanVerifier.Claims(scan)
+                    indexed.withLock { $0 = claims }
+                case 3:
                     let digest = Digest.sha256Hex(scan.bytes)
                     digested.withLock { $0 = digest }
+                default:
+                    let slots = scan.slots.indices.map(scan.slotKey)
+                    let metadata = scan.attributes.map {
+                        Snapshot.Metadata(reserved: $0.reserved, scopes: $0.scopes, description: $0.description)
+                    }
+                    let variables = environmentVariables(slots, { scan.attributes[$0].env })
+                    described.withLock { $0 = (slots, metadata, variables) }
                 }
             }
         }
@@ -110,21 +120,24 @@ enum Loader {
         let decrypted = dataKeys.wait()
         phases.end("checks")
         do throws(BundleSealError) {
-            guard let verifier = try checked.withLock({ $0! }).get() else {
+            guard let signatures = try checked.withLock({ $0! }).get() else {
                 table.free()
                 return nil
             }
+            let verifier = ScanVerifier(scan, signatures, claims: indexed.withLock { $0! })
             let opened = try decrypted.get()
             var keys = [SymmetricKey?](repeating: nil, count: epochs.count)
             for (index, key) in zip(wanted, opened) { keys[index] = key }
             let writers = try openValues(scan, verifier, keys, serving, into: table.records)
             phases.end("open")
             defer { phases.end("build") }
-            let slots = named.withLock { $0 }
+            let (slots, metadata, variables) = described.withLock { $0! }
+            var names: [String: String] = [:]
+            for (user, fingerprint) in scan.header.users { names[fingerprint] = user }
             return Snapshot(
-                environment: scan.header.environment, slots: slots, serving: serving,
-                metadata: metadata(scan, writers), table: table,
-                environmentVariables: environmentVariables(slots, { scan.attributes[$0].env }),
+                environment: scan.header.environment, slots: slots, serving: serving, metadata: metadata,
+                writers: writers, epochWriters: epochs.map { names[$0.writer] ?? $0.writer }, epochTimes: epochs.map(\.time),
+                table: table, environmentVariables: variables,
                 declared: declared(scan.header), epochCount: epochs.count, digest: digested.withLock { $0 },
                 loadedAt: Date(timeIntervalSince1970: TimeInterval(now)))
         } catch {
@@ -250,20 +263,6 @@ enum Loader {
             throw .inconsistent(slot: "?", reason: "a claim names no slot")
         }
         return writers
-    }
-
-    /// Who last wrote each slot and when; writers are named once per epoch, not per slot.
-    private static func metadata(_ scan: ScannedBundle, _ writers: [Int32]) -> [Snapshot.Metadata] {
-        var names: [String: String] = [:]
-        for (user, fingerprint) in scan.header.users { names[fingerprint] = user }
-        let epochWriters = scan.epochs.map { names[$0.writer] ?? $0.writer }
-        return scan.slots.indices.map { index in
-            let epoch = writers[index] < 0 ? nil : Int(writers[index])
-            let attributes = scan.attributes[index]
-            return Snapshot.Metadata(
-                reserved: attributes.reserved, scopes: attributes.scopes, description: attributes.description,
-                writer: epoch.map { epochWriters[$0] }, writtenAt: epoch.map { scan.epochs[$0].time })
-        }
     }
 
     /// The AAD of a slot's value (§5), from the bundle bytes, into `out`.

@@ -118,6 +118,7 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         let slots = positions.map { position -> SlotStatus in
             let entry = snapshot.serving[position]
             let metadata = snapshot.metadata[position]
+            let written = snapshot.written(position)
             let key = snapshot.slots[position].key
             let state: SlotState
             if !entry.hasValue {
@@ -133,8 +134,8 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
             return SlotStatus(
                 key: key, status: state, hasValue: entry.hasValue, reserved: metadata.reserved,
                 active: !entry.inactive, expires: entry.expires == .max ? nil : SlotStatus.expiryText(Self.date(entry.expires)),
-                scopes: metadata.scopes, description: metadata.description, writtenBy: metadata.writer,
-                updatedAt: metadata.writtenAt.map { Self.date($0).formatted(.iso8601) })
+                scopes: metadata.scopes, description: metadata.description, writtenBy: written?.writer,
+                updatedAt: written.map { Self.date($0.at).formatted(.iso8601) })
         }
         return PluginSecretsStatus(
             pluginSlug: plugin, declared: declared, setKeys: setKeys.sorted(), environment: snapshot.environment,

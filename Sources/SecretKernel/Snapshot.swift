@@ -29,9 +29,6 @@ final class Snapshot: @unchecked Sendable {
         var reserved: Bool
         var scopes: [String]?
         var description: String?
-        /// Who last wrote the slot (a user id or a fingerprint) and when.
-        var writer: String?
-        var writtenAt: Int?
     }
 
     struct PluginKey: Hashable {
@@ -44,6 +41,11 @@ final class Snapshot: @unchecked Sendable {
     let slots: [SlotKey]
     let serving: [Serving]
     let metadata: [Metadata]
+    /// The epoch that last wrote each slot (-1: none), parallel to `slots`.
+    let writers: [Int32]
+    /// Each epoch's writer (a user id, or a fingerprint) and time.
+    let epochWriters: [String]
+    let epochTimes: [Int]
     let table: LookupTable
     /// The environment variable of each declared plugin key.
     let environmentVariables: [PluginKey: String]
@@ -60,7 +62,8 @@ final class Snapshot: @unchecked Sendable {
     ///   - serving: each slot's facts, its `offset` that of its value in `table`'s records.
     ///   - table: the lookup records, values in place; freed (zeroed first) when the snapshot dies.
     init(
-        environment: String, slots: [SlotKey], serving: [Serving], metadata: [Metadata], table: LookupTable,
+        environment: String, slots: [SlotKey], serving: [Serving], metadata: [Metadata],
+        writers: [Int32], epochWriters: [String], epochTimes: [Int], table: LookupTable,
         environmentVariables: [PluginKey: String],
         declared: [String: [DeclaredSecret]], epochCount: Int, digest: String, loadedAt: Date
     ) {
@@ -69,6 +72,9 @@ final class Snapshot: @unchecked Sendable {
         self.serving = serving
         self.table = table
         self.metadata = metadata
+        self.writers = writers
+        self.epochWriters = epochWriters
+        self.epochTimes = epochTimes
         self.environmentVariables = environmentVariables
         self.declared = declared
         self.epochCount = epochCount
@@ -83,6 +89,12 @@ final class Snapshot: @unchecked Sendable {
     @inline(__always)
     func bytes(_ entry: Serving) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: table.records.baseAddress! + Int(entry.offset), count: Int(entry.length))
+    }
+
+    /// Who last wrote the slot at `position` (a user id or a fingerprint), and when.
+    func written(_ position: Int) -> (writer: String, at: Int)? {
+        let epoch = Int(writers[position])
+        return epoch < 0 ? nil : (epochWriters[epoch], epochTimes[epoch])
     }
 
     /// The variable the fallback reads for `plugin`/`key`.

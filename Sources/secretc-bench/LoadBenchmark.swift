@@ -52,7 +52,7 @@ struct LoadBenchmark: ParsableCommand {
             ["load_ms": Clock.median(times) * 1000, "lookup_p50_ns": Double(p50), "lookup_p99_ns": Double(p99),
              "resident_mib": Double(loaded - baseline) / 1_048_576, "slots": Double(kernel.info.slots)],
             to: json)
-        print("  a load's steps (medians, ms; \"checks\" runs the signatures, the lookup layout, the names, the digest and gpg at once): " + phases.medians())
+        print("  a load's steps (medians, ms; \"checks\" runs the signatures, the lookup layout, the claim table, the digest, the names and gpg at once): " + phases.medians())
         try printPhases(large)
     }
 

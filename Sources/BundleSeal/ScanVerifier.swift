@@ -22,8 +22,9 @@ public struct ScanVerifier: Sendable {
     private let table: ClaimTable
     /// Every epoch's id, 16 bytes each, in order.
     private let epochIDs: [UInt8]
-    /// How many slots some epoch claims.
-    public var claimedSlots: Int { table.count }
+    /// How many matches the slots' checks must add up to (their
+    /// ``Scratch/matches``) when every claim names a slot.
+    public var expectedMatches: Int { table.expectedMatches }
 
     /// Steps 3–5 and the claim table, one after the other: see
     /// ``checkSignatures(_:trustedAdmins:)``; nil when that declines.
@@ -108,7 +109,7 @@ public struct ScanVerifier: Sendable {
     {
         scratch.sealed.removeAll(keepingCapacity: true)
         let slot = scan.slots[index]
-        guard let claim = table.latest(slot.owner, slot.plugin, slot.key, in: bytes) else {
+        guard let claim = table.latest(ofSlot: index, slot, in: bytes, scratch: &scratch) else {
             if slot.hasValue { throw .inconsistent(slot: name(index), reason: "holds a value that no epoch claims") }
             return nil
         }
@@ -147,11 +148,10 @@ public struct ScanVerifier: Sendable {
             nonisolated(unsafe) let bytes = bytes
             DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
                 var scratch = Scratch()
-                var count = 0
-                defer { claimed.add(count, ordering: .relaxed) }
+                defer { claimed.add(scratch.matches, ordering: .relaxed) }
                 for index in (scan.slots.count * chunk / chunks)..<(scan.slots.count * (chunk + 1) / chunks) {
                     do throws(BundleSealError) {
-                        if try checkValue(ofSlot: index, bytes: bytes, scratch: &scratch) != nil { count += 1 }
+                        _ = try checkValue(ofSlot: index, bytes: bytes, scratch: &scratch)
                     } catch {
                         // Any one problem: callers that must name the first check step by step.
                         failure.withLock { found in if found == nil { found = error } }
@@ -161,13 +161,19 @@ public struct ScanVerifier: Sendable {
             }
         }
         if let error = failure.withLock({ $0 }) { throw error }
-        guard claimed.load(ordering: .relaxed) == claimedSlots else { throw .inconsistent(slot: "?", reason: "a claim names no slot") }
+        guard claimed.load(ordering: .relaxed) == expectedMatches else { throw .inconsistent(slot: "?", reason: "a claim names no slot") }
     }
 
     /// Per-thread buffers for ``checkValue(ofSlot:bytes:scratch:)``.
     public struct Scratch {
         public var sealed: [UInt8] = []
         var digest: [UInt8] = []
+        /// Claims matched so far: callers add them up over all slots and
+        /// compare with ``ScanVerifier/expectedMatches``.
+        public internal(set) var matches = 0
+        /// Where each streamed epoch's walk stands, valid for slot `next`.
+        var cursors: [Int] = []
+        var next = -1
 
         public init() {}
     }
@@ -175,9 +181,16 @@ public struct ScanVerifier: Sendable {
     private func name(_ index: Int) -> String { scan.slotKey(index).description }
 }
 
-/// The latest claim of each claimed slot, by the slot's name bytes: open
-/// addressing over ``NameHash`` of the three names (which hold neither `/`,
-/// the claims' separator, nor ` `, the slot lines').
+/// The latest claim of each claimed slot, by the slot's name bytes.
+///
+/// Each epoch's claims are sorted by `owner/plugin/key`; the slot lines by
+/// owner, plugin and key. The two orders agree unless a name is a prefix of
+/// another followed by a byte below `/` (`a` and `a.b`). When they agree,
+/// the large epochs (a re-seal claims every slot) are walked in step with
+/// the slots, so a slot's check reads the claims next to the last one it
+/// read; the other epochs' claims, and every claim when the orders differ,
+/// go into an open-addressing table over ``NameHash`` of the three names
+/// (which hold neither `/`, the claims' separator, nor ` `, the slot lines').
 fileprivate struct ClaimTable: Sendable {
     /// A claim's epoch (index + 1; 0 marks an empty bucket) and positions.
     struct Entry {
@@ -189,10 +202,35 @@ fileprivate struct ClaimTable: Sendable {
 
     private var buckets: [Entry]
     private let mask: Int
-    private(set) var count = 0
+    /// Distinct claimed paths in `buckets`.
+    private var count = 0
+    /// The walked epochs' claims, epoch after epoch (`epoch` is the index + 1).
+    private let streamed: [Entry]
+    /// Where each walked epoch's claims start in `streamed`, and the end.
+    private let streamStarts: [Int]
+    /// Every walked claim must name a slot, and each path of the table.
+    var expectedMatches: Int { streamed.count + count }
+
+    /// Epochs with at least this many claims are walked when the orders agree.
+    private static let walked = 1024
 
     init(_ scan: ScannedBundle) {
-        let total = scan.epochs.reduce(0) { $0 + $1.claims.count }
+        let walk = scan.epochs.contains { $0.claims.count >= Self.walked } && Self.ordersAgree(scan)
+        var streamed: [Entry] = []
+        var streamStarts = [0]
+        let tabled = scan.epochs.indices.filter { !walk || scan.epochs[$0].claims.count < Self.walked }
+        if walk {
+            streamed.reserveCapacity(scan.epochs.reduce(0) { $0 + ($1.claims.count >= Self.walked ? $1.claims.count : 0) })
+            for (epochIndex, epoch) in scan.epochs.enumerated() where epoch.claims.count >= Self.walked {
+                for claim in epoch.claims {
+                    streamed.append(Entry(epoch: Int32(epochIndex + 1), start: Int32(claim.start), equals: Int32(claim.equals), end: Int32(claim.end)))
+                }
+                streamStarts.append(streamed.count)
+            }
+        }
+        self.streamed = streamed
+        self.streamStarts = streamStarts
+        let total = tabled.reduce(0) { $0 + scan.epochs[$1].claims.count }
         var capacity = 16
         while capacity < total * 2 { capacity <<= 1 }
         let mask = capacity - 1
@@ -201,8 +239,8 @@ fileprivate struct ClaimTable: Sendable {
         var count = 0
         scan.bytes.withUnsafeBufferPointer { bytes in
             // Canonical order: a later epoch's claim replaces an earlier one.
-            for (epochIndex, epoch) in scan.epochs.enumerated() {
-                for claim in epoch.claims {
+            for epochIndex in tabled {
+                for claim in scan.epochs[epochIndex].claims {
                     var bucket = Self.hash(
                         bytes, claim.start..<claim.firstSlash, (claim.firstSlash + 1)..<claim.secondSlash,
                         (claim.secondSlash + 1)..<claim.equals) & mask
@@ -221,9 +259,112 @@ fileprivate struct ClaimTable: Sendable {
         self.count = count
     }
 
-    /// The latest claim of the slot with these names, `owner plugin key` on
+    /// Whether the slot lines, compared as claims are (`owner/plugin/key`,
+    /// bytewise), are in increasing order.
+    private static func ordersAgree(_ scan: ScannedBundle) -> Bool {
+        scan.bytes.withUnsafeBytes { raw in
+            scan.slots.withUnsafeBufferPointer { slots in
+                guard slots.count > 1 else { return true }
+                for index in 1..<slots.count
+                where order(raw, slots[index - 1].owner.lowerBound, slots[index - 1].key.upperBound,
+                            slots[index].owner.lowerBound, slots[index].key.upperBound) >= 0 {
+                    return false
+                }
+                return true
+            }
+        }
+    }
+
+    /// The latest claim of the slot at `index` (its `epoch` is the epoch's
+    /// index, not index + 1); counts the claims it matches in `scratch`.
+    /// Walks are fastest when a thread checks consecutive slots.
+    func latest(ofSlot index: Int, _ slot: ScannedSlot, in bytes: UnsafeBufferPointer<UInt8>, scratch: inout ScanVerifier.Scratch) -> Entry? {
+        var found: Entry? = nil
+        if count > 0 {
+            found = latest(slot.owner, slot.plugin, slot.key, in: bytes)
+            if found != nil { scratch.matches += 1 }
+        }
+        guard streamStarts.count > 1 else { return found }
+        let raw = UnsafeRawBufferPointer(bytes)
+        let start = slot.owner.lowerBound, end = slot.key.upperBound
+        streamed.withUnsafeBufferPointer { streamed in
+            if scratch.next != index {
+                // A fresh walk: the first claim of each walked epoch not before this slot.
+                scratch.cursors = (1..<streamStarts.count).map { epoch in
+                    var low = streamStarts[epoch - 1], high = streamStarts[epoch]
+                    while low < high {
+                        let middle = (low + high) / 2
+                        let claim = streamed[middle]
+                        if Self.order(raw, Int(claim.start), Int(claim.equals), start, end) < 0 { low = middle + 1 } else { high = middle }
+                    }
+                    return low
+                }
+            }
+            scratch.next = index + 1
+            for walk in scratch.cursors.indices {
+                var cursor = scratch.cursors[walk]
+                let stop = streamStarts[walk + 1]
+                var order = 0
+                while cursor < stop {
+                    let claim = streamed[cursor]
+                    order = Self.order(raw, Int(claim.start), Int(claim.equals), start, end)
+                    guard order < 0 else { break }
+                    cursor += 1  // names no slot: the matches fall short
+                }
+                if cursor < stop, order == 0 {
+                    var claim = streamed[cursor]
+                    claim.epoch -= 1
+                    scratch.matches += 1
+                    cursor += 1
+                    // Walked epochs are in canonical order, and later than any tabled one only by index.
+                    if found.map({ $0.epoch < claim.epoch }) ?? true { found = claim }
+                }
+                scratch.cursors[walk] = cursor
+            }
+        }
+        return found
+    }
+
+    /// Bytewise order of two paths, `a` and `b`, each written with spaces
+    /// or slashes between its names (compared as slashes).
+    @inline(__always)
+    static func order(_ bytes: UnsafeRawBufferPointer, _ a: Int, _ aEnd: Int, _ b: Int, _ bEnd: Int) -> Int {
+        let base = bytes.baseAddress!
+        let common = min(aEnd - a, bEnd - b)
+        var offset = 0
+        while offset + 8 <= common {
+            let left = slashed(base.loadUnaligned(fromByteOffset: a + offset, as: UInt64.self))
+            let right = slashed(base.loadUnaligned(fromByteOffset: b + offset, as: UInt64.self))
+            if left != right {
+                let shift = UInt64((left ^ right).trailingZeroBitCount & ~7)  // the first differing byte (little-endian)
+                return Int((left >> shift) & 0xFF) - Int((right >> shift) & 0xFF)
+            }
+            offset += 8
+        }
+        while offset < common {
+            let left = slashed(base.load(fromByteOffset: a + offset, as: UInt8.self))
+            let right = slashed(base.load(fromByteOffset: b + offset, as: UInt8.self))
+            if left != right { return Int(left) - Int(right) }
+            offset += 1
+        }
+        return (aEnd - a) - (bEnd - b)
+    }
+
+    /// `word` with every space byte made a slash (0x20 | 0x0F = 0x2F).
+    @inline(__always)
+    static func slashed(_ word: UInt64) -> UInt64 {
+        let low: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+        let x = word ^ 0x2020_2020_2020_2020
+        let spaces = ~(((x & low) &+ low) | x | low)  // 0x80 in each byte that was a space
+        return word | ((spaces >> 7) &* 0x0F)
+    }
+
+    @inline(__always)
+    static func slashed(_ byte: UInt8) -> UInt8 { byte == UInt8(ascii: " ") ? UInt8(ascii: "/") : byte }
+
+    /// The latest tabled claim of the slot with these names, `owner plugin key` on
     /// its line (its `epoch` is the epoch's index, not index + 1).
-    func latest(_ owner: Range<Int>, _ plugin: Range<Int>, _ key: Range<Int>, in bytes: UnsafeBufferPointer<UInt8>) -> Entry? {
+    private func latest(_ owner: Range<Int>, _ plugin: Range<Int>, _ key: Range<Int>, in bytes: UnsafeBufferPointer<UInt8>) -> Entry? {
         let start = owner.lowerBound, end = key.upperBound
         let first = Self.hash(bytes, owner, plugin, key) & mask
         return buckets.withUnsafeBufferPointer { buckets in

@@ -206,16 +206,14 @@ enum Loader {
                     serving.withUnsafeBufferPointer { servingBuffer in
                         nonisolated(unsafe) let (slots, serving) = (slotBuffer, servingBuffer)
                         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                            var count = 0
-                            defer { claimed.add(count, ordering: .relaxed) }
                             var scratch = ScanVerifier.Scratch()
+                            defer { claimed.add(scratch.matches, ordering: .relaxed) }
                             var aad: [UInt8] = []
                             var unserved: [UInt8] = []  // a value not served still has to authenticate
                             var openers = [ValueOpener?](repeating: nil, count: keys.count)
                             for index in (slots.count * chunk / chunks)..<(slots.count * (chunk + 1) / chunks) {
                                 do throws(BundleSealError) {
                                     guard let epoch = try verifier.checkValue(ofSlot: index, bytes: bytes, scratch: &scratch) else { continue }
-                                    count += 1
                                     writerOf[index] = Int32(epoch)
                                     guard !scratch.sealed.isEmpty else { continue }
                                     let opener: ValueOpener
@@ -259,7 +257,7 @@ enum Loader {
             }
         }
         if let error = failure.withLock({ $0 }) { throw error }
-        guard claimed.load(ordering: .relaxed) == verifier.claimedSlots else {
+        guard claimed.load(ordering: .relaxed) == verifier.expectedMatches else {
             throw .inconsistent(slot: "?", reason: "a claim names no slot")
         }
         return writers

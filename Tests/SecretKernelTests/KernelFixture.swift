@@ -53,8 +53,8 @@ final class KernelFixture: @unchecked Sendable {
 
     /// The bundle with `change` applied to its parsed form and the policy
     /// re-signed by the example admin (a legitimate admin edit).
-    func resigned(_ change: (inout SecretBundle) -> Void) throws -> [UInt8] {
-        var bundle = try SecretBundle(parsing: bytes)
+    func resigned(_ base: [UInt8]? = nil, _ change: (inout SecretBundle) -> Void) throws -> [UInt8] {
+        var bundle = try SecretBundle(parsing: base ?? bytes)
         change(&bundle)
         let admin = try TemporaryGPGHome()
         defer { admin.close() }
@@ -63,9 +63,9 @@ final class KernelFixture: @unchecked Sendable {
         return bundle.serialized()
     }
 
-    /// The bundle plus one admin write of `values` (a new epoch).
-    func written(_ values: [SlotKey: String]) throws -> [UInt8] {
-        var bundle = try SecretBundle(parsing: bytes)
+    /// The bundle (or `base`) plus one admin write of `values` (a new epoch).
+    func written(_ values: [SlotKey: String], onto base: [UInt8]? = nil) throws -> [UInt8] {
+        var bundle = try SecretBundle(parsing: base ?? bytes)
         let admin = try TemporaryGPGHome()
         defer { admin.close() }
         try admin.gpg(["--import", Self.secretKey("ops").path])

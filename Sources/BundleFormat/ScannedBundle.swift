@@ -210,9 +210,15 @@ public struct ScannedSlot: Sendable {
 
     /// How many bytes the value decodes to (nonce ‖ ciphertext ‖ tag); 0 without a value.
     public func sealedByteCount(in bytes: [UInt8]) -> Int {
-        guard let (_, base64) = valueParts else { return 0 }
-        let padding = (bytes[base64.upperBound - 1] == UInt8(ascii: "=") ? 1 : 0)
-            + (bytes[base64.upperBound - 2] == UInt8(ascii: "=") ? 1 : 0)
-        return base64.count / 4 * 3 - padding
+        bytes.withUnsafeBufferPointer { sealedByteCount(in: $0) }
+    }
+
+    /// ``sealedByteCount(in:)`` on borrowed bundle bytes (a loader's per-slot loop).
+    @inlinable
+    public func sealedByteCount(in bytes: UnsafeBufferPointer<UInt8>) -> Int {
+        guard valueEnd - valueStart != 1 else { return 0 }
+        let end = valueEnd, count = valueEnd - valueStart - 17  // past `epoch-id.`
+        let padding = (bytes[end - 1] == UInt8(ascii: "=") ? 1 : 0) + (bytes[end - 2] == UInt8(ascii: "=") ? 1 : 0)
+        return count / 4 * 3 - padding
     }
 }

@@ -164,18 +164,22 @@ enum Loader {
         -> [Snapshot.Serving]
     {
         // Attributes are read in place: copying one retains its strings.
-        scan.attributes.withUnsafeBufferPointer { attributes in
-            scan.slots.indices.map { index in
-                let slot = scan.slots[index]
-                var entry = Snapshot.Serving(
-                    offset: 0, length: -1, expires: attributes[index].expires ?? Int.max, hasValue: slot.hasValue,
-                    inactive: attributes[index].inactive,
-                    inScope: configuration.scope.map { attributes[index].scopes?.contains($0) ?? true } ?? true)
-                // Every value is opened (each must authenticate); only those served are kept.
-                if slot.hasValue, !entry.inactive, entry.inScope, entry.expires > now {
-                    entry.length = Int32(ValueOpener.plaintextCount(sealedCount: slot.sealedByteCount(in: scan.bytes)))
+        scan.bytes.withUnsafeBufferPointer { bytes in
+            scan.slots.withUnsafeBufferPointer { slots in
+                scan.attributes.withUnsafeBufferPointer { attributes in
+                    slots.indices.map { index in
+                        let slot = slots[index]
+                        var entry = Snapshot.Serving(
+                            offset: 0, length: -1, expires: attributes[index].expires ?? Int.max, hasValue: slot.hasValue,
+                            inactive: attributes[index].inactive,
+                            inScope: configuration.scope.map { attributes[index].scopes?.contains($0) ?? true } ?? true)
+                        // Every value is opened (each must authenticate); only those served are kept.
+                        if slot.hasValue, !entry.inactive, entry.inScope, entry.expires > now {
+                            entry.length = Int32(ValueOpener.plaintextCount(sealedCount: slot.sealedByteCount(in: bytes)))
+                        }
+                        return entry
+                    }
                 }
-                return entry
             }
         }
     }

@@ -162,52 +162,73 @@ struct LookupTable: @unchecked Sendable {  // immutable once its values are in p
     /// with room for each value `serving` says is served; sets each entry's
     /// `offset` to where its value goes. The caller fills the values.
     init(_ scan: ScannedBundle, serving: inout [Snapshot.Serving]) {
-        var size = 0
-        for (slot, entry) in zip(scan.slots, serving) {
-            let owner = slot.isDeploymentWide(in: scan.bytes) ? 0 : slot.owner.count
-            size += (Self.header + owner + slot.plugin.count + slot.key.count + max(Int(entry.length), 0) + 7) & ~7
-        }
-        let records = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 8), alignment: 8)
         var capacity = 16
         while capacity < scan.slots.count * 2 { capacity <<= 1 }
-        var buckets = [Bucket](repeating: Bucket(tag: 0, record: 0), count: capacity)
         let mask = capacity - 1
-        var offset = 0
-        scan.bytes.withUnsafeBytes { bytes in
-            for (position, slot) in scan.slots.enumerated() {
-                let entry = serving[position]
-                let base = records.baseAddress! + offset
-                let wide = slot.isDeploymentWide(in: scan.bytes)
-                base.storeBytes(of: Int64(entry.expires), as: Int64.self)
-                base.storeBytes(of: entry.length, toByteOffset: 8, as: Int32.self)
-                var flags: UInt8 = entry.hasValue ? Self.hasValue : 0
-                if entry.inactive { flags |= Self.inactive }
-                if entry.inScope { flags |= Self.inScope }
-                if wide { flags |= Self.deploymentWide }
-                base.storeBytes(of: flags, toByteOffset: 12, as: UInt8.self)
-                var cursor = Self.header
-                @inline(__always) func store(_ range: Range<Int>, _ index: Int) {
-                    base.storeBytes(of: UInt8(range.count), toByteOffset: 13 + index, as: UInt8.self)
-                    (base + cursor).copyMemory(from: bytes.baseAddress! + range.lowerBound, byteCount: range.count)
-                    cursor += range.count
+        var buckets = [Bucket](repeating: Bucket(tag: 0, record: 0), count: capacity)
+        // Every array is borrowed once: reading one per slot retained and
+        // released its storage, shared with the load's other tasks.
+        records = scan.bytes.withUnsafeBufferPointer { bytes in
+            scan.slots.withUnsafeBufferPointer { slots in
+                serving.withUnsafeMutableBufferPointer { serving in
+                    buckets.withUnsafeMutableBufferPointer { buckets in
+                        Self.layOut(bytes, slots, &serving, &buckets, mask: mask)
+                    }
                 }
-                store(wide ? slot.owner.lowerBound..<slot.owner.lowerBound : slot.owner, 0)  // stored empty, flagged
-                store(slot.plugin, 1)
-                store(slot.key, 2)
-                serving[position].offset = Int32(offset + cursor)
-                // A deployment-wide slot's owner is `-` in the bundle, as the hash takes it.
-                let hash = NameHash.hash(
-                    UnsafeRawBufferPointer(rebasing: bytes[slot.owner]), UnsafeRawBufferPointer(rebasing: bytes[slot.plugin]),
-                    UnsafeRawBufferPointer(rebasing: bytes[slot.key]))
-                var bucket = Int(truncatingIfNeeded: hash) & mask
-                while buckets[bucket].record != 0 { bucket = (bucket + 1) & mask }
-                buckets[bucket] = Bucket(tag: UInt32(truncatingIfNeeded: hash >> 32), record: Int32(offset + 1))
-                offset += (cursor + max(Int(entry.length), 0) + 7) & ~7
             }
         }
-        self.records = records
         self.buckets = buckets
         self.mask = mask
+    }
+
+    private static func layOut(
+        _ bytes: UnsafeBufferPointer<UInt8>, _ slots: UnsafeBufferPointer<ScannedSlot>,
+        _ serving: inout UnsafeMutableBufferPointer<Snapshot.Serving>, _ buckets: inout UnsafeMutableBufferPointer<Bucket>,
+        mask: Int
+    ) -> UnsafeMutableRawBufferPointer {
+        @inline(__always) func isDeploymentWide(_ slot: ScannedSlot) -> Bool {
+            slot.owner.count == 1 && bytes[slot.owner.lowerBound] == UInt8(ascii: "-")
+        }
+        var size = 0
+        for (slot, entry) in zip(slots, serving) {
+            let owner = isDeploymentWide(slot) ? 0 : slot.owner.count
+            size += (header + owner + slot.plugin.count + slot.key.count + max(Int(entry.length), 0) + 7) & ~7
+        }
+        let records = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 8), alignment: 8)
+        let raw = UnsafeRawBufferPointer(bytes)
+        var offset = 0
+        for position in slots.indices {
+            let slot = slots[position]
+            let entry = serving[position]
+            let base = records.baseAddress! + offset
+            let wide = isDeploymentWide(slot)
+            base.storeBytes(of: Int64(entry.expires), as: Int64.self)
+            base.storeBytes(of: entry.length, toByteOffset: 8, as: Int32.self)
+            var flags: UInt8 = entry.hasValue ? hasValue : 0
+            if entry.inactive { flags |= inactive }
+            if entry.inScope { flags |= inScope }
+            if wide { flags |= deploymentWide }
+            base.storeBytes(of: flags, toByteOffset: 12, as: UInt8.self)
+            var cursor = header
+            @inline(__always) func store(_ range: Range<Int>, _ index: Int) {
+                base.storeBytes(of: UInt8(range.count), toByteOffset: 13 + index, as: UInt8.self)
+                (base + cursor).copyMemory(from: raw.baseAddress! + range.lowerBound, byteCount: range.count)
+                cursor += range.count
+            }
+            store(wide ? slot.owner.lowerBound..<slot.owner.lowerBound : slot.owner, 0)  // stored empty, flagged
+            store(slot.plugin, 1)
+            store(slot.key, 2)
+            serving[position].offset = Int32(offset + cursor)
+            // A deployment-wide slot's owner is `-` in the bundle, as the hash takes it.
+            let hash = NameHash.hash(
+                UnsafeRawBufferPointer(rebasing: raw[slot.owner]), UnsafeRawBufferPointer(rebasing: raw[slot.plugin]),
+                UnsafeRawBufferPointer(rebasing: raw[slot.key]))
+            var bucket = Int(truncatingIfNeeded: hash) & mask
+            while buckets[bucket].record != 0 { bucket = (bucket + 1) & mask }
+            buckets[bucket] = Bucket(tag: UInt32(truncatingIfNeeded: hash >> 32), record: Int32(offset + 1))
+            offset += (cursor + max(Int(entry.length), 0) + 7) & ~7
+        }
+        return records
     }
 
     /// Zeroes and frees the records; the table is not used afterwards.

@@ -209,11 +209,7 @@ public struct ScannedSlot: Sendable {
     public func isDeploymentWide(in bytes: [UInt8]) -> Bool { owner.count == 1 && bytes[owner.lowerBound] == UInt8(ascii: "-") }
 
     /// How many bytes the value decodes to (nonce ‖ ciphertext ‖ tag); 0 without a value.
-    public func sealedByteCount(in bytes: [UInt8]) -> Int {
-        bytes.withUnsafeBufferPointer { sealedByteCount(in: $0) }
-    }
-
-    /// ``sealedByteCount(in:)`` on borrowed bundle bytes (a loader's per-slot loop).
+    /// - Parameter bytes: the bundle's bytes, borrowed (a loader's per-slot loop).
     @inlinable
     public func sealedByteCount(in bytes: UnsafeBufferPointer<UInt8>) -> Int {
         guard valueEnd - valueStart != 1 else { return 0 }

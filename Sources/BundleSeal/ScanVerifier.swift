@@ -15,7 +15,7 @@ import Synchronization
 /// signers all have Ed25519 keys (checked in process), and returns nil
 /// otherwise. Its errors are terse: a caller that meets one, or a nil, runs
 /// ``BundleVerifier`` on the materialized bundle (gpg for other keys, and
-/// the exact message for any problem) and then ``init(_:verifiedAs:)``.
+/// the exact message for any problem) and then ``Signatures/init(verifiedAs:)``.
 public struct ScanVerifier: Sendable {
     public let scan: ScannedBundle
     /// Claim → bucket table of the latest claim of each claimed slot.
@@ -33,13 +33,6 @@ public struct ScanVerifier: Sendable {
         self.init(scan, signatures, claims: Claims(scan))
     }
 
-    /// For a bundle ``BundleVerifier`` has verified: `reference` is the result
-    /// of verifying `scan.materialized()` (steps 3–6), the proof asked for.
-    /// Only the claim table is built; the per-slot checks still run.
-    public init(_ scan: ScannedBundle, verifiedAs reference: BundleVerifier.Verified) {
-        self.init(scan, Signatures(verifiedAs: reference), claims: Claims(scan))
-    }
-
     /// A verifier from its two halves, which a loader builds at the same
     /// time on two cores: `signatures` proves steps 3–5 passed for `scan`,
     /// and `claims` is `scan`'s claim table.
@@ -54,7 +47,9 @@ public struct ScanVerifier: Sendable {
     public struct Signatures: Sendable {
         fileprivate init() {}
 
-        /// The proof a ``BundleVerifier`` verification gives.
+        /// The proof a ``BundleVerifier`` verification gives: `reference` is
+        /// the result of verifying `scan.materialized()` (steps 3–6). The
+        /// per-slot checks still run.
         public init(verifiedAs reference: BundleVerifier.Verified) {}
     }
 
@@ -171,7 +166,7 @@ public struct ScanVerifier: Sendable {
         /// Claims matched so far: callers add them up over all slots and
         /// compare with ``ScanVerifier/expectedMatches``.
         public internal(set) var matches = 0
-        /// Where each streamed epoch's walk stands, valid for slot `next`.
+        /// Where each walkedClaims epoch's walk stands, valid for slot `next`.
         var cursors: [Int] = []
         var next = -1
 
@@ -205,31 +200,31 @@ fileprivate struct ClaimTable: Sendable {
     /// Distinct claimed paths in `buckets`.
     private var count = 0
     /// The walked epochs' claims, epoch after epoch (`epoch` is the index + 1).
-    private let streamed: [Entry]
-    /// Where each walked epoch's claims start in `streamed`, and the end.
-    private let streamStarts: [Int]
+    private let walkedClaims: [Entry]
+    /// Where each walked epoch's claims start in `walkedClaims`, and the end.
+    private let walkStarts: [Int]
     /// Every walked claim must name a slot, and each path of the table.
-    var expectedMatches: Int { streamed.count + count }
+    var expectedMatches: Int { walkedClaims.count + count }
 
     /// Epochs with at least this many claims are walked when the orders agree.
     private static let walked = 1024
 
     init(_ scan: ScannedBundle) {
         let walk = scan.epochs.contains { $0.claims.count >= Self.walked } && Self.ordersAgree(scan)
-        var streamed: [Entry] = []
-        var streamStarts = [0]
+        var walkedClaims: [Entry] = []
+        var walkStarts = [0]
         let tabled = scan.epochs.indices.filter { !walk || scan.epochs[$0].claims.count < Self.walked }
         if walk {
-            streamed.reserveCapacity(scan.epochs.reduce(0) { $0 + ($1.claims.count >= Self.walked ? $1.claims.count : 0) })
+            walkedClaims.reserveCapacity(scan.epochs.reduce(0) { $0 + ($1.claims.count >= Self.walked ? $1.claims.count : 0) })
             for (epochIndex, epoch) in scan.epochs.enumerated() where epoch.claims.count >= Self.walked {
                 for claim in epoch.claims {
-                    streamed.append(Entry(epoch: Int32(epochIndex + 1), start: Int32(claim.start), equals: Int32(claim.equals), end: Int32(claim.end)))
+                    walkedClaims.append(Entry(epoch: Int32(epochIndex + 1), start: Int32(claim.start), equals: Int32(claim.equals), end: Int32(claim.end)))
                 }
-                streamStarts.append(streamed.count)
+                walkStarts.append(walkedClaims.count)
             }
         }
-        self.streamed = streamed
-        self.streamStarts = streamStarts
+        self.walkedClaims = walkedClaims
+        self.walkStarts = walkStarts
         let total = tabled.reduce(0) { $0 + scan.epochs[$1].claims.count }
         var capacity = 16
         while capacity < total * 2 { capacity <<= 1 }
@@ -246,7 +241,7 @@ fileprivate struct ClaimTable: Sendable {
                         (claim.secondSlash + 1)..<claim.equals) & mask
                     while buckets[bucket].epoch != 0 {
                         let other = buckets[bucket]
-                        if Self.same(bytes, Int(other.start), Int(other.equals), claim.start, claim.equals) { break }
+                        if Self.order(UnsafeRawBufferPointer(bytes), Int(other.start), Int(other.equals), claim.start, claim.equals) == 0 { break }
                         bucket = (bucket + 1) & mask
                     }
                     if buckets[bucket].epoch == 0 { count += 1 }
@@ -284,17 +279,17 @@ fileprivate struct ClaimTable: Sendable {
             found = latest(slot.owner, slot.plugin, slot.key, in: bytes)
             if found != nil { scratch.matches += 1 }
         }
-        guard streamStarts.count > 1 else { return found }
+        guard walkStarts.count > 1 else { return found }
         let raw = UnsafeRawBufferPointer(bytes)
         let start = slot.owner.lowerBound, end = slot.key.upperBound
-        streamed.withUnsafeBufferPointer { streamed in
+        walkedClaims.withUnsafeBufferPointer { walkedClaims in
             if scratch.next != index {
                 // A fresh walk: the first claim of each walked epoch not before this slot.
-                scratch.cursors = (1..<streamStarts.count).map { epoch in
-                    var low = streamStarts[epoch - 1], high = streamStarts[epoch]
+                scratch.cursors = (1..<walkStarts.count).map { epoch in
+                    var low = walkStarts[epoch - 1], high = walkStarts[epoch]
                     while low < high {
                         let middle = (low + high) / 2
-                        let claim = streamed[middle]
+                        let claim = walkedClaims[middle]
                         if Self.order(raw, Int(claim.start), Int(claim.equals), start, end) < 0 { low = middle + 1 } else { high = middle }
                     }
                     return low
@@ -303,20 +298,20 @@ fileprivate struct ClaimTable: Sendable {
             scratch.next = index + 1
             for walk in scratch.cursors.indices {
                 var cursor = scratch.cursors[walk]
-                let stop = streamStarts[walk + 1]
+                let stop = walkStarts[walk + 1]
                 var order = 0
                 while cursor < stop {
-                    let claim = streamed[cursor]
+                    let claim = walkedClaims[cursor]
                     order = Self.order(raw, Int(claim.start), Int(claim.equals), start, end)
                     guard order < 0 else { break }
                     cursor += 1  // names no slot: the matches fall short
                 }
                 if cursor < stop, order == 0 {
-                    var claim = streamed[cursor]
+                    var claim = walkedClaims[cursor]
                     claim.epoch -= 1
                     scratch.matches += 1
                     cursor += 1
-                    // Walked epochs are in canonical order, and later than any tabled one only by index.
+                    // The latest claim is the one of the highest epoch index.
                     if found.map({ $0.epoch < claim.epoch }) ?? true { found = claim }
                 }
                 scratch.cursors[walk] = cursor
@@ -371,7 +366,7 @@ fileprivate struct ClaimTable: Sendable {
             var bucket = first
             while buckets[bucket].epoch != 0 {
                 var entry = buckets[bucket]
-                if Self.same(bytes, Int(entry.start), Int(entry.equals), start, end) {
+                if Self.order(UnsafeRawBufferPointer(bytes), Int(entry.start), Int(entry.equals), start, end) == 0 {
                     entry.epoch -= 1
                     return entry
                 }
@@ -389,17 +384,5 @@ fileprivate struct ClaimTable: Sendable {
         return Int(truncatingIfNeeded: NameHash.hash(
             UnsafeRawBufferPointer(rebasing: raw[owner]), UnsafeRawBufferPointer(rebasing: raw[plugin]),
             UnsafeRawBufferPointer(rebasing: raw[key])))
-    }
-
-    private static func same(
-        _ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, _ otherStart: Int, _ otherEnd: Int
-    ) -> Bool {
-        guard end - start == otherEnd - otherStart else { return false }
-        for offset in 0..<(end - start) {
-            let left = bytes[start + offset], right = bytes[otherStart + offset]
-            if left != right, !(left == UInt8(ascii: " ") && right == UInt8(ascii: "/")),
-               !(left == UInt8(ascii: "/") && right == UInt8(ascii: " ")) { return false }
-        }
-        return true
     }
 }

@@ -138,7 +138,7 @@ enum Loader {
                 environment: scan.header.environment, slots: slots, serving: serving, metadata: metadata,
                 writers: writers, epochWriters: epochs.map { names[$0.writer] ?? $0.writer }, epochTimes: epochs.map(\.time),
                 table: table, environmentVariables: variables,
-                declared: declared(scan.header), epochCount: epochs.count, digest: digested.withLock { $0 },
+                declared: declared(scan.header), digest: digested.withLock { $0 },
                 loadedAt: Date(timeIntervalSince1970: TimeInterval(now)))
         } catch {
             table.free()

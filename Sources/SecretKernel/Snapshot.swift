@@ -51,7 +51,7 @@ final class Snapshot: @unchecked Sendable {
     let environmentVariables: [PluginKey: String]
     /// Each plugin's declared schema, in manifest order.
     let declared: [String: [DeclaredSecret]]
-    let epochCount: Int
+    var epochCount: Int { epochTimes.count }
     let valueCount: Int
     let digest: String
     let loadedAt: Date
@@ -65,7 +65,7 @@ final class Snapshot: @unchecked Sendable {
         environment: String, slots: [SlotKey], serving: [Serving], metadata: [Metadata],
         writers: [Int32], epochWriters: [String], epochTimes: [Int], table: LookupTable,
         environmentVariables: [PluginKey: String],
-        declared: [String: [DeclaredSecret]], epochCount: Int, digest: String, loadedAt: Date
+        declared: [String: [DeclaredSecret]], digest: String, loadedAt: Date
     ) {
         self.environment = environment
         self.slots = slots
@@ -77,7 +77,6 @@ final class Snapshot: @unchecked Sendable {
         self.epochTimes = epochTimes
         self.environmentVariables = environmentVariables
         self.declared = declared
-        self.epochCount = epochCount
         self.valueCount = serving.count { $0.length >= 0 }
         self.digest = digest
         self.loadedAt = loadedAt

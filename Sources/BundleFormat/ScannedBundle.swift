@@ -77,18 +77,18 @@ public struct ScannedBundle: Sendable {
 
     /// The payload the policy signature covers (§4), copied from the lines as
     /// they are (they are canonical) with each value replaced by `*`.
-    public func policyPayload() -> [UInt8] {
-        let head = header.policyPayload()  // no slots: "secretc-policy 1" and the header lines
-        // Each slot line as it is, its value replaced by `*`: sized exactly,
-        // then copied range by range (this runs over 100,000 lines at load).
-        let size = slots.reduce(head.count) { $0 + ($1.lineEnd + 1 - $1.lineStart) - ($1.valueEnd - $1.valueStart) + 1 }
-        return Array(unsafeUninitializedCapacity: size) { out, count in
-            count = Self.copy(head[...], to: out, at: 0)
-            bytes.withUnsafeBufferPointer { bytes in
+    public func policyPayload() -> [UInt8] { Self.collect(policyPayload(pieces:)) }
+
+    /// ``policyPayload()`` handed to `body` in pieces of up to 64 KiB, in
+    /// order, rendered into one reused buffer: the loader only hashes it.
+    public func policyPayload(pieces body: (UnsafeRawBufferPointer) -> Void) {
+        PieceBuffer.render(to: body) { out in
+            out.append(header.policyPayload())  // no slots: "secretc-policy 1" and the header lines
+            bytes.withUnsafeBytes { bytes in
                 for slot in slots {
-                    count = Self.copy(bytes[slot.lineStart..<slot.valueStart], to: out, at: count)
-                    out[count] = UInt8(ascii: "*")
-                    count = Self.copy(bytes[slot.valueEnd...slot.lineEnd], to: out, at: count + 1)  // the attributes and the LF
+                    out.append(UnsafeRawBufferPointer(rebasing: bytes[slot.lineStart..<slot.valueStart]))
+                    out.append(UInt8(ascii: "*"))
+                    out.append(UnsafeRawBufferPointer(rebasing: bytes[slot.valueEnd...slot.lineEnd]))  // the attributes and the LF
                 }
             }
         }
@@ -96,43 +96,38 @@ public struct ScannedBundle: Sendable {
 
     /// The payload epoch `index`'s writer signed (§4).
     public func epochPayload(_ index: Int, dataKeyDigest: String) -> [UInt8] {
+        Self.collect { epochPayload(index, dataKeyDigest: dataKeyDigest, pieces: $0) }
+    }
+
+    /// ``epochPayload(_:dataKeyDigest:)`` handed to `body` in pieces, as
+    /// ``policyPayload(pieces:)`` is.
+    public func epochPayload(_ index: Int, dataKeyDigest: String, pieces body: (UnsafeRawBufferPointer) -> Void) {
         let epoch = epochs[index]
-        let head = Array(
-            ("secretc-epoch 1\nenvironment \(header.environment)\nepoch \(epoch.id)\ntime \(epoch.time)\nwriter \(epoch.writer)\n"
-                + "data-key \(dataKeyDigest)\n").utf8)
-        // `owner/plugin/KEY=digest` becomes `claim owner plugin KEY digest`:
-        // the claim's bytes, its three separators made spaces.
-        let prefix = Array("claim ".utf8)
-        let size = epoch.claims.reduce(head.count) { $0 + prefix.count + ($1.end - $1.start) + 1 }
-        return Array(unsafeUninitializedCapacity: size) { out, count in
-            count = Self.copy(head[...], to: out, at: 0)
-            bytes.withUnsafeBufferPointer { bytes in
+        PieceBuffer.render(to: body) { out in
+            out.append(
+                Array(("secretc-epoch 1\nenvironment \(header.environment)\nepoch \(epoch.id)\ntime \(epoch.time)\n"
+                    + "writer \(epoch.writer)\ndata-key \(dataKeyDigest)\n").utf8))
+            // `owner/plugin/KEY=digest` becomes `claim owner plugin KEY digest`:
+            // the claim's bytes, its three separators made spaces.
+            bytes.withUnsafeBytes { bytes in
                 for claim in epoch.claims {
-                    count = Self.copy(prefix[...], to: out, at: count)
-                    let start = count
-                    count = Self.copy(bytes[claim.start..<claim.end], to: out, at: count)
-                    out[start + claim.firstSlash - claim.start] = UInt8(ascii: " ")
-                    out[start + claim.secondSlash - claim.start] = UInt8(ascii: " ")
-                    out[start + claim.equals - claim.start] = UInt8(ascii: " ")
-                    out[count] = UInt8(ascii: "\n")
-                    count += 1
+                    out.append(Self.claimPrefix)
+                    out.append(
+                        UnsafeRawBufferPointer(rebasing: bytes[claim.start..<claim.end]),
+                        spaces: (claim.firstSlash - claim.start, claim.secondSlash - claim.start, claim.equals - claim.start))
+                    out.append(UInt8(ascii: "\n"))
                 }
             }
         }
     }
 
-    /// Copies `source` into `out` at `offset`; returns the offset after it.
-    @inline(__always)
-    private static func copy(_ source: Slice<UnsafeBufferPointer<UInt8>>, to out: UnsafeMutableBufferPointer<UInt8>, at offset: Int) -> Int {
-        if let base = source.base.baseAddress, !source.isEmpty {
-            (out.baseAddress! + offset).initialize(from: base + source.startIndex, count: source.count)
-        }
-        return offset + source.count
-    }
+    private static let claimPrefix = Array("claim ".utf8)
 
-    @inline(__always)
-    private static func copy(_ source: ArraySlice<UInt8>, to out: UnsafeMutableBufferPointer<UInt8>, at offset: Int) -> Int {
-        source.withUnsafeBufferPointer { copy($0[...], to: out, at: offset) }
+    /// The pieces `render` hands over, joined.
+    private static func collect(_ render: ((UnsafeRawBufferPointer) -> Void) -> Void) -> [UInt8] {
+        var out: [UInt8] = []
+        render { out += $0 }
+        return out
     }
 
     /// Materializes everything: what writers edit.

@@ -48,7 +48,7 @@ public struct BundleVerifier {
     public func verify(_ bundle: SecretBundle) throws(BundleSealError) -> Verified {
         let checker = try SignatureChecker(bundle)
         defer { checker.close() }
-        try verifyPolicy(bundle, payload: bundle.policyPayload(), checker)
+        try verifyPolicy(bundle, payload: SignedData(bundle.policyPayload()), checker)
         let epochs = try verifyEpochs(bundle, checker)
         let latest = try checkClaims(bundle)
         return Verified(bundle: bundle, epochs: epochs, latestWriter: latest)
@@ -56,7 +56,7 @@ public struct BundleVerifier {
 
     /// Step 4: the policy is signed by a pinned admin listed in the bundle.
     /// - Parameter bundle: its header lines are what is read.
-    func verifyPolicy(_ bundle: SecretBundle, payload: @autoclosure () -> [UInt8], _ checker: SignatureChecker)
+    func verifyPolicy(_ bundle: SecretBundle, payload: @autoclosure () -> SignedData, _ checker: SignatureChecker)
         throws(BundleSealError)
     {
         guard let policy = bundle.policy else { throw .untrustedPolicy("the policy is not signed") }
@@ -81,7 +81,7 @@ public struct BundleVerifier {
             }
             let payload = epoch.payload(
                 environment: bundle.environment, dataKeyDigest: Digest.sha256Hex(epoch.dataKeyMessage))
-            try requireGood(signature: epoch.signature, over: payload, by: epoch.writer, checker) {
+            try requireGood(signature: epoch.signature, over: SignedData(payload), by: epoch.writer, checker) {
                 .badEpochSignature(epoch: epoch.id, reason: $0)
             }
             // An admin may make any claim; a user only claims for its own slots.
@@ -152,7 +152,7 @@ public struct BundleVerifier {
     }
 
     func requireGood(
-        signature: [UInt8], over payload: [UInt8], by signer: String, _ checker: SignatureChecker,
+        signature: [UInt8], over payload: SignedData, by signer: String, _ checker: SignatureChecker,
         _ failure: (String) -> BundleSealError
     ) throws(BundleSealError) {
         let checks: [SignatureCheck]
@@ -204,11 +204,11 @@ final class SignatureChecker {
     }
 
     /// The checks, and whether they were made in process.
-    func check(_ signature: [UInt8], over payload: [UInt8], by signer: String) throws -> ([SignatureCheck], Bool) {
+    func check(_ signature: [UInt8], over payload: SignedData, by signer: String) throws -> ([SignatureCheck], Bool) {
         if let key = try inProcessKey(signer) {
             return ([key.check(signature: signature, over: payload)], true)
         }
-        return (try gpgContext().verifyDetached(signature: signature, data: payload), false)
+        return (try gpgContext().verifyDetached(signature: signature, data: payload.bytes), false)
     }
 
     func close() { gpg?.home.remove() }

@@ -70,10 +70,12 @@ public struct ScanVerifier: Sendable {
         let signers = [header.policy?.signer].compactMap { $0 } + scan.epochs.map(\.writer)
         guard signers.allSatisfy(checker.checksInProcess) else { return nil }
         let verifier = BundleVerifier(trustedAdmins: trustedAdmins)
-        try verifier.verifyPolicy(header, payload: scan.policyPayload(), checker)
+        // Both payloads are hashed as they are rendered, never built whole.
+        try verifier.verifyPolicy(header, payload: SignedData(pieces: scan.policyPayload(pieces:)), checker)
         let admins = Set(header.admins)
         for (index, epoch) in scan.epochs.enumerated() {
-            let payload = scan.epochPayload(index, dataKeyDigest: Digest.sha256Hex(epoch.dataKeyMessage))
+            let dataKeyDigest = Digest.sha256Hex(epoch.dataKeyMessage)
+            let payload = SignedData { scan.epochPayload(index, dataKeyDigest: dataKeyDigest, pieces: $0) }
             try verifier.requireGood(signature: epoch.signature, over: payload, by: epoch.writer, checker) {
                 .badEpochSignature(epoch: epoch.id, reason: $0)
             }

@@ -85,7 +85,7 @@ public struct Ed25519SigningKey: Sendable {
             default:
                 continue
             }
-            guard signature.isValid(over: prefix, by: key, issuer: fingerprintBytes) else { continue }
+            guard signature.isValid(over: SignedData(prefix), by: key, issuer: fingerprintBytes) else { continue }
             if signature.type == 0x20 {
                 revoked = true
             } else if signature.created >= (newest?.created ?? 0) {
@@ -107,6 +107,11 @@ public struct Ed25519SigningKey: Sendable {
     ///   - signature: one binary signature packet (a bundle's signature field).
     ///   - now: the time against which expiry is judged.
     public func check(signature bytes: [UInt8], over data: [UInt8], now: Date = Date()) -> SignatureCheck {
+        check(signature: bytes, over: SignedData(data), now: now)
+    }
+
+    /// ``check(signature:over:now:)`` for data handed over in pieces.
+    public func check(signature bytes: [UInt8], over data: SignedData, now: Date = Date()) -> SignatureCheck {
         guard let header = try? PacketHeader(in: bytes, at: 0), header.tag == 2, header.end == bytes.count,
               let signature = Signature(Array(bytes[header.bodyStart..<header.end]))
         else { return SignatureCheck(status: .error("not an OpenPGP signature"), signer: "", timestamp: 0) }
@@ -184,7 +189,7 @@ private struct Signature {
 
     /// True when this is a signature by `key` (named by `issuer`) over
     /// `prefix` followed by the hashed part and trailer.
-    func isValid(over prefix: [UInt8], by key: Curve25519.Signing.PublicKey, issuer: [UInt8]) -> Bool {
+    func isValid(over prefix: SignedData, by key: Curve25519.Signing.PublicKey, issuer: [UInt8]) -> Bool {
         guard issuerFingerprint == issuer,
               !hashedSubpackets.contains(where: { $0.critical && !Self.understood.contains($0.type) }),
               let digest = digest(prefix), Array(digest.prefix(2)) == quickCheck
@@ -192,7 +197,7 @@ private struct Signature {
         return key.isValidSignature(rawSignature, for: digest)
     }
 
-    private func digest(_ data: [UInt8]) -> [UInt8]? {
+    private func digest(_ data: SignedData) -> [UInt8]? {
         SignatureForm.signatureHash(hashAlgorithm, data: data, hashedPart: hashedPart[...])
     }
 }

@@ -15,6 +15,11 @@ public enum SignatureForm {
     ///   - bytes: the binary detached signature.
     ///   - data: the signed data, to check the hash's leading bytes.
     public static func isCanonical(_ bytes: [UInt8], over data: [UInt8]) -> Bool {
+        isCanonical(bytes, data: SignedData(data))
+    }
+
+    /// ``isCanonical(_:over:)`` for data handed over in pieces.
+    public static func isCanonical(_ bytes: [UInt8], over data: SignedData) -> Bool {
         isCanonical(bytes, data: data)
     }
 
@@ -26,7 +31,7 @@ public enum SignatureForm {
     }
 
     /// - Parameter data: nil when the quick-check bytes were checked already.
-    private static func isCanonical(_ bytes: [UInt8], data: [UInt8]?) -> Bool {
+    private static func isCanonical(_ bytes: [UInt8], data: SignedData?) -> Bool {
         guard let header = try? PacketHeader(in: bytes, at: 0), header.tag == 2, header.end == bytes.count else {
             return false
         }
@@ -69,12 +74,12 @@ public enum SignatureForm {
 
     /// The hash a v4 signature signs: the data, the hashed part, and the trailer
     /// 0x04 0xFF with the hashed part's length (RFC 4880 §5.2.4).
-    static func signatureHash(_ algorithm: UInt8, data: [UInt8], hashedPart: ArraySlice<UInt8>) -> [UInt8]? {
+    static func signatureHash(_ algorithm: UInt8, data: SignedData, hashedPart: ArraySlice<UInt8>) -> [UInt8]? {
         let count = hashedPart.count
         let trailer: [UInt8] = [4, 0xFF, UInt8(truncatingIfNeeded: count >> 24), UInt8(truncatingIfNeeded: count >> 16),
                                 UInt8(truncatingIfNeeded: count >> 8), UInt8(truncatingIfNeeded: count)]
         func run<H: HashFunction>(_ hasher: inout H) -> [UInt8] {
-            hasher.update(data: data)
+            data.forEachPiece { hasher.update(bufferPointer: $0) }
             hasher.update(data: hashedPart)
             hasher.update(data: trailer)
             return Array(hasher.finalize())

@@ -63,6 +63,40 @@ final class BundleFixture: @unchecked Sendable {
 
 @Suite("bundle: seal, verify, open")
 struct BundleRoundTripTests {
+    /// The loader hashes both payloads as they are rendered, in 64 KiB
+    /// pieces: joined, they must be exactly what the writer signed, also
+    /// where a piece ends inside a line.
+    @Test func scannedPayloadsAreWhatWasSigned() throws {
+        let fixture = try BundleFixture()
+        var bundle = try fixture.makeBundle()
+        // About 250 KB of slot lines and 200 KB of claims, so that pieces end mid-line.
+        var values: [SlotKey: String?] = [:]
+        for index in 0..<6_000 {
+            let slot = SlotKey(owner: nil, plugin: "github", key: String(format: "KEY_%04d", index))
+            bundle.slots.append(SlotLine(slot: slot, value: nil, attributes: SlotAttributes(env: "GITHUB_\(index)")))
+            if index % 2 == 0 { values[slot] = "value-\(index)" }
+        }
+        bundle.slots.sort { $0.slot < $1.slot }
+        try PolicySigner.sign(&bundle, as: fixture.admin, with: Context(home: fixture.adminHome.path))
+        try fixture.write(values, into: &bundle, as: fixture.admin, home: fixture.adminHome)
+        let scan = try ScannedBundle(scanning: bundle.serialized())
+        let policy = bundle.policyPayload()
+        #expect(policy.count > 3 << 16)
+        // Compared by digest: a failure would otherwise print both payloads.
+        #expect(Digest.sha256Hex(scan.policyPayload()) == Digest.sha256Hex(policy))
+        var pieces = 0
+        scan.policyPayload { _ in pieces += 1 }
+        #expect(pieces > 3)
+        for (index, epoch) in bundle.epochs.enumerated() {
+            let digest = Digest.sha256Hex(epoch.dataKeyMessage)
+            let signed = epoch.payload(environment: bundle.environment, dataKeyDigest: digest)
+            #expect(Digest.sha256Hex(scan.epochPayload(index, dataKeyDigest: digest)) == Digest.sha256Hex(signed))
+        }
+        // The in-process check hashes the pieces (the keys are Ed25519): it must accept them.
+        let verifier = try #require(try ScanVerifier(scan, trustedAdmins: [fixture.admin]))
+        try verifier.checkAllValues()
+    }
+
     @Test func roundTripsThroughText() throws {
         let fixture = try BundleFixture()
         let bundle = try fixture.makeBundle()

@@ -58,6 +58,9 @@ struct BundleParser {
         var attributes: [SlotAttributes] = []
         let slots = [ScannedSlot](unsafeUninitializedCapacity: total) { slotBuffer, slotCount in
             attributes = [SlotAttributes](unsafeUninitializedCapacity: total) { attributeBuffer, attributeCount in
+                // Both arrays are written once, right after this: whole pages of them fault in at once.
+                adviseHugePages(UnsafeMutableRawBufferPointer(slotBuffer))
+                adviseHugePages(UnsafeMutableRawBufferPointer(attributeBuffer))
                 let sinks = chunks.indices.map { index in
                     SlotSink(slotBuffer.baseAddress! + firstSlots[index], attributeBuffer.baseAddress! + firstSlots[index], capacity: lines[index])
                 }

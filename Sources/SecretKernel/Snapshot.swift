@@ -194,6 +194,7 @@ struct LookupTable: @unchecked Sendable {  // immutable once its values are in p
             size += (header + owner + slot.plugin.count + slot.key.count + max(Int(entry.length), 0) + 7) & ~7
         }
         let records = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 8), alignment: 8)
+        adviseHugePages(records)  // written once, below and as the values are opened
         let raw = UnsafeRawBufferPointer(bytes)
         var offset = 0
         for position in slots.indices {

@@ -77,7 +77,11 @@ public struct ScannedBundle: Sendable {
 
     /// The payload the policy signature covers (§4), copied from the lines as
     /// they are (they are canonical) with each value replaced by `*`.
-    public func policyPayload() -> [UInt8] { Self.collect(policyPayload(pieces:)) }
+    public func policyPayload() -> [UInt8] {
+        var out: [UInt8] = []
+        policyPayload { out += $0 }
+        return out
+    }
 
     /// ``policyPayload()`` handed to `body` in pieces of up to 64 KiB, in
     /// order, rendered into one reused buffer: the loader only hashes it.
@@ -94,13 +98,8 @@ public struct ScannedBundle: Sendable {
         }
     }
 
-    /// The payload epoch `index`'s writer signed (§4).
-    public func epochPayload(_ index: Int, dataKeyDigest: String) -> [UInt8] {
-        Self.collect { epochPayload(index, dataKeyDigest: dataKeyDigest, pieces: $0) }
-    }
-
-    /// ``epochPayload(_:dataKeyDigest:)`` handed to `body` in pieces, as
-    /// ``policyPayload(pieces:)`` is.
+    /// The payload epoch `index`'s writer signed (§4), handed to `body` in
+    /// pieces, as ``policyPayload(pieces:)`` is.
     public func epochPayload(_ index: Int, dataKeyDigest: String, pieces body: (UnsafeRawBufferPointer) -> Void) {
         let epoch = epochs[index]
         PieceBuffer.render(to: body) { out in
@@ -123,12 +122,6 @@ public struct ScannedBundle: Sendable {
 
     private static let claimPrefix = Array("claim ".utf8)
 
-    /// The pieces `render` hands over, joined.
-    private static func collect(_ render: ((UnsafeRawBufferPointer) -> Void) -> Void) -> [UInt8] {
-        var out: [UInt8] = []
-        render { out += $0 }
-        return out
-    }
 
     /// Materializes everything: what writers edit.
     public func materialized() -> SecretBundle {

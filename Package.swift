@@ -46,7 +46,10 @@ let package = Package(
         // Swift-owned wrapper: every gpgme handle owned by a class, every error mapped.
         .target(
             name: "GPG",
-            dependencies: ["CGPGME", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "CGPGME", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
             swiftSettings: strictSettings
         ),
         // Names, their grammar and the seeds' status shape: shared by the

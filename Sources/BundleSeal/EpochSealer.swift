@@ -4,13 +4,15 @@ import Foundation
 import GPG
 
 /// What encrypts an epoch's data key to the recipients' fingerprints: a
-/// context holding their public keys, or a ``KeyFileEncryptor``.
+/// context holding their public keys, a ``KeyFileEncryptor``, or, for
+/// Curve25519 keys, a ``Cv25519Encryptor`` (in process).
 public protocol DataKeyEncryptor {
     func encrypt(_ plaintext: UnsafeRawBufferPointer, to recipients: [String]) throws -> [UInt8]
 }
 
 extension Context: DataKeyEncryptor {}
 extension KeyFileEncryptor: DataKeyEncryptor {}
+extension Cv25519Encryptor: DataKeyEncryptor {}
 
 /// Seals one write batch (docs/bundle-format.md §5, §7): a fresh data key,
 /// each value under AES-256-GCM with its AAD, the data key encrypted to the

@@ -252,22 +252,47 @@ public final class Context {
 
     // MARK: Signatures
 
-    /// A detached binary signature over `data` made with the secret key `signer`.
+    /// A detached binary signature over `data` made with the secret key of
+    /// `signer` (a primary key's fingerprint).
+    ///
+    /// gpg is handed the fingerprint as it is, with no key look-up first:
+    /// one gpg process, in which gpg picks the key's signing (sub)key as it
+    /// always does. Only when gpg refuses the key is it looked up, to say why.
+    /// - Throws: ``GPGError/noSecretKey(_:)`` when the home does not hold its
+    ///   secret half, ``GPGError/unusableKey(fingerprint:reason:)`` when it
+    ///   may not sign (expired, revoked, no signing subkey).
     public func signDetached(_ data: [UInt8], as signer: String) throws -> [UInt8] {
-        let key = try handle(signer, secret: true)
-        let info = withExtendedLifetime(key) { KeyInfo(key.raw) }
-        guard info.canSign else {
-            throw GPGError.unusableKey(fingerprint: info.fingerprint, reason: unusableReason(info, need: "sign"))
-        }
+        let key = try secretKeys[signer] ?? KeyHandle(naming: signer)
         gpgme_signers_clear(raw)
         defer { gpgme_signers_clear(raw) }
         try withExtendedLifetime(key) { try check(gpgme_signers_add(raw, key.raw), "sign") }
         let input = try DataHandle.copying(data)
         let output = try DataHandle()
-        try mapSecretKeyErrors(signer) {
-            try check(gpgme_op_sign(raw, input.raw, output.raw, GPGME_SIG_MODE_DETACH), "sign")
+        do {
+            try mapSecretKeyErrors(signer) {
+                try check(gpgme_op_sign(raw, input.raw, output.raw, GPGME_SIG_MODE_DETACH), "sign")
+            }
+        } catch GPGError.operationFailed(_, let code, _) where code == GPG_ERR_UNUSABLE_SECKEY.rawValue {
+            throw refusedSigner(signer)
         }
         return output.take()
+    }
+
+    /// Why gpg refused to sign with `signer` (it reports an expired key as
+    /// missing, too): the key is looked up to say.
+    private func refusedSigner(_ signer: String) -> GPGError {
+        secretKeys[signer] = nil
+        do {
+            let info = try key(signer, secret: true)
+            guard !info.canSign else {
+                return .operationFailed(operation: "sign", code: GPG_ERR_UNUSABLE_SECKEY.rawValue, message: "gpg refused the key")
+            }
+            return .unusableKey(fingerprint: info.fingerprint, reason: unusableReason(info, need: "sign"))
+        } catch let error as GPGError {
+            return error
+        } catch {
+            return .noSecretKey(signer)
+        }
     }
 
     /// Checks a detached signature; one entry per signature found.

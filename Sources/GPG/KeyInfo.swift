@@ -25,12 +25,15 @@ public struct KeyInfo: Sendable, Hashable {
     /// The earliest expiry of the primary key or a subkey that has not
     /// expired yet: until then, what gpg says of the key stays the same.
     public var nextExpiry: Date?
+    /// The subkey gpg encrypts to: the newest valid one that can encrypt
+    /// (nil when none can, or the key as a whole is unusable).
+    public var encryptionSubkey: String?
 
     public init(
         fingerprint: String, userIDs: [String], subkeyFingerprints: [String] = [],
         canEncrypt: Bool, canSign: Bool, hasSecret: Bool = false, isRevoked: Bool = false,
         isExpired: Bool = false, isDisabled: Bool = false, expires: Date? = nil, created: Date? = nil,
-        nextExpiry: Date? = nil
+        nextExpiry: Date? = nil, encryptionSubkey: String? = nil
     ) {
         self.fingerprint = fingerprint
         self.userIDs = userIDs
@@ -44,6 +47,7 @@ public struct KeyInfo: Sendable, Hashable {
         self.expires = expires
         self.created = created
         self.nextExpiry = nextExpiry ?? expires
+        self.encryptionSubkey = encryptionSubkey
     }
 
     /// The first user id, or the fingerprint when the key has none.
@@ -69,6 +73,7 @@ extension KeyInfo {
         var primaryCreated: Date?
         var nextExpiry: Int?
         var first = true
+        var newestEncrypting: (fingerprint: String, created: Int)?
         while let current = subkey {
             let sub = current.pointee
             if let fpr = sub.fpr { fingerprints.append(String(cString: fpr)) }
@@ -79,7 +84,13 @@ extension KeyInfo {
             }
             if sub.expires > 0, sub.expired == 0 { nextExpiry = min(nextExpiry ?? Int(sub.expires), Int(sub.expires)) }
             let usable = sub.revoked == 0 && sub.expired == 0 && sub.disabled == 0 && sub.invalid == 0
-            if usable && sub.can_encrypt != 0 { canEncrypt = true }
+            if usable && sub.can_encrypt != 0 {
+                canEncrypt = true
+                // gpg takes the newest (the first of equally new ones).
+                if let fpr = sub.fpr, Int(sub.timestamp) > newestEncrypting?.created ?? -1 {
+                    newestEncrypting = (String(cString: fpr), Int(sub.timestamp))
+                }
+            }
             if usable && sub.can_sign != 0 { canSign = true }
             subkey = sub.next
         }
@@ -96,7 +107,8 @@ extension KeyInfo {
             isDisabled: key.pointee.disabled != 0,
             expires: primaryExpires,
             created: primaryCreated,
-            nextExpiry: nextExpiry.map { Date(timeIntervalSince1970: TimeInterval($0)) })
+            nextExpiry: nextExpiry.map { Date(timeIntervalSince1970: TimeInterval($0)) },
+            encryptionSubkey: keyUsable && canEncrypt ? newestEncrypting?.fingerprint : nil)
     }
 }
 
@@ -105,4 +117,28 @@ final class KeyHandle {
     let raw: gpgme_key_t
     init(_ raw: gpgme_key_t) { self.raw = raw }
     deinit { gpgme_key_unref(raw) }
+
+    /// A key object that only names a primary key by its fingerprint, made
+    /// without asking gpg: all a signer needs, since gpgme hands gpg the
+    /// first subkey's `keyid` field as `-u`, here the whole fingerprint.
+    /// Allocated as gpgme allocates keys, so `gpgme_key_unref` frees it.
+    convenience init(naming fingerprint: String) throws {
+        let hex = fingerprint.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) }
+        guard hex, [40, 64].contains(fingerprint.utf8.count),
+              let key = calloc(1, MemoryLayout<_gpgme_key>.size)?.assumingMemoryBound(to: _gpgme_key.self)
+        else { throw GPGError.keyNotFound("\(fingerprint) (not a fingerprint)") }
+        guard let subkey = calloc(1, MemoryLayout<_gpgme_subkey>.size)?.assumingMemoryBound(to: _gpgme_subkey.self) else {
+            free(key)
+            throw GPGError.keyNotFound(fingerprint)
+        }
+        // The subkey's `fpr` is freed with it; `keyid` shares its string.
+        subkey.pointee.fpr = strdup(fingerprint)
+        subkey.pointee.keyid = subkey.pointee.fpr
+        key.pointee._refs = 1
+        key.pointee.protocol = GPGME_PROTOCOL_OpenPGP
+        key.pointee.subkeys = subkey
+        key.pointee._last_subkey = subkey
+        key.pointee.fpr = strdup(fingerprint)
+        self.init(key)
+    }
 }

@@ -154,26 +154,20 @@ public struct SlotWriter {
             _ = dataKey.wait()
             _ = early?.pending.wait()
         }
+        // Who may sign is known before the bundle is read; whose secret key
+        // is here, gpg finds out when it signs (no look-up first).
+        let signers = try Self.signers(facts, owner: user, signerName)
         let context = try Compiler.context(home: home, passphrase: passphrase)
-        // gpg looks the signer's key up while the bundle is read; a refused
-        // signer is still reported before anything else.
-        let lookup = ContextLoan(context)
-        let facts = facts
-        let signer = Pending {
-            Result { () throws(CompilerError) in try Self.signer(facts, owner: user, signerName, lookup.context) }
-        }
-        defer { _ = signer.wait() }  // the context is this thread's again only then
         return try file.withLock { () throws(CompilerError) -> WriteReport? in
-            let contents = Result { () throws(CompilerError) in try readCurrent() }
-            let (writer, writerName) = try signer.wait().get()
-            let (bytes, digest, digestValue) = try contents.get()
+            let (bytes, digest, digestValue) = try readCurrent()
             guard try verify(bytes, digest: digestValue) else { return nil }
             let splice = try file.formatted { () throws(BundleFormatError) in try BundleSplice(bytes) }
             let changes = try resolve(values, in: splice, plugin: plugin, user: user)
             // Deleting what holds no value changes nothing.
             let effective = changes.filter { $0.value != nil || $0.slot.hasValue }
             guard !effective.isEmpty else { return WriteReport(set: [], deleted: [], signer: nil) }
-            let pieces = try seal(effective, into: splice, dataKey: try dataKey.wait().get(), writer: writer, signer: context)
+            let (pieces, writerName) = try seal(
+                effective, into: splice, dataKey: try dataKey.wait().get(), signers: signers, context: context)
             // Hashed while the file is written and flushed; everything before
             // the new epoch line is as it was.
             let unchanged = splice.slotsStart
@@ -301,8 +295,7 @@ public struct SlotWriter {
     {
         Pending {
             Result { () throws(CompilerError) in
-                let (encryptor, recipients) = try Compiler.encryptor(
-                    recipients: names, key: { keys[$0].map { ($0.fingerprint, $0.data) } })
+                let (encryptor, recipients) = try Compiler.encryptor(recipients: names, key: { keys[$0] })
                 defer { encryptor.remove() }
                 do throws(BundleSealError) {
                     return (try DataKey(encryptor: encryptor, recipients: recipients), recipients)
@@ -313,23 +306,31 @@ public struct SlotWriter {
         }
     }
 
-    /// Seals the changes into one epoch and returns the new bundle, in pieces.
+    /// Seals the changes into one epoch signed by the first of `signers`
+    /// whose secret key the GnuPG home holds, and returns the new bundle, in
+    /// pieces, and the signer's name.
     private func seal(
         _ changes: [(slot: BundleSplice.Slot, value: SecureBytes?)], into splice: BundleSplice,
-        dataKey: (DataKey, recipients: [String]), writer: String, signer: Context
-    ) throws(CompilerError) -> [ArraySlice<UInt8>] {
-        let sealer = EpochSealer(environment: environmentName, writer: writer, recipients: dataKey.recipients)
-        do throws(BundleSealError) {
-            let (epoch, sealed) = try sealer.seal(
-                changes.map { EpochSealer.Change(slot: $0.slot.slot, value: $0.value) }, afterTime: splice.latestEpochTime,
-                dataKey: dataKey.0, signer: signer)
-            var line: [UInt8] = []
-            epoch.appendLine(to: &line)
-            return splice.spliced(
-                epochLine: line, values: changes.map { ($0.slot, SealedValue.field(sealed[$0.slot.slot] ?? nil)) })
-        } catch {
-            throw .seal(error, bundle: file.displayPath)
+        dataKey: (DataKey, recipients: [String]), signers: Signers, context: Context
+    ) throws(CompilerError) -> (pieces: [ArraySlice<UInt8>], signer: String) {
+        for candidate in signers.candidates {
+            let sealer = EpochSealer(environment: environmentName, writer: candidate.fingerprint, recipients: dataKey.recipients)
+            do throws(BundleSealError) {
+                let (epoch, sealed) = try sealer.seal(
+                    changes.map { EpochSealer.Change(slot: $0.slot.slot, value: $0.value) },
+                    afterTime: splice.latestEpochTime, dataKey: dataKey.0, signer: context)
+                var line: [UInt8] = []
+                epoch.appendLine(to: &line)
+                let pieces = splice.spliced(
+                    epochLine: line, values: changes.map { ($0.slot, SealedValue.field(sealed[$0.slot.slot] ?? nil)) })
+                return (pieces, candidate.name)
+            } catch .gpg(.noSecretKey) {
+                continue  // not here: the next candidate
+            } catch {
+                throw .seal(error, bundle: file.displayPath)
+            }
         }
+        throw signers.noneHere
     }
 
     /// Records `digest` as the verified state of the bundle just written.
@@ -350,13 +351,17 @@ public struct SlotWriter {
 
     // MARK: Authorization
 
+    /// The keys that may sign a write, in the order they are tried, and what
+    /// to say when the GnuPG home holds none of their secret halves.
+    struct Signers {
+        var candidates: [(fingerprint: String, name: String)]
+        var noneHere: CompilerError
+    }
+
     /// Row-level security: a user's own key writes that user's slots; an
     /// admin's writes any slot. Default: the owner's key if its secret is
-    /// here, else the first admin's that is. Static, so that it can run on
-    /// another thread while the bundle is read.
-    private static func signer(_ facts: WriteFacts, owner: String?, _ name: String?, _ context: Context)
-        throws(CompilerError) -> (fingerprint: String, name: String)
-    {
+    /// here, else the first admin's that is.
+    static func signers(_ facts: WriteFacts, owner: String?, _ name: String?) throws(CompilerError) -> Signers {
         let ownerKey = owner.flatMap { facts.userKeys[$0] }
         let allowed = facts.admins + (ownerKey.map { [$0] } ?? [])
         let whose = owner.map { "user '\($0)'" } ?? "the deployment"
@@ -366,25 +371,20 @@ public struct SlotWriter {
                     .forbidden, "key '\(name)' may not write slots of \(whose)",
                     hints: ["allowed: \(allowed.joined(separator: ", "))"])
             }
-            guard let key = facts.keys[name], Compiler.hasSecret(key.fingerprint, context) else {
-                throw CompilerError(.forbidden, "the secret key of '\(name)' is not in the GnuPG home")
-            }
-            return (key.fingerprint, name)
+            let missing = CompilerError(.forbidden, "the secret key of '\(name)' is not in the GnuPG home")
+            guard let key = facts.keys[name] else { throw missing }
+            return Signers(candidates: [(key.fingerprint, name)], noneHere: missing)
         }
+        var candidates: [(fingerprint: String, name: String)] = []
         for candidate in (ownerKey.map { [$0] } ?? []) + facts.admins {
-            if let key = facts.keys[candidate], Compiler.hasSecret(key.fingerprint, context) {
-                return (key.fingerprint, candidate)
+            if let key = facts.keys[candidate], !candidates.contains(where: { $0.fingerprint == key.fingerprint }) {
+                candidates.append((key.fingerprint, candidate))
             }
         }
-        throw CompilerError(
-            .forbidden, "no key in the GnuPG home may write slots of \(whose)",
-            hints: ["allowed: \(allowed.joined(separator: ", ")); pick one with --as NAME"])
+        return Signers(
+            candidates: candidates,
+            noneHere: CompilerError(
+                .forbidden, "no key in the GnuPG home may write slots of \(whose)",
+                hints: ["allowed: \(allowed.joined(separator: ", ")); pick one with --as NAME"]))
     }
-}
-
-/// A context lent to one other thread for a while: the borrower uses it
-/// alone until the lender has waited for the borrower's result.
-private final class ContextLoan: @unchecked Sendable {
-    let context: Context
-    init(_ context: Context) { self.context = context }
 }

@@ -60,18 +60,26 @@ public struct Compiler {
         (try? context.key(fingerprint, secret: true))?.hasSecret == true
     }
 
-    /// Encrypts to `recipients` (key names), whose fingerprints and key bytes
-    /// `key` gives.
-    static func encryptor(recipients: [String], key: (String) -> (fingerprint: String, data: [UInt8])?)
-        throws(CompilerError) -> (KeyFileEncryptor, fingerprints: [String])
+    /// Encrypts data keys to `recipients` (key names), whose keys `key`
+    /// gives: in process when gpg's encryption subkey of every recipient is
+    /// on Curve25519, else with gpg on the key files in a private home.
+    static func encryptor(recipients: [String], key: (String) -> WriteFacts.Key?)
+        throws(CompilerError) -> (RecipientEncryptor, fingerprints: [String])
     {
-        var keys: [(fingerprint: String, data: [UInt8])] = []
+        var keys: [WriteFacts.Key] = []
         for recipient in recipients {
             guard let found = key(recipient) else { throw CompilerError(.notFound, "recipient key '\(recipient)' cannot be read") }
             if !keys.contains(where: { $0.fingerprint == found.fingerprint }) { keys.append(found) }
         }
+        let fingerprints = keys.map(\.fingerprint).sorted()
+        var inProcess: [String: Cv25519Recipient] = [:]
+        for key in keys {
+            guard let subkey = key.encryptionSubkey, let recipient = Cv25519Recipient(keyData: key.data, subkey: subkey) else { break }
+            inProcess[key.fingerprint] = recipient
+        }
+        if inProcess.count == keys.count { return (.inProcess(Cv25519Encryptor(recipients: inProcess)), fingerprints) }
         do {
-            return (try KeyFileEncryptor(keys: keys), keys.map(\.fingerprint).sorted())
+            return (.gpg(try KeyFileEncryptor(keys: keys.map { ($0.fingerprint, $0.data) })), fingerprints)
         } catch let error as GPGError {
             throw .gpg(error)
         } catch {
@@ -116,5 +124,25 @@ public struct Compiler {
         CompilerError(
             .notFound, "\(file.displayPath) does not exist yet",
             hints: ["an admin creates it with `secretc compile --env \(environment)`"])
+    }
+}
+
+/// How data keys are encrypted to an environment's recipients.
+enum RecipientEncryptor: DataKeyEncryptor {
+    /// In process: every recipient encrypts on Curve25519.
+    case inProcess(Cv25519Encryptor)
+    /// gpg, on the key files in a private home.
+    case gpg(KeyFileEncryptor)
+
+    func encrypt(_ plaintext: UnsafeRawBufferPointer, to recipients: [String]) throws -> [UInt8] {
+        switch self {
+        case .inProcess(let encryptor): try encryptor.encrypt(plaintext, to: recipients)
+        case .gpg(let encryptor): try encryptor.encrypt(plaintext, to: recipients)
+        }
+    }
+
+    /// Deletes gpg's private home, if there is one.
+    func remove() {
+        if case .gpg(let encryptor) = self { encryptor.remove() }
     }
 }

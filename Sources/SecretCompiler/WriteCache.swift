@@ -59,7 +59,7 @@ public struct WriteCache: Sendable {
         public var digest: [UInt8]
     }
 
-    static let magic = "secretc-write-cache 2"
+    static let magic = "secretc-write-cache 3"
 
     // MARK: Reading
 
@@ -106,7 +106,8 @@ public struct WriteCache: Sendable {
             let splits: Int
             switch tag {
             case "config": splits = 0
-            case "key", "environment": splits = 2
+            case "key": splits = 3
+            case "environment": splits = 2
             default: splits = 1
             }
             let fields = line[min(tagEnd + 1, lineEnd)...]
@@ -124,9 +125,11 @@ public struct WriteCache: Sendable {
                 else { return nil }
                 inputs[fields[1]] = data
             case ("admin", 1): admins.append(fields[0])
-            case ("key", 3):
-                guard let data = inputs[fields[2]] else { return nil }
-                keys[fields[0]] = WriteFacts.Key(fingerprint: fields[1], url: URL(fileURLWithPath: fields[2]), data: data)
+            case ("key", 4):
+                guard let data = inputs[fields[3]] else { return nil }
+                keys[fields[0]] = WriteFacts.Key(
+                    fingerprint: fields[1], url: URL(fileURLWithPath: fields[3]), data: data,
+                    encryptionSubkey: fields[2] == "-" ? nil : fields[2])
             case ("plugin", 2):
                 guard let data = inputs[fields[1]], let text = String(validating: data, as: UTF8.self),
                       let manifest = Manifest.parse(SourceFile(url: URL(fileURLWithPath: fields[1]), text: text))
@@ -168,7 +171,7 @@ public struct WriteCache: Sendable {
     /// key only if the checked entry names the same keys with the same bytes.
     public func recipientKeys(config: URL, environment: String?) -> (keys: [String: WriteFacts.Key], bundle: URL)? {
         guard let bytes = FileBytes.read(atPath: entryURL(config).path) else { return nil }
-        var keyFiles: [String: (fingerprint: String, path: String)] = [:]
+        var keyFiles: [String: (fingerprint: String, subkey: String?, path: String)] = [:]
         var environments: [(name: String, recipients: [String], bundle: String)] = []
         var lineStart = 0
         while lineStart < bytes.count {
@@ -176,9 +179,13 @@ public struct WriteCache: Sendable {
             defer { lineStart = lineEnd + 1 }
             // Only `key` and `environment` lines (the many `user` lines start with `u`).
             guard bytes[lineStart] == UInt8(ascii: "k") || bytes[lineStart] == UInt8(ascii: "e") else { continue }
-            let fields = bytes[lineStart..<lineEnd].split(separator: UInt8(ascii: " "), maxSplits: 3, omittingEmptySubsequences: false)
+            let isKey = bytes[lineStart] == UInt8(ascii: "k")
+            let fields = bytes[lineStart..<lineEnd]
+                .split(separator: UInt8(ascii: " "), maxSplits: isKey ? 4 : 3, omittingEmptySubsequences: false)
                 .map { String(decoding: $0, as: UTF8.self) }
-            if fields.count == 4, fields[0] == "key" { keyFiles[fields[1]] = (fields[2], fields[3]) }
+            if fields.count == 5, fields[0] == "key" {
+                keyFiles[fields[1]] = (fields[2], fields[3] == "-" ? nil : fields[3], fields[4])
+            }
             if fields.count == 4, fields[0] == "environment" {
                 environments.append((fields[1], Self.recipients(fields[2]), fields[3]))
             }
@@ -187,7 +194,8 @@ public struct WriteCache: Sendable {
         var keys: [String: WriteFacts.Key] = [:]
         for name in environments[index].recipients {
             guard let file = keyFiles[name], let data = FileBytes.read(atPath: file.path) else { return nil }
-            keys[name] = WriteFacts.Key(fingerprint: file.fingerprint, url: URL(fileURLWithPath: file.path), data: data)
+            keys[name] = WriteFacts.Key(
+                fingerprint: file.fingerprint, url: URL(fileURLWithPath: file.path), data: data, encryptionSubkey: file.subkey)
         }
         return (keys, URL(fileURLWithPath: environments[index].bundle))
     }
@@ -295,7 +303,9 @@ public struct WriteCache: Sendable {
         var lines = [Self.magic, "config \(inputs[0].path)", "valid-until \(until ?? Int.max)"]
         lines += inputs.map { "input \(Digest.hex($0.digest)) \($0.path)" }
         lines += facts.admins.map { "admin \($0)" }
-        lines += facts.keys.sorted(by: { $0.key < $1.key }).map { "key \($0.key) \($0.value.fingerprint) \($0.value.url.standardizedFileURL.path)" }
+        lines += facts.keys.sorted(by: { $0.key < $1.key }).map { name, key in
+            "key \(name) \(key.fingerprint) \(key.encryptionSubkey ?? "-") \(key.url.standardizedFileURL.path)"
+        }
         lines += declarations.users.map { user in
             user.key.map { "user \(user.id.value) \($0.value)" } ?? "user \(user.id.value)"
         }

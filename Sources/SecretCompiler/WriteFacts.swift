@@ -15,6 +15,9 @@ public struct WriteFacts: Sendable {
         public var url: URL
         /// The key file's bytes, for importing into a keyring.
         public var data: [UInt8]
+        /// The subkey gpg encrypts to (``KeyInfo/encryptionSubkey``), nil
+        /// when the key cannot encrypt.
+        public var encryptionSubkey: String?
     }
 
     public struct Environment: Sendable, Equatable {
@@ -43,7 +46,9 @@ public struct WriteFacts: Sendable {
         let declarations = project.declarations
         config = declarations.file.url
         admins = declarations.admins.map(\.value)
-        keys = project.keys.mapValues { Key(fingerprint: $0.info.fingerprint, url: $0.url, data: $0.data) }
+        keys = project.keys.mapValues {
+            Key(fingerprint: $0.info.fingerprint, url: $0.url, data: $0.data, encryptionSubkey: $0.info.encryptionSubkey)
+        }
         users = Set(declarations.users.map(\.id.value))
         userKeys = Dictionary(
             declarations.users.compactMap { user in user.key.map { (user.id.value, $0.value) } },

@@ -105,6 +105,42 @@ struct ContextTests {
         }
     }
 
+    @Test func signingWithoutALookUpStillSaysWhyAKeyCannotSign() throws {
+        let home = try TemporaryGPGHome()
+        let admin = try home.generateKey("admin")
+        let expired = try home.generateKey("old", expire: "seconds=1")
+        let elsewhere = try TemporaryGPGHome()
+        let stranger = try elsewhere.generateKey("stranger")
+        try home.gpg(["--import"], input: Array(try elsewhere.exportPublic(stranger).utf8))
+        sleep(2)
+        let context = try Context(home: home.path)
+        let data = Array("epoch\n".utf8)
+        // Only the public half is here.
+        #expect(throws: GPGError.noSecretKey(stranger)) { try context.signDetached(data, as: stranger) }
+        // Nor anywhere: an unknown fingerprint.
+        let unknown = String(repeating: "AB", count: 20)
+        #expect(throws: GPGError.noSecretKey(unknown)) { try context.signDetached(data, as: unknown) }
+        #expect(throws: GPGError.unusableKey(fingerprint: expired, reason: "it expired")) {
+            try context.signDetached(data, as: expired)
+        }
+        #expect(throws: GPGError.keyNotFound("ADMIN (not a fingerprint)")) { try context.signDetached(data, as: "ADMIN") }
+        // The same context still signs with a usable key afterwards.
+        let signature = try context.signDetached(data, as: admin)
+        #expect(try context.verifyDetached(signature: signature, data: data).map(\.signer) == [admin])
+    }
+
+    @Test func signsWithTheKeysSigningSubkey() throws {
+        let home = try TemporaryGPGHome()
+        let admin = try home.generateKey("admin")
+        sleep(1)
+        try home.gpg(["--passphrase", "", "--quick-add-key", admin, "ed25519", "sign", "never"])
+        let data = Array("epoch\n".utf8)
+        let signature = try Context(home: home.path).signDetached(data, as: admin)
+        let checks = try Context(home: home.path).verifyDetached(signature: signature, data: data)
+        #expect(checks.map(\.status) == [.good])
+        #expect(checks.map(\.signer) == [admin], "a subkey's signature is reported as its primary key's")
+    }
+
     @Test func passphraseProtectedKeys() throws {
         let home = try TemporaryGPGHome()
         let fingerprint = try home.generateKey("ops", passphrase: "correct horse")

@@ -100,29 +100,56 @@ public struct BundleFile {
     /// Replaces the file atomically: a temporary file in the same folder,
     /// flushed to disk, renamed over the bundle, and the folder flushed.
     @discardableResult
-    public func replace(with bytes: [UInt8]) throws(CompilerError) -> FileIdentity? {
-        try replace(with: [bytes[...]])
+    public func replace(with bytes: [UInt8], spare: URL? = nil) throws(CompilerError) -> FileIdentity? {
+        try replace(with: [bytes[...]], spare: spare)
     }
 
     /// How much is written before its write-back to disk is started.
     static let writeBackStep = 4 << 20
 
-    /// ``replace(with:)`` with the new contents given as pieces, written in order.
+    /// ``replace(with:spare:)`` with the new contents given as pieces, written in order.
+    ///
+    /// - Parameter spare: where the version being replaced is kept (hard
+    ///   linked: nothing is copied) for the next replacement to write over,
+    ///   when it is on the same file system. Writing over a file's blocks
+    ///   costs less than half of what a new file's does (no blocks to
+    ///   allocate, none of the old file's to free and discard), and the
+    ///   kept version is written whole and flushed before the rename, so
+    ///   the replacement is exactly as atomic. A spare is only written
+    ///   over when it is a regular file of this user with no other name.
     /// - Returns: the identity of the file written, taken from its own
     ///   descriptor after the rename (nil when it cannot be had).
     @discardableResult
-    public func replace(with pieces: [ArraySlice<UInt8>]) throws(CompilerError) -> FileIdentity? {
+    public func replace(with pieces: [ArraySlice<UInt8>], spare: URL? = nil) throws(CompilerError) -> FileIdentity? {
         let folder = url.deletingLastPathComponent()
+        if let spare, let fd = Self.openSpare(spare.path) {
+            defer { close(fd) }
+            if Self.write(pieces, to: fd), let identity = try install(fd, from: spare.path, keeping: spare.path) {
+                return identity
+            }
+            // Not written, or not movable here (another file system): a new file instead.
+        }
         let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
         let fd = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw CompilerError(.unavailable, "cannot write \(temporary.path)") }
+        defer { close(fd) }
+        guard Self.write(pieces, to: fd), let identity = try install(fd, from: temporary.path, keeping: spare?.path) else {
+            unlink(temporary.path)
+            throw CompilerError(.unavailable, "cannot replace \(displayPath): \(String(cString: strerror(errno)))")
+        }
+        return identity
+    }
+
+    /// Writes `pieces` from the start of `fd`, cuts the file there and
+    /// flushes it to disk; false when any of that fails.
+    private static func write(_ pieces: [ArraySlice<UInt8>], to fd: Int32) -> Bool {
         var flushed = 0
         var total = 0
-        var ok = pieces.allSatisfy { piece in
+        let ok = pieces.allSatisfy { piece in
             piece.withUnsafeBytes { buffer -> Bool in
                 var offset = 0
                 while offset < buffer.count {
-                    let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                    let written = pwrite(fd, buffer.baseAddress! + offset, buffer.count - offset, off_t(total + offset))
                     if written < 0, errno == EINTR { continue }
                     if written <= 0 { return false }
                     offset += written
@@ -130,20 +157,34 @@ public struct BundleFile {
                 total += buffer.count
                 // Start writing back what is written so far, so that the
                 // flush below waits for less (Linux only).
-                if total - flushed >= Self.writeBackStep {
+                if total - flushed >= writeBackStep {
                     _ = secretc_start_write_back(fd, Int64(flushed), Int64(total - flushed))
                     flushed = total
                 }
                 return true
             }
         }
-        ok = ok && fsync(fd) == 0
-        defer { close(fd) }
-        guard ok, rename(temporary.path, url.path) == 0 else {
-            unlink(temporary.path)
-            throw CompilerError(.unavailable, "cannot replace \(displayPath): \(String(cString: strerror(errno)))")
+        return ok && ftruncate(fd, off_t(total)) == 0 && fsync(fd) == 0
+    }
+
+    /// Renames the flushed file `fd` at `path` over the bundle, first
+    /// linking the version it replaces as `keeping` (when given and
+    /// possible), and flushes the folder. Nil when `path` cannot be renamed
+    /// to the bundle because it is on another file system; throws on other failures.
+    private func install(_ fd: Int32, from path: String, keeping: String?) throws(CompilerError) -> FileIdentity? {
+        let next = keeping.map { $0 + ".next" }
+        if let next {
+            unlink(next)
+            if link(url.path, next) != 0 { unlink(next) }
         }
-        let directory = open(folder.path, O_RDONLY | O_DIRECTORY)
+        guard rename(path, url.path) == 0 else {
+            let failure = errno
+            if let next { unlink(next) }
+            if failure == EXDEV { return nil }
+            throw CompilerError(.unavailable, "cannot replace \(displayPath): \(String(cString: strerror(failure)))")
+        }
+        if let next, let keeping, access(next, F_OK) == 0, rename(next, keeping) != 0 { unlink(next) }
+        let directory = open(url.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY)
         if directory >= 0 {
             fsync(directory)
             close(directory)
@@ -152,6 +193,20 @@ public struct BundleFile {
         // (the rename itself changed its ctime).
         var info = stat()
         return fstat(fd, &info) == 0 ? FileIdentity(info) : nil
+    }
+
+    /// The spare at `path` opened for writing over, when it is a regular
+    /// file of this user that no other name (a bundle, a copy someone made
+    /// with `cp -l`) shares; nil otherwise.
+    private static func openSpare(_ path: String) -> Int32? {
+        let fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_nlink == 1, info.st_uid == geteuid() else {
+            close(fd)
+            return nil
+        }
+        return fd
     }
 }
 

@@ -59,7 +59,7 @@ extension Compiler {
                 throw .seal(error, bundle: file.displayPath)
             }
             let bytes = bundle.serialized()
-            let identity = try file.replace(with: bytes)
+            let identity = try file.replace(with: bytes, spare: cache?.spare(for: file.url))
             // Made from the declarations and signed here: the next write need not verify it again.
             cache?.record(project, environment: environmentName, digest: BundleDigest(bytes).value, written: identity)
             return CompileReport(created: existing == nil, values: values.count, dropped: dropped.sorted(), signer: adminName)

@@ -172,7 +172,7 @@ public struct SlotWriter {
             // the new epoch line is as it was.
             let unchanged = splice.slotsStart
             let newDigest = Pending { BundleDigest(pieces: pieces, reusing: digest, unchanged: unchanged) }
-            let identity = try file.replace(with: pieces)
+            let identity = try file.replace(with: pieces, spare: cache?.spare(for: file.url))
             record(newDigest.wait().value, written: identity)
             return WriteReport(
                 set: effective.filter { $0.value != nil }.map(\.slot.slot.description),

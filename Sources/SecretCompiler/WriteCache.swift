@@ -319,6 +319,20 @@ public struct WriteCache: Sendable {
         return Array((lines.joined(separator: "\n") + "\n").utf8)
     }
 
+    // MARK: Spare bundle files
+
+    /// Where writers keep the version of `bundle` they last replaced, for
+    /// the next write to write over (``BundleFile/replace(with:spare:)``);
+    /// nil when the cache folder cannot be made. One per bundle path, named
+    /// by its digest. It holds an old, encrypted bundle: never a value in clear.
+    public func spare(for bundle: URL) -> URL? {
+        guard (try? FileManager.default.createDirectory(
+            at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])) != nil
+        else { return nil }
+        let digest = Digest.hex(SHA256.hash(data: Array(bundle.standardizedFileURL.path.utf8)).prefix(16))
+        return folder.appendingPathComponent("spare-\(digest)")
+    }
+
     /// One entry per declarations file, named by its path's digest.
     private func entryURL(_ config: URL) -> URL {
         let digest = Digest.hex(SHA256.hash(data: Array(config.standardizedFileURL.path.utf8)).prefix(16))

@@ -6,12 +6,27 @@ import Synchronization
 public enum FileBytes {
     /// A whole file, read straight into one array (no intermediate `Data`:
     /// bundles run to tens of megabytes); nil when it cannot be read.
+    ///
+    /// A file written over while it is read (its change time moves) is read
+    /// again: a writer may write over an old version of a bundle, one that a
+    /// reader opened before it was replaced.
     public static func read(atPath path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        for _ in 0..<3 {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return nil }
+            defer { close(fd) }
+            var before = stat()
+            guard fstat(fd, &before) == 0, (before.st_mode & S_IFMT) == S_IFREG else { return nil }
+            let bytes = read(fd, before)
+            var after = stat()
+            guard fstat(fd, &after) == 0 else { return nil }
+            if after.st_ctim.tv_sec == before.st_ctim.tv_sec, after.st_ctim.tv_nsec == before.st_ctim.tv_nsec { return bytes }
+        }
+        return nil
+    }
+
+    /// The whole regular file `fd`, whose status is `info`.
+    private static func read(_ fd: Int32, _ info: stat) -> [UInt8]? {
         // A large file is read in parallel (the kernel's copy, and the
         // faults of fresh pages, then run on every core), as long as it ends
         // where it did when it was opened.

@@ -21,6 +21,9 @@ public struct Cv25519Recipient: Sendable, Equatable {
     /// The key-encryption key's cipher (7 AES-128, 8 AES-192, 9 AES-256).
     fileprivate let kekCipher: UInt8
 
+    /// The key-encryption key's length in bytes.
+    fileprivate var kekLength: Int { 8 * (Int(kekCipher) - 5) }
+
     /// OID 1.3.6.1.4.1.3029.1.5.1 (Curve25519 for ECDH), as OpenPGP writes it.
     fileprivate static let oid: [UInt8] = [0x2B, 0x06, 0x01, 0x04, 0x01, 0x97, 0x55, 0x01, 0x05, 0x01]
 
@@ -118,7 +121,6 @@ public struct Cv25519Encryptor: Sendable {
         shared.withUnsafeBytes { kdfInput += $0 }
         kdfInput += parameters
         defer { wipe(&kdfInput) }
-        let kekLength = [7: 16, 8: 24, 9: 32][Int(recipient.kekCipher)]!
         var kek: [UInt8]
         switch recipient.kdfHash {
         case 8: kek = Array(SHA256.hash(data: kdfInput))
@@ -131,7 +133,7 @@ public struct Cv25519Encryptor: Sendable {
         var padded: [UInt8] = [9] + sessionKey + [UInt8(checksum >> 8), UInt8(checksum & 0xFF)]
         padded += [UInt8](repeating: 5, count: 5)
         defer { wipe(&padded) }
-        let wrapped = try AES.KeyWrap.wrap(SymmetricKey(data: padded), using: SymmetricKey(data: kek.prefix(kekLength)))
+        let wrapped = try AES.KeyWrap.wrap(SymmetricKey(data: padded), using: SymmetricKey(data: kek.prefix(recipient.kekLength)))
 
         var body: [UInt8] = [3] + recipient.fingerprintBytes.suffix(8) + [18]
         body += [0x01, 0x07, 0x40] + ephemeral.publicKey.rawRepresentation
@@ -143,9 +145,14 @@ public struct Cv25519Encryptor: Sendable {
     /// IV: 16 random bytes, their last two again, the literal data packet
     /// (binary, no file name, no date) and the modification detection code.
     private static func encryptedData(_ plaintext: UnsafeRawBufferPointer, key: [UInt8]) throws -> [UInt8] {
-        var inner = SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) }
+        // Built in one buffer, wiped below: it holds the plaintext.
+        var inner: [UInt8] = []
+        inner.reserveCapacity(16 + 2 + 6 + 6 + plaintext.count + 22)
+        SymmetricKey(size: .bits128).withUnsafeBytes { inner += $0 }
         inner += inner.suffix(2)
-        inner += packet(tag: 11, [UInt8(ascii: "b"), 0, 0, 0, 0, 0] + Array(plaintext))
+        inner += header(tag: 11, length: 6 + plaintext.count)
+        inner += [UInt8(ascii: "b"), 0, 0, 0, 0, 0]
+        inner += plaintext
         inner += [0xD3, 0x14]
         inner += Array(Insecure.SHA1.hash(data: inner))
         defer { wipe(&inner) }
@@ -156,17 +163,21 @@ public struct Cv25519Encryptor: Sendable {
 
     /// A new-format packet with a definite length.
     private static func packet(tag: UInt8, _ body: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = [0xC0 | tag]
-        switch body.count {
-        case 0..<192: out.append(UInt8(body.count))
+        header(tag: tag, length: body.count) + body
+    }
+
+    /// A new-format packet header (RFC 4880 §4.2.2).
+    private static func header(tag: UInt8, length: Int) -> [UInt8] {
+        switch length {
+        case 0..<192:
+            return [0xC0 | tag, UInt8(length)]
         case 192..<8384:
-            let length = body.count - 192
-            out += [UInt8(length >> 8 + 192), UInt8(length & 0xFF)]
+            let rest = length - 192
+            return [0xC0 | tag, UInt8((rest >> 8) + 192), UInt8(rest & 0xFF)]
         default:
-            out += [0xFF, UInt8(body.count >> 24 & 0xFF), UInt8(body.count >> 16 & 0xFF),
-                    UInt8(body.count >> 8 & 0xFF), UInt8(body.count & 0xFF)]
+            return [0xC0 | tag, 0xFF, UInt8(length >> 24 & 0xFF), UInt8(length >> 16 & 0xFF),
+                    UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)]
         }
-        return out + body
     }
 }
 

@@ -11,7 +11,7 @@ import Testing
 struct EarlyDataKeyTests {
     @Test func aRecordNamesItsRecipientsKeys() throws {
         let deployment = try ExampleDeployment()
-        let ops = try deployment.recordedByAFirstWrite()
+        _ = try deployment.recordedByAFirstWrite()
         let cache = deployment.writeCache
         let config = deployment.config
         let (keys, bundle) = try #require(cache.recipientKeys(config: config, environment: "production"))
@@ -19,6 +19,9 @@ struct EarlyDataKeyTests {
         let production = try entry.facts.environment("production")
         #expect(Set(keys.keys) == Set(production.recipients))
         #expect(keys.allSatisfy { entry.facts.keys[$0.key] == $0.value })
+        // The example's runtime keys encrypt on Curve25519: the record names
+        // the subkey gpg chose, so the data key is encrypted in process.
+        #expect(keys.values.allSatisfy { $0.encryptionSubkey != nil && $0.encryptionSubkey != $0.fingerprint })
         #expect(bundle.standardizedFileURL == production.bundle.standardizedFileURL)
         #expect(cache.recipientKeys(config: config, environment: "nowhere") == nil)
     }

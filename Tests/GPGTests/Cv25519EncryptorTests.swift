@@ -43,6 +43,19 @@ struct Cv25519EncryptorTests {
         #expect(again != Array(message.prefix(again.count)))
     }
 
+    /// Packet lengths take one, two or five bytes: each kind reads back.
+    @Test func messagesOfEveryLengthClassReadBack() throws {
+        let home = try TemporaryGPGHome()
+        let key = try listed(try home.generateKey("runtime"), in: home)
+        let encryptor = Cv25519Encryptor(recipients: [key.info.fingerprint: try recipient(key)])
+        let context = try Context(home: home.path)
+        for count in [0, 1, 185, 186, 300, 8_400, 70_000] {
+            let plaintext = (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+            let message = try plaintext.withUnsafeBytes { try encryptor.encrypt($0, to: [key.info.fingerprint]) }
+            #expect(try context.decrypt(message).withUnsafeBytes { Array($0) } == plaintext, "\(count) bytes")
+        }
+    }
+
     @Test func encryptsToTheSubkeyGpgWouldChoose() throws {
         let home = try TemporaryGPGHome()
         let fingerprint = try home.generateKey("runtime")

@@ -5,7 +5,7 @@ import SecretCore
 import Synchronization
 
 /// Reading and atomically replacing a bundle file, under an exclusive lock.
-public struct BundleFile {
+public struct BundleFile: Sendable {
     public let url: URL
 
     public init(url: URL) { self.url = url }
@@ -72,6 +72,12 @@ public struct BundleFile {
     public func read(ifIdentity identity: FileIdentity) -> [UInt8]? {
         let readOnly: @Sendable (Int, UnsafeRawBufferPointer) -> Void = { _, _ in }
         return Self.readChunked(url.path) { $0 == identity ? readOnly : nil }?.bytes
+    }
+
+    /// True when the file at the path is still the version `identity` names.
+    public func isStill(_ identity: FileIdentity) -> Bool {
+        var info = stat()
+        return stat(url.path, &info) == 0 && FileIdentity(info) == identity
     }
 
     /// Reads the regular file at `path` whole, one ``BundleDigest/chunkSize``

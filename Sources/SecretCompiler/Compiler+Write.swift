@@ -78,6 +78,22 @@ public struct SlotWriter {
         let pending: Pending<Result<(DataKey, recipients: [String]), CompilerError>>
     }
 
+    /// The bundle file the record says the last write left, being read
+    /// since before the writer was made; used only if the checked record
+    /// names the same file and the bundle, under the lock, still is it.
+    struct EarlyBundle {
+        let url: URL
+        let identity: FileIdentity
+        let bytes: Pending<[UInt8]?>
+
+        init(url: URL, identity: FileIdentity) {
+            self.url = url
+            self.identity = identity
+            let file = BundleFile(url: url)
+            bytes = Pending { file.read(ifIdentity: identity) }
+        }
+    }
+
     let facts: WriteFacts
     let environment: WriteFacts.Environment
     let file: BundleFile
@@ -86,10 +102,11 @@ public struct SlotWriter {
     let cache: WriteCache?
     let verification: Verification
     let early: EarlyDataKey?
+    let earlyBundle: EarlyBundle?
 
     init(
         facts: WriteFacts, environment: WriteFacts.Environment, file: BundleFile, home: String?, passphrase: String?,
-        cache: WriteCache?, verification: Verification, early: EarlyDataKey? = nil
+        cache: WriteCache?, verification: Verification, early: EarlyDataKey? = nil, earlyBundle: EarlyBundle? = nil
     ) {
         self.facts = facts
         self.environment = environment
@@ -99,6 +116,7 @@ public struct SlotWriter {
         self.cache = cache
         self.verification = verification
         self.early = early
+        self.earlyBundle = earlyBundle
     }
 
     /// A writer from the write cache, when its entry for `config` still
@@ -111,10 +129,16 @@ public struct SlotWriter {
         // gpg encrypts a data key to the recorded recipients while the
         // project's files are hashed; `write` uses it only if the checked
         // record names the same keys.
-        let early = cache.recipientKeys(config: config, environment: environment).map { keys, bundle in
+        let recorded = cache.early(config: config, environment: environment)
+        let early = recorded.map { recorded in
             EarlyDataKey(
-                keys: keys,
-                pending: encryptedDataKey(names: keys.keys.sorted(), keys: keys, bundle: BundleFile(url: bundle).displayPath))
+                keys: recorded.keys,
+                pending: encryptedDataKey(
+                    names: recorded.keys.keys.sorted(), keys: recorded.keys, bundle: BundleFile(url: recorded.bundle).displayPath))
+        }
+        // The bundle the last write left is read meanwhile, too.
+        let earlyBundle = recorded.flatMap { recorded in
+            recorded.written.map { identity in EarlyBundle(url: recorded.bundle, identity: identity) }
         }
         guard let entry = cache.entry(config: config) else {
             _ = early?.pending.wait()  // no gpg work outlives this call
@@ -129,7 +153,7 @@ public struct SlotWriter {
         }
         return SlotWriter(
             facts: entry.facts, environment: chosen, file: BundleFile(url: chosen.bundle), home: home,
-            passphrase: passphrase, cache: cache, verification: .recorded(entry), early: early)
+            passphrase: passphrase, cache: cache, verification: .recorded(entry), early: early, earlyBundle: earlyBundle)
     }
 
     public var environmentName: String { environment.name }
@@ -183,8 +207,14 @@ public struct SlotWriter {
     /// The bundle's bytes and digest: one the last recorded write left as it
     /// was is read without hashing (its digest is recorded).
     private func readCurrent() throws(CompilerError) -> (bytes: [UInt8], digest: BundleDigest?, value: [UInt8]) {
-        if let known = lastWritten, let unchanged = file.read(ifIdentity: known.identity) {
-            return (unchanged, nil, known.digest)
+        if let known = lastWritten {
+            if let early = earlyBundle, early.identity == known.identity,
+               early.url.standardizedFileURL.path == file.url.standardizedFileURL.path,
+               let bytes = early.bytes.wait(), file.isStill(known.identity)
+            {
+                return (bytes, nil, known.digest)
+            }
+            if let unchanged = file.read(ifIdentity: known.identity) { return (unchanged, nil, known.digest) }
         }
         guard let (bytes, digest) = try file.readDigested() else {
             throw Compiler.missingBundle(file, environment: environmentName)

@@ -1,4 +1,5 @@
 import BundleSeal
+import CLinux
 import Crypto
 import Foundation
 import GPG
@@ -14,7 +15,11 @@ import SecretModel
 /// writer instead hashes the files the project was read from — the
 /// declarations, every manifest and key file — and the bundle, and when all
 /// of them still hash as recorded, it writes from the recorded
-/// ``WriteFacts`` without reading the declarations at all. Anything else (a
+/// ``WriteFacts`` without reading the declarations at all. (The
+/// declarations file itself, megabytes for a large deployment, is not even
+/// hashed again while it is the very file recorded: same device, inode,
+/// size, modification and change time, as for the bundle a writer left.)
+/// Anything else (a
 /// changed file, a bundle another writer or `git pull` changed, an expiry
 /// reached, a damaged record) is a miss: the writer loads and verifies
 /// everything, as it would without the record, and records the result.
@@ -107,7 +112,7 @@ public struct WriteCache: Sendable {
             switch tag {
             case "config": splits = 0
             case "key": splits = 3
-            case "environment": splits = 2
+            case "environment", "input": splits = 2
             default: splits = 1
             }
             let fields = line[min(tagEnd + 1, lineEnd)...]
@@ -118,12 +123,19 @@ public struct WriteCache: Sendable {
                 recordedConfig = URL(fileURLWithPath: fields[0])
             case ("valid-until", 1):
                 guard let until = Int(fields[0]), Int(now.timeIntervalSince1970) < until else { return nil }
-            case ("input", 2):
+            case ("input", 3):
                 // The file must hash as it did: read it once, keep its bytes.
-                guard let data = FileBytes.read(atPath: fields[1]),
-                      Self.bytes(hex: fields[0]) == Array(SHA256.hash(data: data))
+                // The declarations, whose bytes a write does not need, are
+                // neither read nor hashed while they are the very file
+                // recorded (see ``FileIdentity``).
+                let path = fields[2]
+                if path == recordedConfig?.path, fields[1] != "-", Self.identity(atPath: path)?.description == fields[1] {
+                    inputs[path] = []
+                    continue
+                }
+                guard let data = FileBytes.read(atPath: path), Self.bytes(hex: fields[0]) == Array(SHA256.hash(data: data))
                 else { return nil }
-                inputs[fields[1]] = data
+                inputs[path] = data
             case ("admin", 1): admins.append(fields[0])
             case ("key", 4):
                 guard let data = inputs[fields[3]] else { return nil }
@@ -164,30 +176,48 @@ public struct WriteCache: Sendable {
         return Entry(facts: facts, verified: verified, written: written, body: Array(bytes[..<bodyEnd]))
     }
 
+    /// What a writer can start on before ``entry(config:now:)`` has checked
+    /// the project: an environment's recipient keys and bundle, and the
+    /// bundle file the last write left.
+    public struct Early: Sendable {
+        /// The recipients' keys, by principal name, with their key files' bytes.
+        public var keys: [String: WriteFacts.Key]
+        public var bundle: URL
+        /// The identity of the bundle file the last recorded write left.
+        public var written: FileIdentity?
+    }
+
     /// The recipients `config`'s record names for `environment` (nil: its
-    /// only one) and their key files' bytes, read without checking anything
-    /// else of the record: enough to start encrypting a data key while
+    /// only one), their key files' bytes, the bundle and the file the last
+    /// write left there, read without checking anything else of the record:
+    /// enough to start encrypting a data key and reading the bundle while
     /// ``entry(config:now:)`` checks the project. A writer uses that data
-    /// key only if the checked entry names the same keys with the same bytes.
-    public func recipientKeys(config: URL, environment: String?) -> (keys: [String: WriteFacts.Key], bundle: URL)? {
+    /// key only if the checked entry names the same keys with the same
+    /// bytes, and those bundle bytes only if the checked entry names the
+    /// same file and the bundle still is that file.
+    public func early(config: URL, environment: String?) -> Early? {
         guard let bytes = FileBytes.read(atPath: entryURL(config).path) else { return nil }
         var keyFiles: [String: (fingerprint: String, subkey: String?, path: String)] = [:]
         var environments: [(name: String, recipients: [String], bundle: String)] = []
+        var written: [String: FileIdentity] = [:]
         var lineStart = 0
         while lineStart < bytes.count {
             let lineEnd = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
             defer { lineStart = lineEnd + 1 }
-            // Only `key` and `environment` lines (the many `user` lines start with `u`).
-            guard bytes[lineStart] == UInt8(ascii: "k") || bytes[lineStart] == UInt8(ascii: "e") else { continue }
-            let isKey = bytes[lineStart] == UInt8(ascii: "k")
+            // Only `key`, `environment` and `written` lines (the many `user` lines start with `u`).
+            let first = bytes[lineStart]
+            guard first == UInt8(ascii: "k") || first == UInt8(ascii: "e") || first == UInt8(ascii: "w") else { continue }
             let fields = bytes[lineStart..<lineEnd]
-                .split(separator: UInt8(ascii: " "), maxSplits: isKey ? 4 : 3, omittingEmptySubsequences: false)
+                .split(separator: UInt8(ascii: " "), maxSplits: first == UInt8(ascii: "k") ? 4 : 3, omittingEmptySubsequences: false)
                 .map { String(decoding: $0, as: UTF8.self) }
             if fields.count == 5, fields[0] == "key" {
                 keyFiles[fields[1]] = (fields[2], fields[3] == "-" ? nil : fields[3], fields[4])
             }
             if fields.count == 4, fields[0] == "environment" {
                 environments.append((fields[1], Self.recipients(fields[2]), fields[3]))
+            }
+            if fields.count == 4, fields[0] == "written", let identity = FileIdentity(fields[2]) {
+                written[fields[1]] = identity
             }
         }
         guard let index = try? WriteFacts.choose(environment, among: environments.map(\.name)) else { return nil }
@@ -197,7 +227,8 @@ public struct WriteCache: Sendable {
             keys[name] = WriteFacts.Key(
                 fingerprint: file.fingerprint, url: URL(fileURLWithPath: file.path), data: data, encryptionSubkey: file.subkey)
         }
-        return (keys, URL(fileURLWithPath: environments[index].bundle))
+        return Early(
+            keys: keys, bundle: URL(fileURLWithPath: environments[index].bundle), written: written[environments[index].name])
     }
 
     /// An `environment` line's recipients field: `-` for none, else names joined by commas.
@@ -287,7 +318,8 @@ public struct WriteCache: Sendable {
         let declarations = project.declarations
         var inputs: [(path: String, digest: [UInt8])] = []
         guard let configDigest = declarations.file.sha256 else { return nil }
-        inputs.append((declarations.file.url.standardizedFileURL.path, configDigest))
+        let configPath = declarations.file.url.standardizedFileURL.path
+        inputs.append((configPath, configDigest))
         for plugin in declarations.plugins {
             guard let manifest = project.manifests[plugin.slug.value], let digest = manifest.file.sha256 else { return nil }
             inputs.append((manifest.file.url.standardizedFileURL.path, digest))
@@ -301,7 +333,11 @@ public struct WriteCache: Sendable {
         let facts = WriteFacts(project)
 
         var lines = [Self.magic, "config \(inputs[0].path)", "valid-until \(until ?? Int.max)"]
-        lines += inputs.map { "input \(Digest.hex($0.digest)) \($0.path)" }
+        let configIdentity = identity(of: configPath, digest: configDigest)
+        lines += inputs.map { input in
+            let identity = input.path == configPath ? configIdentity?.description ?? "-" : "-"
+            return "input \(Digest.hex(input.digest)) \(identity) \(input.path)"
+        }
         lines += facts.admins.map { "admin \($0)" }
         lines += facts.keys.sorted(by: { $0.key < $1.key }).map { name, key in
             "key \(name) \(key.fingerprint) \(key.encryptionSubkey ?? "-") \(key.url.standardizedFileURL.path)"
@@ -331,6 +367,29 @@ public struct WriteCache: Sendable {
         else { return nil }
         let digest = Digest.hex(SHA256.hash(data: Array(bundle.standardizedFileURL.path.utf8)).prefix(16))
         return folder.appendingPathComponent("spare-\(digest)")
+    }
+
+    /// The identity of the file at `path` when it holds the bytes hashing
+    /// to `digest` (read and hashed between two identical `fstat`s); nil
+    /// when it does not, or changed meanwhile.
+    private static func identity(of path: String, digest: [UInt8]) -> FileIdentity? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var before = stat(), after = stat()
+        guard fstat(fd, &before) == 0, (before.st_mode & S_IFMT) == S_IFREG,
+              let data = FileBytes.read(fd, count: Int(before.st_size), chunkSize: 1 << 20, each: { _, _ in }),
+              fstat(fd, &after) == 0,
+              FileIdentity(before) == FileIdentity(after), Self.identity(atPath: path) == FileIdentity(before),
+              Array(SHA256.hash(data: data)) == digest
+        else { return nil }
+        return FileIdentity(before)
+    }
+
+    /// The identity of the file now at `path`.
+    private static func identity(atPath path: String) -> FileIdentity? {
+        var info = stat()
+        return stat(path, &info) == 0 ? FileIdentity(info) : nil
     }
 
     /// One entry per declarations file, named by its path's digest.

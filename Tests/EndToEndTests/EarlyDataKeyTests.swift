@@ -14,7 +14,8 @@ struct EarlyDataKeyTests {
         _ = try deployment.recordedByAFirstWrite()
         let cache = deployment.writeCache
         let config = deployment.config
-        let (keys, bundle) = try #require(cache.recipientKeys(config: config, environment: "production"))
+        let early = try #require(cache.early(config: config, environment: "production"))
+        let (keys, bundle) = (early.keys, early.bundle)
         let entry = try #require(cache.entry(config: config))
         let production = try entry.facts.environment("production")
         #expect(Set(keys.keys) == Set(production.recipients))
@@ -23,7 +24,10 @@ struct EarlyDataKeyTests {
         // the subkey gpg chose, so the data key is encrypted in process.
         #expect(keys.values.allSatisfy { $0.encryptionSubkey != nil && $0.encryptionSubkey != $0.fingerprint })
         #expect(bundle.standardizedFileURL == production.bundle.standardizedFileURL)
-        #expect(cache.recipientKeys(config: config, environment: "nowhere") == nil)
+        #expect(cache.early(config: config, environment: "nowhere") == nil)
+        // The bundle the first write left, which a warm write reads early.
+        #expect(early.written == entry.written["production"]?.identity)
+        #expect(early.written.map { BundleFile(url: bundle).isStill($0) } == true)
     }
 
     /// An early data key encrypted to other keys than the checked record's

@@ -1,6 +1,7 @@
 import Foundation
 import GPG
-import SecretCompiler
+import BundleSeal
+@testable import SecretCompiler
 import TestSupport
 import Testing
 
@@ -137,6 +138,32 @@ struct WriteCacheTests {
         #expect(try cachedWriter(deployment, ops) != nil, "a full write records again")
     }
 
+    /// The declarations are not hashed again while they are the very file
+    /// recorded; changed in place — same size, modification time put back —
+    /// they are no longer that file (the change time moved): hashed, a miss.
+    @Test func declarationsChangedInPlaceAreAMiss() throws {
+        let deployment = try ExampleDeployment()
+        let ops = try deployment.recordedByAFirstWrite()
+        let config = deployment.config
+        let entries = try FileManager.default.contentsOfDirectory(at: deployment.cache, includingPropertiesForKeys: nil)
+        let record = try String(contentsOf: try #require(entries.first { $0.lastPathComponent.hasPrefix("write-") }), encoding: .utf8)
+        let line = try #require(record.split(separator: "\n").first { $0.hasPrefix("input ") && $0.hasSuffix(" " + config.standardizedFileURL.path) })
+        #expect(line.split(separator: " ")[2] != "-", "the declarations are recorded with their file identity")
+        #expect(try cachedWriter(deployment, ops) != nil)
+
+        var text = Array(try Data(contentsOf: config))
+        let at = try #require(text.firstIndex(of: UInt8(ascii: "#")), "the example's declarations have a comment")
+        text[at + 2] = text[at + 2] == UInt8(ascii: "x") ? UInt8(ascii: "y") : UInt8(ascii: "x")
+        var before = stat()
+        #expect(stat(config.path, &before) == 0)
+        let handle = try FileHandle(forWritingTo: config)  // in place: the same inode
+        try handle.write(contentsOf: Data(text))
+        var times = [before.st_atim, before.st_mtim]
+        #expect(futimens(handle.fileDescriptor, &times) == 0)
+        try handle.close()
+        #expect(try cachedWriter(deployment, ops) == nil)
+    }
+
     /// A bundle changed behind the record's back is verified in full again,
     /// and a tampered one is refused.
     @Test func aBundleChangedBehindTheRecordIsVerifiedInFull() throws {
@@ -198,6 +225,21 @@ struct WriteCacheTests {
         #expect(after.st_mtim.tv_sec == before.st_mtim.tv_sec && after.st_mtim.tv_nsec == before.st_mtim.tv_nsec)
 
         try expectRefused(deployment, ops, tampered: text, appID: "3")
+    }
+
+    /// A warm writer reads the bundle the last write left before it has
+    /// checked the record; a bundle replaced in between (here by a tampered
+    /// copy) is not taken for the bytes read early.
+    @Test func aBundleReplacedAfterTheEarlyReadIsNotUsed() throws {
+        let deployment = try ExampleDeployment()
+        let ops = try deployment.recordedByAFirstWrite()
+        let writer = try #require(try cachedWriter(deployment, ops))
+        let early = try #require(writer.earlyBundle, "the record names the file the first write left")
+        #expect(early.bytes.wait() == Array(try Data(contentsOf: writer.file.url)), "read before the write")
+        let text = try tamperedBundle(deployment)
+        try text.write(to: writer.file.url, atomically: true, encoding: .utf8)  // a new file, as git leaves it
+        #expect(try writer.write(.upsert([("APP_ID", SecureBytes("9"))]), plugin: "github", user: nil, as: "ops") == nil)
+        #expect(try deployment.bundle() == text, "nothing is written onto the bundle that replaced the one read")
     }
 
     /// `compile` records the bundle it made: the next write is warm.

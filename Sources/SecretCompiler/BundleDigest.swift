@@ -50,6 +50,11 @@ public struct BundleDigest: Equatable, Sendable {
     /// reads and hashes its own chunks (the bytes are hashed while they are
     /// in the cache). Nil when the file cannot be read or changes meanwhile.
     public static func read(_ path: String) -> (bytes: [UInt8], digest: BundleDigest)? {
+        identifiedRead(path).map { ($0.bytes, $0.digest) }
+    }
+
+    /// ``read(_:)``, with the identity of the file read.
+    static func identifiedRead(_ path: String) -> (bytes: [UInt8], digest: BundleDigest, identity: FileIdentity)? {
         var chunks = UnsafeMutableBufferPointer<UInt8>(start: nil, count: 0)
         defer { chunks.deallocate() }
         let read = BundleFile.readChunked(path) { identity in
@@ -62,7 +67,7 @@ public struct BundleDigest: Equatable, Sendable {
             }
         }
         guard let (bytes, identity) = read else { return nil }
-        return (bytes, BundleDigest(count: identity.size, chunks: Array(chunks)))
+        return (bytes, BundleDigest(count: identity.size, chunks: Array(chunks)), identity)
     }
 
     /// Finishes one chunk's hash into its 32 bytes of `output`.

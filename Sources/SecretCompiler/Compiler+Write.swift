@@ -78,19 +78,23 @@ public struct SlotWriter {
         let pending: Pending<Result<(DataKey, recipients: [String]), CompilerError>>
     }
 
-    /// The bundle file the record says the last write left, being read
-    /// since before the writer was made; used only if the checked record
-    /// names the same file and the bundle, under the lock, still is it.
+    /// The environment's bundle, being read since before the writer was
+    /// made: without hashing when it is the file the record says the last
+    /// write left, else hashed as it is read. Used only if the checked
+    /// record names the same bundle and, under the lock, the path still is
+    /// the file read.
     struct EarlyBundle {
+        typealias Read = (bytes: [UInt8], identity: FileIdentity, digest: BundleDigest?)
         let url: URL
-        let identity: FileIdentity
-        let bytes: Pending<[UInt8]?>
+        let read: Pending<Read?>
 
-        init(url: URL, identity: FileIdentity) {
+        init(url: URL, written: FileIdentity?) {
             self.url = url
-            self.identity = identity
             let file = BundleFile(url: url)
-            bytes = Pending { file.read(ifIdentity: identity) }
+            read = Pending {
+                if let written, let bytes = file.read(ifIdentity: written) { return (bytes, written, nil) }
+                return BundleDigest.identifiedRead(url.path).map { ($0.bytes, $0.identity, $0.digest) }
+            }
         }
     }
 
@@ -136,10 +140,8 @@ public struct SlotWriter {
                 pending: encryptedDataKey(
                     names: recorded.keys.keys.sorted(), keys: recorded.keys, bundle: BundleFile(url: recorded.bundle).displayPath))
         }
-        // The bundle the last write left is read meanwhile, too.
-        let earlyBundle = recorded.flatMap { recorded in
-            recorded.written.map { identity in EarlyBundle(url: recorded.bundle, identity: identity) }
-        }
+        // The bundle is read (and hashed, unless the last write left it) meanwhile, too.
+        let earlyBundle = recorded.map { EarlyBundle(url: $0.bundle, written: $0.written) }
         guard let entry = cache.entry(config: config) else {
             _ = early?.pending.wait()  // no gpg work outlives this call
             return nil
@@ -207,14 +209,14 @@ public struct SlotWriter {
     /// The bundle's bytes and digest: one the last recorded write left as it
     /// was is read without hashing (its digest is recorded).
     private func readCurrent() throws(CompilerError) -> (bytes: [UInt8], digest: BundleDigest?, value: [UInt8]) {
-        if let known = lastWritten {
-            if let early = earlyBundle, early.identity == known.identity,
-               early.url.standardizedFileURL.path == file.url.standardizedFileURL.path,
-               let bytes = early.bytes.wait(), file.isStill(known.identity)
-            {
-                return (bytes, nil, known.digest)
-            }
-            if let unchanged = file.read(ifIdentity: known.identity) { return (unchanged, nil, known.digest) }
+        if let early = earlyBundle, early.url.standardizedFileURL.path == file.url.standardizedFileURL.path,
+           let read = early.read.wait(), file.isStill(read.identity)
+        {
+            if let digest = read.digest { return (read.bytes, digest, digest.value) }
+            if let known = lastWritten, known.identity == read.identity { return (read.bytes, nil, known.digest) }
+        }
+        if let known = lastWritten, let unchanged = file.read(ifIdentity: known.identity) {
+            return (unchanged, nil, known.digest)
         }
         guard let (bytes, digest) = try file.readDigested() else {
             throw Compiler.missingBundle(file, environment: environmentName)

@@ -234,12 +234,29 @@ struct WriteCacheTests {
         let deployment = try ExampleDeployment()
         let ops = try deployment.recordedByAFirstWrite()
         let writer = try #require(try cachedWriter(deployment, ops))
-        let early = try #require(writer.earlyBundle, "the record names the file the first write left")
-        #expect(early.bytes.wait() == Array(try Data(contentsOf: writer.file.url)), "read before the write")
+        let early = try #require(writer.earlyBundle, "the record names the bundle")
+        let read = try #require(early.read.wait(), "read before the write")
+        #expect(read.bytes == Array(try Data(contentsOf: writer.file.url)))
+        #expect(read.digest == nil, "the file the first write left is not hashed")
         let text = try tamperedBundle(deployment)
         try text.write(to: writer.file.url, atomically: true, encoding: .utf8)  // a new file, as git leaves it
         #expect(try writer.write(.upsert([("APP_ID", SecureBytes("9"))]), plugin: "github", user: nil, as: "ops") == nil)
         #expect(try deployment.bundle() == text, "nothing is written onto the bundle that replaced the one read")
+
+        // A verified bundle that is not the file the last write left (a
+        // checkout put it back) is hashed as it is read early; replaced
+        // after that, it is not taken either.
+        try Data(read.bytes).write(to: writer.file.url, options: .atomic)
+        let again = try #require(try cachedWriter(deployment, ops))
+        let hashed = try #require(again.earlyBundle?.read.wait())
+        #expect(hashed.bytes == read.bytes && hashed.digest != nil)
+        try text.write(to: writer.file.url, atomically: true, encoding: .utf8)
+        #expect(try again.write(.upsert([("APP_ID", SecureBytes("9"))]), plugin: "github", user: nil, as: "ops") == nil)
+        #expect(try deployment.bundle() == text)
+        // Put back once more and left alone, it is written to.
+        try Data(read.bytes).write(to: writer.file.url, options: .atomic)
+        #expect(try cachedWriter(deployment, ops)?.write(
+            .upsert([("APP_ID", SecureBytes("9"))]), plugin: "github", user: nil, as: "ops") != nil)
     }
 
     /// `compile` records the bundle it made: the next write is warm.

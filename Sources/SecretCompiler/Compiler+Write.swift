@@ -207,7 +207,8 @@ public struct SlotWriter {
     }
 
     /// The bundle's bytes and digest: one the last recorded write left as it
-    /// was is read without hashing (its digest is recorded).
+    /// was is read without hashing (its digest is recorded). The early read
+    /// serves when the path still is the file it read.
     private func readCurrent() throws(CompilerError) -> (bytes: [UInt8], digest: BundleDigest?, value: [UInt8]) {
         if let early = earlyBundle, early.url.standardizedFileURL.path == file.url.standardizedFileURL.path,
            let read = early.read.wait(), file.isStill(read.identity)

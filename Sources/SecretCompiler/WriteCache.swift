@@ -144,7 +144,7 @@ public struct WriteCache: Sendable {
                     encryptionSubkey: fields[2] == "-" ? nil : fields[2])
             case ("plugin", 2):
                 guard let data = inputs[fields[1]], let text = String(validating: data, as: UTF8.self),
-                      let manifest = Manifest.parse(SourceFile(url: URL(fileURLWithPath: fields[1]), text: text))
+                      let manifest = Manifest.parse(validated: SourceFile(url: URL(fileURLWithPath: fields[1]), text: text))
                 else { return nil }
                 manifests[fields[0]] = manifest
             case ("environment", 3):

@@ -178,3 +178,22 @@ struct FileBytesTests {
         #expect(FileBytes.read(atPath: folder.url.path) == nil, "a folder is not a file")
     }
 }
+
+@Suite("manifests read back from the write cache")
+struct ValidatedManifestTests {
+    /// A manifest whose bytes passed the full parse reads the same when its
+    /// strict JSON pass and pattern compilation are skipped.
+    @Test(arguments: ["shopify", "stripe", "github"])
+    func aValidatedParseReadsTheSame(_ plugin: String) throws {
+        let url = Secretc.packageRoot.appendingPathComponent("examples/gridos/plugins/\(plugin)/manifest.json")
+        let file = SourceFile(url: url, text: try String(contentsOf: url, encoding: .utf8))
+        let full = try #require(Manifest.parse(file))
+        let validated = try #require(Manifest.parse(validated: file))
+        #expect(validated.slug.value == full.slug.value && validated.name == full.name)
+        #expect(validated.secrets.map(\.key.value) == full.secrets.map(\.key.value))
+        #expect(validated.secrets.map { $0.pattern?.value } == full.secrets.map { $0.pattern?.value })
+        #expect(validated.secrets.map { $0.env?.value } == full.secrets.map { $0.env?.value })
+        #expect(validated.secrets.map(\.required) == full.secrets.map(\.required))
+        #expect(full.secrets.contains { $0.pattern != nil } || plugin == "github")
+    }
+}

@@ -45,7 +45,17 @@ extension Manifest {
     /// Parses a manifest's text; nil when it has errors (``ProjectValidator``
     /// reports them).
     public static func parse(_ file: SourceFile) -> Manifest? {
-        var parser = ManifestParser(file: file)
+        parse(file, validated: false)
+    }
+
+    /// Parses a manifest whose bytes passed ``parse(_:)`` before (they hash
+    /// as recorded): its strict JSON pass and pattern compilation are skipped.
+    public static func parse(validated file: SourceFile) -> Manifest? {
+        parse(file, validated: true)
+    }
+
+    private static func parse(_ file: SourceFile, validated: Bool) -> Manifest? {
+        var parser = ManifestParser(file: file, validated: validated)
         let (manifest, log) = parser.parse()
         return log.hasErrors ? nil : manifest
     }

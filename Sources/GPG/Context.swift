@@ -123,10 +123,7 @@ public final class Context {
     /// who may sign and then signing look the same key up.
     private func handle(_ fingerprint: String, secret: Bool) throws -> KeyHandle {
         if secret, let known = secretKeys[fingerprint] { return known }
-        let hex = fingerprint.utf8.allSatisfy { $0 < 0x80 && ($0 >= 0x30 && $0 <= 0x39 || $0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) }
-        guard hex, [40, 64].contains(fingerprint.utf8.count) else {
-            throw GPGError.keyNotFound("\(fingerprint) (not a fingerprint)")
-        }
+        guard KeyHandle.isFingerprint(fingerprint) else { throw GPGError.keyNotFound("\(fingerprint) (not a fingerprint)") }
         try check(gpgme_op_keylist_start(raw, fingerprint, secret ? 1 : 0), "key look-up")
         var found: [KeyHandle] = []
         while true {

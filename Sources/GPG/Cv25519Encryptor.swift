@@ -64,10 +64,7 @@ public struct Cv25519Recipient: Sendable, Equatable {
         else { return nil }
         kdfHash = body[index + 2]
         kekCipher = body[index + 3]
-        var hasher = Insecure.SHA1()
-        hasher.update(data: [0x99, UInt8(body.count >> 8), UInt8(body.count & 0xFF)])
-        hasher.update(data: body)
-        fingerprintBytes = Array(hasher.finalize())
+        fingerprintBytes = KeyFile.v4Fingerprint(publicBody: body[...])
         fingerprint = fingerprintBytes.map { String(format: "%02X", $0) }.joined()
     }
 }

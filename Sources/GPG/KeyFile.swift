@@ -111,10 +111,16 @@ public struct KeyFile: Sendable, Hashable {
             publicLength = length
         }
         guard publicLength <= 0xFFFF else { return nil }
+        return v4Fingerprint(publicBody: bytes[packet.bodyStart..<(packet.bodyStart + publicLength)])
+            .map { String(format: "%02X", $0) }.joined()
+    }
+
+    /// The 20-byte v4 fingerprint of a key packet's public fields (at most 65,535 bytes).
+    static func v4Fingerprint(publicBody: ArraySlice<UInt8>) -> [UInt8] {
         var hasher = Insecure.SHA1()
-        hasher.update(data: [0x99, UInt8(publicLength >> 8), UInt8(publicLength & 0xFF)])
-        hasher.update(data: bytes[packet.bodyStart..<(packet.bodyStart + publicLength)])
-        return hasher.finalize().map { String(format: "%02X", $0) }.joined()
+        hasher.update(data: [0x99, UInt8(publicBody.count >> 8), UInt8(publicBody.count & 0xFF)])
+        hasher.update(data: publicBody)
+        return Array(hasher.finalize())
     }
 
     /// Length of the public-key fields of a v4 key packet: version, time,

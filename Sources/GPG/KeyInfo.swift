@@ -118,14 +118,18 @@ final class KeyHandle {
     init(_ raw: gpgme_key_t) { self.raw = raw }
     deinit { gpgme_key_unref(raw) }
 
+    /// True when `text` has the shape of a v4 or v5 fingerprint (40 or 64 hex digits).
+    static func isFingerprint(_ text: String) -> Bool {
+        [40, 64].contains(text.utf8.count)
+            && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) }
+    }
+
     /// A key object that only names a primary key by its fingerprint, made
     /// without asking gpg: all a signer needs, since gpgme hands gpg the
     /// first subkey's `keyid` field as `-u`, here the whole fingerprint.
     /// Allocated as gpgme allocates keys, so `gpgme_key_unref` frees it.
     convenience init(naming fingerprint: String) throws {
-        let hex = fingerprint.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) }
-        guard hex, [40, 64].contains(fingerprint.utf8.count),
-              let key = calloc(1, MemoryLayout<_gpgme_key>.size)?.assumingMemoryBound(to: _gpgme_key.self)
+        guard Self.isFingerprint(fingerprint), let key = calloc(1, MemoryLayout<_gpgme_key>.size)?.assumingMemoryBound(to: _gpgme_key.self)
         else { throw GPGError.keyNotFound("\(fingerprint) (not a fingerprint)") }
         guard let subkey = calloc(1, MemoryLayout<_gpgme_subkey>.size)?.assumingMemoryBound(to: _gpgme_subkey.self) else {
             free(key)

@@ -75,10 +75,7 @@ public struct BundleFile: Sendable {
     }
 
     /// True when the file at the path is still the version `identity` names.
-    public func isStill(_ identity: FileIdentity) -> Bool {
-        var info = stat()
-        return stat(url.path, &info) == 0 && FileIdentity(info) == identity
-    }
+    public func isStill(_ identity: FileIdentity) -> Bool { FileIdentity(atPath: url.path) == identity }
 
     /// Reads the regular file at `path` whole, one ``BundleDigest/chunkSize``
     /// chunk per task on every core (the first touch of each page of a new
@@ -179,17 +176,18 @@ public struct BundleFile: Sendable {
     /// to the bundle because it is on another file system; throws on other failures.
     private func install(_ fd: Int32, from path: String, keeping: String?) throws(CompilerError) -> FileIdentity? {
         let next = keeping.map { $0 + ".next" }
+        var linked = false
         if let next {
             unlink(next)
-            if link(url.path, next) != 0 { unlink(next) }
+            linked = link(url.path, next) == 0
         }
         guard rename(path, url.path) == 0 else {
             let failure = errno
-            if let next { unlink(next) }
+            if let next, linked { unlink(next) }
             if failure == EXDEV { return nil }
             throw CompilerError(.unavailable, "cannot replace \(displayPath): \(String(cString: strerror(failure)))")
         }
-        if let next, let keeping, access(next, F_OK) == 0, rename(next, keeping) != 0 { unlink(next) }
+        if linked, let next, let keeping, rename(next, keeping) != 0 { unlink(next) }
         let directory = open(url.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY)
         if directory >= 0 {
             fsync(directory)
@@ -233,6 +231,13 @@ public struct FileIdentity: Equatable, Sendable, LosslessStringConvertible {
         size = Int(info.st_size)
         modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
         changed = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
+    }
+
+    /// The identity of the file now at `path` (links followed); nil when there is none.
+    init?(atPath path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        self.init(info)
     }
 
     public init?(_ description: String) {

@@ -36,9 +36,8 @@ extension Compiler {
                 }
             }
             if !values.isEmpty {
-                let keys = WriteFacts(project).keys
                 let (encryptor, recipients) = try Self.encryptor(
-                    recipients: (environment.recipients ?? []).map(\.value), key: { keys[$0] })
+                    recipients: (environment.recipients ?? []).map(\.value), key: { project.keys[$0].map(WriteFacts.Key.init) })
                 defer { encryptor.remove() }
                 let sealer = EpochSealer(environment: environmentName, writer: admin, recipients: recipients)
                 let changes = values.sorted { $0.key < $1.key }.map { EpochSealer.Change(slot: $0.key, value: $0.value) }

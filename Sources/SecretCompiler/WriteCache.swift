@@ -1,5 +1,4 @@
 import BundleSeal
-import CLinux
 import Crypto
 import Foundation
 import GPG
@@ -129,7 +128,7 @@ public struct WriteCache: Sendable {
                 // neither read nor hashed while they are the very file
                 // recorded (see ``FileIdentity``).
                 let path = fields[2]
-                if path == recordedConfig?.path, fields[1] != "-", Self.identity(atPath: path)?.description == fields[1] {
+                if path == recordedConfig?.path, fields[1] != "-", FileIdentity(atPath: path)?.description == fields[1] {
                     inputs[path] = []
                     continue
                 }
@@ -370,26 +369,14 @@ public struct WriteCache: Sendable {
     }
 
     /// The identity of the file at `path` when it holds the bytes hashing
-    /// to `digest` (read and hashed between two identical `fstat`s); nil
-    /// when it does not, or changed meanwhile.
+    /// to `digest` (read between two identical `fstat`s, and still at the
+    /// path); nil when it does not, or changed meanwhile.
     private static func identity(of path: String, digest: [UInt8]) -> FileIdentity? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var before = stat(), after = stat()
-        guard fstat(fd, &before) == 0, (before.st_mode & S_IFMT) == S_IFREG,
-              let data = FileBytes.read(fd, count: Int(before.st_size), chunkSize: 1 << 20, each: { _, _ in }),
-              fstat(fd, &after) == 0,
-              FileIdentity(before) == FileIdentity(after), Self.identity(atPath: path) == FileIdentity(before),
-              Array(SHA256.hash(data: data)) == digest
+        let whole: @Sendable (Int, UnsafeRawBufferPointer) -> Void = { _, _ in }
+        guard let (data, identity) = BundleFile.readChunked(path, handler: { _ in whole }),
+              FileIdentity(atPath: path) == identity, Array(SHA256.hash(data: data)) == digest
         else { return nil }
-        return FileIdentity(before)
-    }
-
-    /// The identity of the file now at `path`.
-    private static func identity(atPath path: String) -> FileIdentity? {
-        var info = stat()
-        return stat(path, &info) == 0 ? FileIdentity(info) : nil
+        return identity
     }
 
     /// One entry per declarations file, named by its path's digest.

@@ -18,6 +18,18 @@ public struct WriteFacts: Sendable {
         /// The subkey gpg encrypts to (``KeyInfo/encryptionSubkey``), nil
         /// when the key cannot encrypt.
         public var encryptionSubkey: String?
+
+        public init(fingerprint: String, url: URL, data: [UInt8], encryptionSubkey: String?) {
+            self.fingerprint = fingerprint
+            self.url = url
+            self.data = data
+            self.encryptionSubkey = encryptionSubkey
+        }
+
+        /// A project's key as a writer needs it.
+        public init(_ key: PrincipalKey) {
+            self.init(fingerprint: key.info.fingerprint, url: key.url, data: key.data, encryptionSubkey: key.info.encryptionSubkey)
+        }
     }
 
     public struct Environment: Sendable, Equatable {
@@ -46,9 +58,7 @@ public struct WriteFacts: Sendable {
         let declarations = project.declarations
         config = declarations.file.url
         admins = declarations.admins.map(\.value)
-        keys = project.keys.mapValues {
-            Key(fingerprint: $0.info.fingerprint, url: $0.url, data: $0.data, encryptionSubkey: $0.info.encryptionSubkey)
-        }
+        keys = project.keys.mapValues(Key.init)
         users = Set(declarations.users.map(\.id.value))
         userKeys = Dictionary(
             declarations.users.compactMap { user in user.key.map { (user.id.value, $0.value) } },

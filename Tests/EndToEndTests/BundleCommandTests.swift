@@ -266,6 +266,7 @@ struct BundleCommandTests {
         let files = FileManager.default.enumerator(atPath: deployment.scratch.path)?.allObjects as? [String] ?? []
         #expect(files.contains("gridos/secrets/production.bundle"))
         #expect(files.contains { $0.hasPrefix("write-cache/write-") })
+        #expect(files.contains { $0.hasPrefix("write-cache/spare-") }, "the kept bundle version is searched too")
         for file in files {
             let data = (try? Data(contentsOf: deployment.scratch.url.appendingPathComponent(file))) ?? Data()
             #expect(data.range(of: Data(secret.utf8)) == nil, "\(file)")

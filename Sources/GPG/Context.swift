@@ -79,6 +79,15 @@ public final class Context {
         return fingerprints
     }
 
+    /// Imports `data` and counts its secret keys: those gpg read, and those
+    /// it holds now (new or already there). Unlike listing secret keys
+    /// afterwards, this needs no gpg-agent when `data` holds none.
+    public func importSecretKeys(_ data: [UInt8]) throws -> (read: Int, held: Int) {
+        _ = try importKeys(data)
+        guard let result = gpgme_op_import_result(raw) else { return (0, 0) }
+        return (Int(result.pointee.secret_read), Int(result.pointee.secret_imported + result.pointee.secret_unchanged))
+    }
+
     /// Looks up one key in the keyring by fingerprint (of the key or a subkey).
     /// - Throws: ``GPGError/keyNotFound(_:)`` or ``GPGError/noSecretKey(_:)``.
     public func key(_ fingerprint: String, secret: Bool = false) throws -> KeyInfo {

@@ -319,9 +319,12 @@ enum Loader {
                 let home = try TemporaryHome(in: configuration.temporaryDirectory)
                 defer { home.remove() }
                 let context = try Context(home: home.path, passphrase: passphrase)
-                let imported = try key.withUnsafeBytes { try context.importKeys(Array($0)) }
-                guard !imported.isEmpty, !(try context.listKeys(secret: true)).isEmpty else {
+                let secretKeys = try key.withUnsafeBytes { try context.importSecretKeys(Array($0)) }
+                guard secretKeys.read > 0 else {
                     throw GPGError.invalidData("SECRETC_GPG_KEY holds no OpenPGP secret key")
+                }
+                guard secretKeys.held > 0 else {
+                    throw GPGError.invalidData("gpg read the secret key in SECRETC_GPG_KEY but could not import it")
                 }
                 return try body(context)
             }

@@ -21,6 +21,8 @@ struct LoadBenchmark: ParsableCommand {
     @Option(help: "Lookup threads.") var threads = 8
     @Option(help: "Lookups per thread.") var lookups = 200_000
     @Option(help: "Where generated data sets are kept between runs.") var cache = ".bench"
+    @Flag(help: "Leave out the building blocks timed one after another (to profile the loads alone).")
+    var skipBlocks = false
     @Option(help: "Also write the results to this JSON file.") var json: String?
 
     func run() throws {
@@ -35,10 +37,14 @@ struct LoadBenchmark: ParsableCommand {
         var kernel = try SecretKernel(configuration)  // warms gpg-agent and the page cache
         let loaded = residentBytes()
         var times: [Double] = []
+        var cpu = (process: 0.0, gpg: 0.0)
         phases.clear()
         for _ in 0..<runs {
             var fresh: SecretKernel?
+            let before = (CPUTime.process(), CPUTime.children())
             times.append(try Clock.time { fresh = try SecretKernel(configuration) })
+            cpu.process += CPUTime.process() - before.0
+            cpu.gpg += CPUTime.children() - before.1
             kernel = fresh!  // the previous kernel is freed here, outside the timed load
         }
         let keys = sampleKeys(large)
@@ -46,6 +52,8 @@ struct LoadBenchmark: ParsableCommand {
         print("load-\(slots / 1000)k: \(kernel.info.slots) slots, \(kernel.info.values) values, \(kernel.info.epochs) epoch(s)")
         print("  SecretKernel load + verify (in-process)  median \(Clock.milliseconds(Clock.median(times)))  (target ≤ 250 ms)")
         print("  resident memory of the first load        \((loaded - baseline) / 1_048_576) MiB above baseline  (target ≤ 64 MiB)")
+        print("  CPU time per load (mean)                 \(Clock.milliseconds(cpu.process / Double(runs))) in this process, "
+            + "\(Clock.milliseconds(cpu.gpg / Double(runs))) in gpg and gpg-agent's other children")
         print("  lookup, \(threads) threads × \(lookups)            p50 \(p50) ns, p99 \(p99) ns  (targets ≤ 200 ns, ≤ 1000 ns)")
         withExtendedLifetime(kernel) {}
         try writeResults(
@@ -53,7 +61,7 @@ struct LoadBenchmark: ParsableCommand {
              "resident_mib": Double(loaded - baseline) / 1_048_576, "slots": Double(kernel.info.slots)],
             to: json)
         print("  a load's steps (medians, ms; \"checks\" runs the signatures, the lookup layout, the claim table, the digest, the names and gpg at once): " + phases.medians())
-        try printPhases(large)
+        if !skipBlocks { try printPhases(large) }
     }
 
     /// Where a load's time goes, phase by phase, with the public building blocks.
@@ -178,5 +186,19 @@ final class PhaseRecorder: LogHandler, @unchecked Sendable {
             let times = runs.compactMap { $0[step] }
             return times.isEmpty ? nil : "\(step) \(String(format: "%.1f", Clock.median(times)))"
         }.joined(separator: ", ")
+    }
+}
+
+/// CPU time (user and system) spent so far, in seconds.
+enum CPUTime {
+    static func process() -> Double { seconds(RUSAGE_SELF) }
+    /// Only children that were waited for: gpgme's gpg runs.
+    static func children() -> Double { seconds(RUSAGE_CHILDREN) }
+
+    private static func seconds(_ who: __rusage_who) -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(who.rawValue), &usage)
+        func value(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return value(usage.ru_utime) + value(usage.ru_stime)
     }
 }

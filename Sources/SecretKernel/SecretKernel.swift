@@ -292,25 +292,30 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         }
         if servable(record) { return .success(String(decoding: record.value, as: UTF8.self)) }
         let flags = record.flags
-        if flags & LookupTable.hasValue == 0 { return .failure(Unserved(reason: .notSet)) }
-        if flags & LookupTable.inactive != 0 { return .failure(Unserved(reason: .inactive)) }
-        if flags & LookupTable.inScope == 0 { return .failure(Unserved(reason: .outOfScope(configuration.scope ?? ""))) }
-        let expires = record.expires
-        if expires != .max, expires <= now() { return .failure(Unserved(reason: .expired(Self.date(expires)))) }
-        return .failure(Unserved(reason: .notSet))  // a value expired at load time is not held
+        return .failure(Unserved(reason: unserved(
+            hasValue: flags & LookupTable.hasValue != 0, inactive: flags & LookupTable.inactive != 0,
+            inScope: flags & LookupTable.inScope != 0, expires: record.expires) ?? .notSet))
     }
 
+    /// ``serve(_:owner:_:_:)`` of the slot at `position` in canonical order.
     @inline(__always)
     private func serve(_ snapshot: Snapshot, at position: Int) -> Result<String, Unserved> {
         let entry = snapshot.serving[position]
-        guard entry.hasValue else { return .failure(Unserved(reason: .notSet)) }
-        if entry.inactive { return .failure(Unserved(reason: .inactive)) }
-        if !entry.inScope { return .failure(Unserved(reason: .outOfScope(configuration.scope ?? ""))) }
-        if entry.expires != .max, entry.expires <= now() {
-            return .failure(Unserved(reason: .expired(Self.date(entry.expires))))
+        if let reason = unserved(hasValue: entry.hasValue, inactive: entry.inactive, inScope: entry.inScope, expires: entry.expires) {
+            return .failure(Unserved(reason: reason))
         }
-        guard entry.length >= 0 else { return .failure(Unserved(reason: .notSet)) }
+        guard entry.length >= 0 else { return .failure(Unserved(reason: .notSet)) }  // expired at load time: not held
         return .success(String(decoding: snapshot.bytes(entry), as: UTF8.self))
+    }
+
+    /// Why a slot with these facts serves no value, in the order the reasons
+    /// are reported; nil when none of them applies.
+    private func unserved(hasValue: Bool, inactive: Bool, inScope: Bool, expires: Int) -> SecretUnavailable.Reason? {
+        if !hasValue { return .notSet }
+        if inactive { return .inactive }
+        if !inScope { return .outOfScope(configuration.scope ?? "") }
+        if expires != .max, expires <= now() { return .expired(Self.date(expires)) }
+        return nil
     }
 
     private static func date(_ seconds: Int) -> Date { Date(timeIntervalSince1970: TimeInterval(seconds)) }

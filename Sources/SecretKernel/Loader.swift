@@ -84,9 +84,9 @@ enum Loader {
         }
         let now = Int((configuration.clock?() ?? Date()).timeIntervalSince1970)
         let checked = Mutex<Result<ScanVerifier.Signatures?, BundleSealError>?>(nil)
-        let laidOut = Mutex<(serving: [Snapshot.Serving], table: LookupTable)?>(nil)
+        let laidOut = Mutex<(serving: [Snapshot.Serving], table: LookupTable, slotRecords: [Int32])?>(nil)
         let indexed = Mutex<ScanVerifier.Claims?>(nil)
-        let described = Mutex<(slots: [SlotKey], metadata: [Snapshot.Metadata], variables: [Snapshot.PluginKey: String])?>(nil)
+        let described = Mutex<(metadata: [Snapshot.Metadata], variables: [Snapshot.PluginKey: String])?>(nil)
         let digested = Mutex<String>("")
         withoutActuallyEscaping(verify) { verify in
             nonisolated(unsafe) let verify = verify  // called once, on one thread, before this returns
@@ -98,8 +98,9 @@ enum Loader {
                     checked.withLock { $0 = result }
                 case 1:
                     var serving = servingFacts(scan, configuration, now: now)
-                    let table = LookupTable(scan, serving: &serving)
-                    laidOut.withLock { $0 = (serving, table) }
+                    var slotRecords: [Int32] = []
+                    let table = LookupTable(scan, serving: &serving, slotRecords: &slotRecords)
+                    laidOut.withLock { $0 = (serving, table, slotRecords) }
                 case 2:
                     let claims = ScanVerifier.Claims(scan)
                     indexed.withLock { $0 = claims }
@@ -107,16 +108,15 @@ enum Loader {
                     let digest = Digest.sha256Hex(scan.bytes)
                     digested.withLock { $0 = digest }
                 default:
-                    let slots = scan.slots.indices.map(scan.slotKey)
                     let metadata = scan.attributes.map {
                         Snapshot.Metadata(reserved: $0.reserved, scopes: $0.scopes, description: $0.description)
                     }
-                    let variables = environmentVariables(slots, { scan.attributes[$0].env })
-                    described.withLock { $0 = (slots, metadata, variables) }
+                    let variables = environmentVariables(scan)
+                    described.withLock { $0 = (metadata, variables) }
                 }
             }
         }
-        let (serving, table) = laidOut.withLock { $0! }
+        let (serving, table, slotRecords) = laidOut.withLock { $0! }
         let decrypted = dataKeys.wait()
         phases.end("checks")
         do throws(BundleSealError) {
@@ -131,13 +131,13 @@ enum Loader {
             let writers = try openValues(scan, verifier, keys, serving, into: table.records)
             phases.end("open")
             defer { phases.end("build") }
-            let (slots, metadata, variables) = described.withLock { $0! }
+            let (metadata, variables) = described.withLock { $0! }
             var names: [String: String] = [:]
             for (user, fingerprint) in scan.header.users { names[fingerprint] = user }
             return Snapshot(
-                environment: scan.header.environment, slots: slots, serving: serving, metadata: metadata,
+                environment: scan.header.environment, serving: serving, metadata: metadata,
                 writers: writers, epochWriters: epochs.map { names[$0.writer] ?? $0.writer }, epochTimes: epochs.map(\.time),
-                table: table, environmentVariables: variables,
+                table: table, slotRecords: slotRecords, environmentVariables: variables,
                 declared: declared(scan.header), digest: digested.withLock { $0 },
                 loadedAt: Date(timeIntervalSince1970: TimeInterval(now)))
         } catch {
@@ -338,17 +338,21 @@ enum Loader {
     }
 
     /// Each declared plugin key's variable, shared between its slots.
-    private static func environmentVariables(_ slots: [SlotKey], _ env: (Int) -> String) -> [Snapshot.PluginKey: String] {
-        // Few distinct plugin keys repeat across many users: compare with
-        // those already seen (small strings compare cheaply) before hashing.
-        var seen: [(plugin: String, key: String)] = []
+    private static func environmentVariables(_ scan: ScannedBundle) -> [Snapshot.PluginKey: String] {
+        // Few distinct plugin keys repeat across many users: compare their
+        // bytes with those already seen before making strings and hashing.
+        var seen: [(plugin: Range<Int>, key: Range<Int>)] = []
         var names: [Snapshot.PluginKey: String] = [:]
-        for (index, slot) in slots.enumerated() {
-            if seen.count < 64, seen.contains(where: { $0.key == slot.key && $0.plugin == slot.plugin }) { continue }
-            let pluginKey = Snapshot.PluginKey(plugin: slot.plugin, key: slot.key)
-            if names[pluginKey] == nil {
-                names[pluginKey] = env(index)
-                if seen.count < 64 { seen.append((slot.plugin, slot.key)) }
+        scan.bytes.withUnsafeBufferPointer { bytes in
+            for (index, slot) in scan.slots.enumerated() {
+                if seen.count < 64, seen.contains(where: {
+                    bytes[$0.key].elementsEqual(bytes[slot.key]) && bytes[$0.plugin].elementsEqual(bytes[slot.plugin])
+                }) { continue }
+                let pluginKey = Snapshot.PluginKey(plugin: scan.text(slot.plugin), key: scan.text(slot.key))
+                if names[pluginKey] == nil {
+                    names[pluginKey] = scan.attributes[index].env
+                    if seen.count < 64 { seen.append((slot.plugin, slot.key)) }
+                }
             }
         }
         return names

@@ -110,7 +110,7 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         let declared = snapshot.declared[plugin] ?? []
         let order = Dictionary(declared.enumerated().map { ($1.key, $0) }, uniquingKeysWith: { first, _ in first })
         let positions = snapshot.positions(owner: user, plugin: plugin).sorted {
-            let left = snapshot.slots[$0].key, right = snapshot.slots[$1].key
+            let left = snapshot.slot(at: $0).key, right = snapshot.slot(at: $1).key
             return (order[left] ?? .max, left) < (order[right] ?? .max, right)
         }
         let now = now()
@@ -119,7 +119,7 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
             let entry = snapshot.serving[position]
             let metadata = snapshot.metadata[position]
             let written = snapshot.written(position)
-            let key = snapshot.slots[position].key
+            let key = snapshot.slot(at: position).key
             let state: SlotState
             if !entry.hasValue {
                 state = .pending
@@ -150,8 +150,9 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         var variables: [String: String] = [:]
         let owners: [String?] = user.map { [nil, $0] } ?? [nil]
         for owner in owners {
-            for (position, slot) in snapshot.slots.enumerated() where slot.owner == owner {
+            for position in snapshot.positions(owner: owner) {
                 guard case .success(let value) = serve(snapshot, at: position) else { continue }
+                let slot = snapshot.slot(at: position)
                 variables[snapshot.environmentVariable(slot.plugin, slot.key)] = value
             }
         }
@@ -208,7 +209,7 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
     public var info: Info {
         let snapshot = current.read { $0 }  // a strong reference: safe to keep past a reload
         return Info(
-            environment: snapshot.environment, slots: snapshot.slots.count, values: snapshot.valueCount,
+            environment: snapshot.environment, slots: snapshot.slotCount, values: snapshot.valueCount,
             epochs: snapshot.epochCount, digest: snapshot.digest, loadedAt: snapshot.loadedAt)
     }
 
@@ -254,7 +255,7 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         var metadata: Logger.Metadata = ["read_ms": "\(Self.rounded(read))"]
         for (phase, milliseconds) in snapshot.phases { metadata["\(phase)_ms"] = "\(Self.rounded(milliseconds))" }
         metadata.merge(
-            ["environment": "\(snapshot.environment)", "slots": "\(snapshot.slots.count)",
+            ["environment": "\(snapshot.environment)", "slots": "\(snapshot.slotCount)",
              "values": "\(snapshot.valueCount)", "epochs": "\(snapshot.epochCount)",
              "digest": "\(snapshot.digest.prefix(12))"]) { $1 }
         configuration.logger.info("secret bundle loaded", metadata: metadata)

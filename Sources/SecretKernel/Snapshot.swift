@@ -37,8 +37,9 @@ final class Snapshot: @unchecked Sendable {
     }
 
     let environment: String
-    /// Every slot, in canonical order; `serving` and `metadata` are parallel.
-    let slots: [SlotKey]
+    /// How many slots; `serving`, `metadata` and `writers` hold one per
+    /// slot, in canonical order (``slot(at:)`` names each).
+    var slotCount: Int { serving.count }
     let serving: [Serving]
     let metadata: [Metadata]
     /// The epoch that last wrote each slot (-1: none), parallel to `slots`.
@@ -47,6 +48,10 @@ final class Snapshot: @unchecked Sendable {
     let epochWriters: [String]
     let epochTimes: [Int]
     let table: LookupTable
+    /// Where each slot's record starts in `table`, in canonical order: status
+    /// and `secretc exec` read slot names from the records. (Kept out of
+    /// the table, which every lookup reads.)
+    let slotRecords: [Int32]
     /// The environment variable of each declared plugin key.
     let environmentVariables: [PluginKey: String]
     /// Each plugin's declared schema, in manifest order.
@@ -62,15 +67,15 @@ final class Snapshot: @unchecked Sendable {
     ///   - serving: each slot's facts, its `offset` that of its value in `table`'s records.
     ///   - table: the lookup records, values in place; freed (zeroed first) when the snapshot dies.
     init(
-        environment: String, slots: [SlotKey], serving: [Serving], metadata: [Metadata],
-        writers: [Int32], epochWriters: [String], epochTimes: [Int], table: LookupTable,
+        environment: String, serving: [Serving], metadata: [Metadata],
+        writers: [Int32], epochWriters: [String], epochTimes: [Int], table: LookupTable, slotRecords: [Int32],
         environmentVariables: [PluginKey: String],
         declared: [String: [DeclaredSecret]], digest: String, loadedAt: Date
     ) {
         self.environment = environment
-        self.slots = slots
         self.serving = serving
         self.table = table
+        self.slotRecords = slotRecords
         self.metadata = metadata
         self.writers = writers
         self.epochWriters = epochWriters
@@ -102,17 +107,24 @@ final class Snapshot: @unchecked Sendable {
             ?? defaultEnvironmentVariable(plugin: plugin, key: key)
     }
 
-    /// The positions of one owner's slots of `plugin`, in canonical (key) order.
-    func positions(owner: String?, plugin: String) -> Range<Int> {
-        let probe = SlotKey(owner: owner, plugin: plugin, key: "")
+    /// The slot at `position` in canonical order, named from its lookup record.
+    func slot(at position: Int) -> SlotKey { table.slotKey(atRecord: slotRecords[position]) }
+
+    /// The positions of one owner's slots (of `plugin`, when given), in canonical order.
+    func positions(owner: String?, plugin: String? = nil) -> Range<Int> {
+        let probe = SlotKey(owner: owner, plugin: plugin ?? "", key: "")
         var low = 0
-        var high = slots.count
+        var high = slotCount
         while low < high {
             let middle = (low + high) / 2
-            if slots[middle] < probe { low = middle + 1 } else { high = middle }
+            if slot(at: middle) < probe { low = middle + 1 } else { high = middle }
         }
         var end = low
-        while end < slots.count, slots[end].owner == owner, slots[end].plugin == plugin { end += 1 }
+        while end < slotCount {
+            let next = slot(at: end)
+            guard next.owner == owner, plugin == nil || next.plugin == plugin else { break }
+            end += 1
+        }
         return low..<end
     }
 }
@@ -159,19 +171,23 @@ struct LookupTable: @unchecked Sendable {  // immutable once its values are in p
 
     /// Lays out a record per slot of `scan`, names copied from its bytes,
     /// with room for each value `serving` says is served; sets each entry's
-    /// `offset` to where its value goes. The caller fills the values.
-    init(_ scan: ScannedBundle, serving: inout [Snapshot.Serving]) {
+    /// `offset` to where its value goes, and each slot's record offset in
+    /// `slotRecords`. The caller fills the values.
+    init(_ scan: ScannedBundle, serving: inout [Snapshot.Serving], slotRecords: inout [Int32]) {
         var capacity = 16
         while capacity < scan.slots.count * 2 { capacity <<= 1 }
         let mask = capacity - 1
         var buckets = [Bucket](repeating: Bucket(tag: 0, record: 0), count: capacity)
+        slotRecords = [Int32](repeating: 0, count: scan.slots.count)
         // Every array is borrowed once: reading one per slot retained and
         // released its storage, shared with the load's other tasks.
         records = scan.bytes.withUnsafeBufferPointer { bytes in
             scan.slots.withUnsafeBufferPointer { slots in
                 serving.withUnsafeMutableBufferPointer { serving in
                     buckets.withUnsafeMutableBufferPointer { buckets in
-                        Self.layOut(bytes, slots, &serving, &buckets, mask: mask)
+                        slotRecords.withUnsafeMutableBufferPointer { slotRecords in
+                            Self.layOut(bytes, slots, &serving, &buckets, &slotRecords, mask: mask)
+                        }
                     }
                 }
             }
@@ -183,7 +199,7 @@ struct LookupTable: @unchecked Sendable {  // immutable once its values are in p
     private static func layOut(
         _ bytes: UnsafeBufferPointer<UInt8>, _ slots: UnsafeBufferPointer<ScannedSlot>,
         _ serving: inout UnsafeMutableBufferPointer<Snapshot.Serving>, _ buckets: inout UnsafeMutableBufferPointer<Bucket>,
-        mask: Int
+        _ slotRecords: inout UnsafeMutableBufferPointer<Int32>, mask: Int
     ) -> UnsafeMutableRawBufferPointer {
         @inline(__always) func isDeploymentWide(_ slot: ScannedSlot) -> Bool {
             slot.owner.count == 1 && bytes[slot.owner.lowerBound] == UInt8(ascii: "-")
@@ -201,6 +217,7 @@ struct LookupTable: @unchecked Sendable {  // immutable once its values are in p
             let slot = slots[position]
             let entry = serving[position]
             let base = records.baseAddress! + offset
+            slotRecords[position] = Int32(offset)
             let wide = isDeploymentWide(slot)
             base.storeBytes(of: Int64(entry.expires), as: Int64.self)
             base.storeBytes(of: entry.length, toByteOffset: 8, as: Int32.self)
@@ -229,6 +246,20 @@ struct LookupTable: @unchecked Sendable {  // immutable once its values are in p
             offset += (cursor + max(Int(entry.length), 0) + 7) & ~7
         }
         return records
+    }
+
+    /// The names in the record at `offset`.
+    func slotKey(atRecord offset: Int32) -> SlotKey {
+        let base = UnsafeRawPointer(records.baseAddress! + Int(offset))
+        var cursor = Self.header
+        func name(_ index: Int) -> String {
+            let length = Int(base.load(fromByteOffset: 13 + index, as: UInt8.self))
+            defer { cursor += length }
+            return String(decoding: UnsafeRawBufferPointer(start: base + cursor, count: length), as: UTF8.self)
+        }
+        let owner = name(0), plugin = name(1), key = name(2)
+        let wide = base.load(fromByteOffset: 12, as: UInt8.self) & Self.deploymentWide != 0
+        return SlotKey(owner: wide ? nil : owner, plugin: plugin, key: key)
     }
 
     /// Zeroes and frees the records; the table is not used afterwards.

@@ -364,8 +364,7 @@ public struct WriteCache: Sendable {
         guard (try? FileManager.default.createDirectory(
             at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])) != nil
         else { return nil }
-        let digest = Digest.hex(SHA256.hash(data: Array(bundle.standardizedFileURL.path.utf8)).prefix(16))
-        return folder.appendingPathComponent("spare-\(digest)")
+        return folder.appendingPathComponent("spare-\(Self.pathDigest(bundle))")
     }
 
     /// The identity of the file at `path` when it holds the bytes hashing
@@ -381,8 +380,13 @@ public struct WriteCache: Sendable {
 
     /// One entry per declarations file, named by its path's digest.
     private func entryURL(_ config: URL) -> URL {
-        let digest = Digest.hex(SHA256.hash(data: Array(config.standardizedFileURL.path.utf8)).prefix(16))
-        return folder.appendingPathComponent("write-\(digest)")
+        folder.appendingPathComponent("write-\(Self.pathDigest(config))")
+    }
+
+    /// What names a file of the cache after the file at `url`: the first
+    /// 16 bytes of its standardized path's SHA-256, in hex.
+    private static func pathDigest(_ url: URL) -> String {
+        Digest.hex(SHA256.hash(data: Array(url.standardizedFileURL.path.utf8)).prefix(16))
     }
 
     private static func bytes(hex: String) -> [UInt8]? {

@@ -42,7 +42,7 @@ final class Snapshot: @unchecked Sendable {
     var slotCount: Int { serving.count }
     let serving: [Serving]
     let metadata: [Metadata]
-    /// The epoch that last wrote each slot (-1: none), parallel to `slots`.
+    /// The epoch that last wrote each slot (-1: none), parallel to `serving`.
     let writers: [Int32]
     /// Each epoch's writer (a user id, or a fingerprint) and time.
     let epochWriters: [String]

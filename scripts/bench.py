@@ -230,15 +230,13 @@ class Bench:
                     f"whole process, one value; secretc's write cache records the bundle; "
                     f"target ≤ 50 ms + one gpg signature ({one:.1f} ms) = {50 + one:.1f} ms")
         # Cold: the first write after the declarations or the bundle changed (a pull).
-        cold = []
-        for index in range(runs + 1):
+        def forget(name):
             shutil.rmtree(self.write_cache, ignore_errors=True)
-            restore("secretc")
-            value = secretc()
-            if index > 0:
-                cold.append(value)
+            restore(name)
+
+        cold = block(runs, "secretc", secretc, before=forget)
         shutil.copyfile(data["pristine"], data["bundle"])
-        self.record(f"set-1-of-{slots // 1000}k-cold", statistics.median(cold), "sops", theirs,
+        self.record(f"set-1-of-{slots // 1000}k-cold", cold, "sops", theirs,
                     "whole process, one value; the first write after a pull verifies everything")
 
     def diff_lines(self, slots):

@@ -17,7 +17,12 @@ enum Loader {
         guard !pins.isEmpty else {
             throw SecretKernelError(.misconfigured, "no trusted admin fingerprint is configured (SECRETC_TRUSTED_ADMINS)")
         }
-        Context.warmUp()  // gpgme's start-up overlaps parsing
+        // gpgme's start-up (and binding a context to the home) overlaps parsing.
+        if case .gnupgHome(let home) = keySource(configuration) {
+            ContextPool.shared.warmUp(home: home)
+        } else {
+            Context.warmUp()
+        }
         var phases = Phases()
         let scan: ScannedBundle
         do {
@@ -301,20 +306,13 @@ enum Loader {
     private static func withContext<T>(
         _ configuration: SecretKernel.Configuration, _ body: (Context) throws(BundleSealError) -> T
     ) throws(BundleSealError) -> T {
-        var source = configuration.keys
-        if case .automatic = source {
-            if let armored = configuration.environment["SECRETC_GPG_KEY"], !armored.isEmpty {
-                source = .armoredSecretKey(SecureBytes(armored), passphrase: configuration.environment["SECRETC_GPG_PASSPHRASE"])
-            } else {
-                source = .gnupgHome(configuration.environment["GNUPGHOME"])
-            }
-        }
         do {
-            switch source {
-            case .automatic, .gnupgHome(nil):
-                return try body(try Context())
-            case .gnupgHome(let home?):
-                return try body(try Context(home: home))
+            switch keySource(configuration) {
+            case .automatic:
+                return try ContextPool.shared.withContext(home: nil, body)
+            case .gnupgHome(let home):
+                // A reload comes back to the same home: reuse its context.
+                return try ContextPool.shared.withContext(home: home, body)
             case .armoredSecretKey(let key, let passphrase):
                 let home = try TemporaryHome(in: configuration.temporaryDirectory)
                 defer { home.remove() }
@@ -335,6 +333,16 @@ enum Loader {
         } catch {
             throw .gpg(.engineUnavailable("\(error)"))
         }
+    }
+
+    /// The configured key source, `.automatic` resolved: `SECRETC_GPG_KEY`
+    /// when it is set and not empty, else `GNUPGHOME` (or gpg's default).
+    private static func keySource(_ configuration: SecretKernel.Configuration) -> SecretKernel.KeySource {
+        guard case .automatic = configuration.keys else { return configuration.keys }
+        if let armored = configuration.environment["SECRETC_GPG_KEY"], !armored.isEmpty {
+            return .armoredSecretKey(SecureBytes(armored), passphrase: configuration.environment["SECRETC_GPG_PASSPHRASE"])
+        }
+        return .gnupgHome(configuration.environment["GNUPGHOME"])
     }
 
     /// Each declared plugin key's variable, shared between its slots.

@@ -8,9 +8,9 @@ import Synchronization
 /// work. A program that comes back to the same home, as a service reloading
 /// its bundle does, borrows the context it used before instead.
 ///
-/// Only contexts without a passphrase are pooled; an operation spawns a fresh
-/// `gpg` that reads the home as it is then, so a lent context never serves
-/// stale keys.
+/// Only contexts without a passphrase are pooled. Every operation spawns a
+/// fresh `gpg`, which reads the home as it is then: a context remembers only
+/// the signing keys it looked up, and gpg still refuses one that is gone.
 public final class ContextPool: Sendable {
     /// The pool shared by the whole process.
     public static let shared = ContextPool()

@@ -31,10 +31,9 @@ public final class ContextPool: Sendable {
     public init() {}
 
     /// Creates a context on `home` on another thread, unless one is idle, so
-    /// that gpgme's `gpg --version` overlaps the caller's own work (and forks
-    /// the process while it is still small). Returns at once.
+    /// that gpgme's start-up and `gpg --version` overlap the caller's own work
+    /// (and fork the process while it is still small). Returns at once.
     public func warmUp(home: String?) {
-        Context.warmUp()
         DispatchQueue.global(qos: .userInitiated).async {
             let key = home ?? ""
             guard self.idle.withLock({ $0[key]?.isEmpty ?? true }), let context = try? Context(home: home) else { return }

@@ -17,8 +17,9 @@ enum Loader {
         guard !pins.isEmpty else {
             throw SecretKernelError(.misconfigured, "no trusted admin fingerprint is configured (SECRETC_TRUSTED_ADMINS)")
         }
+        let keys = keySource(configuration)
         // gpgme's start-up (and binding a context to the home) overlaps parsing.
-        if case .gnupgHome(let home) = keySource(configuration) {
+        if case .gnupgHome(let home) = keys {
             ContextPool.shared.warmUp(home: home)
         } else {
             Context.warmUp()
@@ -32,7 +33,7 @@ enum Loader {
         }
         phases.end("scan")
         do throws(BundleSealError) {
-            let snapshot = try load(scan, configuration, &phases) { () throws(BundleSealError) in
+            let snapshot = try load(scan, configuration, keys, &phases) { () throws(BundleSealError) in
                 try ScanVerifier.checkSignatures(scan, trustedAdmins: pins)
             }
             if let snapshot {
@@ -46,7 +47,7 @@ enum Loader {
         // The reference path: every check one by one (gpg for keys other than
         // Ed25519), naming any problem exactly; then the same per-slot pass.
         do throws(BundleSealError) {
-            let snapshot = try load(scan, configuration, &phases) { () throws(BundleSealError) in
+            let snapshot = try load(scan, configuration, keys, &phases) { () throws(BundleSealError) in
                 ScanVerifier.Signatures(verifiedAs: try BundleVerifier(trustedAdmins: pins).verify(scan.materialized()))
             }
             guard let snapshot else { preconditionFailure("a verifier built on a reference verification never declines") }
@@ -65,7 +66,8 @@ enum Loader {
     /// slot in parallel, each value opened straight into its lookup record.
     /// nil when `verify` declines (a signer's key is not Ed25519).
     private static func load(
-        _ scan: ScannedBundle, _ configuration: SecretKernel.Configuration, _ phases: inout Phases,
+        _ scan: ScannedBundle, _ configuration: SecretKernel.Configuration, _ keys: SecretKernel.KeySource,
+        _ phases: inout Phases,
         verify: () throws(BundleSealError) -> ScanVerifier.Signatures?
     ) throws(BundleSealError) -> Snapshot? {
         let epochs = scan.epochs
@@ -80,7 +82,7 @@ enum Loader {
         // The keys are used only once the signatures passed; every path waits for them.
         let dataKeys = Pending {
             Result { () throws(BundleSealError) in
-                try withContext(configuration) { context throws(BundleSealError) in
+                try withContext(keys, configuration) { context throws(BundleSealError) in
                     try wanted.map { index throws(BundleSealError) in
                         try BundleOpener.dataKey(epochs[index].dataKeyMessage, epoch: epochs[index].id, with: context)
                     }
@@ -300,15 +302,17 @@ enum Loader {
         }
     }
 
-    /// Runs `body` with a context holding the runtime secret key: the
-    /// configured home, or a private temporary one holding an armored key,
-    /// removed (agent stopped) before this returns.
+    /// Runs `body` with a context holding the runtime secret key from
+    /// `keys` (as ``keySource(_:)`` resolved it): the home's pooled context,
+    /// or a private temporary home holding an armored key, removed (agent
+    /// stopped) before this returns.
     private static func withContext<T>(
-        _ configuration: SecretKernel.Configuration, _ body: (Context) throws(BundleSealError) -> T
+        _ keys: SecretKernel.KeySource, _ configuration: SecretKernel.Configuration,
+        _ body: (Context) throws(BundleSealError) -> T
     ) throws(BundleSealError) -> T {
         do {
-            switch keySource(configuration) {
-            case .automatic:
+            switch keys {
+            case .automatic:  // resolved by keySource: not seen here
                 return try ContextPool.shared.withContext(home: nil, body)
             case .gnupgHome(let home):
                 // A reload comes back to the same home: reuse its context.

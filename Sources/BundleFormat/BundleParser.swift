@@ -228,9 +228,14 @@ struct BundleParser {
 
             if lineNumber == 1 {
                 guard tag.elementsEqual("secretc-bundle".utf8), fields.count == 2 else {
-                    throw fail("not a secretc bundle (expected 'secretc-bundle 1')")
+                    throw fail("not a secretc bundle (expected 'secretc-bundle \(SecretBundle.version)')")
                 }
-                guard text(fields[1]) == "\(SecretBundle.version)" else { throw .unsupportedVersion(found: text(fields[1])) }
+                // Version 1 is parsed for `compile`'s upgrade; verifiers refuse it.
+                switch text(fields[1]) {
+                case "1": bundle.formatVersion = 1
+                case "\(SecretBundle.version)": bundle.formatVersion = SecretBundle.version
+                default: throw .unsupportedVersion(found: text(fields[1].prefix(24)))
+                }
                 section = .version
                 continue
             }
@@ -271,7 +276,7 @@ struct BundleParser {
                 bundle.keys[fingerprint] = try base64(fields[2], "key")
             case .field:
                 try expect(fields, 4)
-                let field = try self.field(fields)
+                let field = try self.field(fields, version: bundle.formatVersion)
                 if let previous = bundle.fields.last, previous.plugin != field.plugin {
                     guard previous.plugin.utf8.lexicographicallyPrecedes(field.plugin.utf8) else {
                         throw fail("field lines must be grouped by plugin, plugins sorted")
@@ -280,15 +285,25 @@ struct BundleParser {
                 }
                 guard fieldKeys.insert(field.key).inserted else { throw fail("a second field '\(field.plugin) \(field.key)'") }
                 bundle.fields.append(field)
-            case .policy:
+            case .policy where bundle.formatVersion == 1:
                 try expect(fields, 3)
+                bundle.policySerial = 0
                 bundle.policy = PolicySignature(signer: try fingerprint(fields[1]), signature: try base64(fields[2], "signature"))
+            case .policy:
+                try expect(fields, 5)
+                bundle.policySerial = try serial(fields[1])
+                bundle.previousPolicy = isDash(fields[2]) ? nil : try policyID(fields[2])
+                bundle.policy = PolicySignature(signer: try fingerprint(fields[3]), signature: try base64(fields[4], "signature"))
             case .epoch:
-                try expect(fields, 7)
+                let version2 = bundle.formatVersion != 1
+                try expect(fields, version2 ? 9 : 7)
+                let shift = version2 ? 2 : 0
                 let epoch = ScannedEpoch(
                     time: try time(fields[1]), id: try epochID(fields[2]), writer: try fingerprint(fields[3]),
-                    dataKeyMessage: try base64(fields[4], "data key"), signature: try base64(fields[5], "signature"),
-                    claims: try claims(fields[6]))
+                    policy: version2 ? try policyReference(fields[4]) : PolicyReference(serial: 0, id: ""),
+                    parents: version2 ? try parents(fields[5]) : .after([]),
+                    dataKeyMessage: try base64(fields[4 + shift], "data key"),
+                    signature: try base64(fields[5 + shift], "signature"), claims: try claims(fields[6 + shift]))
                 if let previous = epochs.last, !((previous.time, previous.id) < (epoch.time, epoch.id)) {
                     throw fail("epoch lines must be sorted by time, then id")
                 }
@@ -526,10 +541,64 @@ struct BundleParser {
         }
     }
 
+    /// Whole seconds since 1970, up to the end of year 9999.
     func time(_ field: Field) throws(BundleFormatError) -> Int {
-        guard !field.isEmpty, field.allSatisfy({ $0 >= 48 && $0 <= 57 }), field.count == 1 || field.first != 48,
-              let value = Int(text(field)) else { throw fail("'\(text(field.prefix(24)))' is not a time") }
+        guard let value = decimal(field, digits: 12), value <= SecretBundle.latestTime else {
+            throw fail("'\(text(field.prefix(24)))' is not a time (seconds since 1970, at most \(SecretBundle.latestTime))")
+        }
         return value
+    }
+
+    /// A policy serial: 1 to 999999999.
+    func serial(_ field: Field) throws(BundleFormatError) -> Int {
+        guard let value = decimal(field, digits: 9), value > 0 else {
+            throw fail("'\(text(field.prefix(24)))' is not a policy serial (1 to 999999999)")
+        }
+        return value
+    }
+
+    /// A decimal number of at most `digits` digits without leading zeros.
+    func decimal(_ field: Field, digits: Int) -> Int? {
+        guard !field.isEmpty, field.count <= digits, field.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+              field.count == 1 || field.first != 48 else { return nil }
+        return field.reduce(0) { $0 * 10 + Int($1 - 48) }
+    }
+
+    /// A policy id: 64 lower-case hex digits.
+    func policyID(_ field: Field) throws(BundleFormatError) -> String {
+        guard field.count == 64, field.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else {
+            throw fail("'\(text(field.prefix(24)))' is not a policy id (64 lower-case hex digits)")
+        }
+        return text(field)
+    }
+
+    /// `serial.policy-id`.
+    func policyReference(_ field: Field) throws(BundleFormatError) -> PolicyReference {
+        guard let dot = field.firstIndex(of: UInt8(ascii: ".")) else {
+            throw fail("an epoch's policy must be SERIAL.POLICY-ID")
+        }
+        return PolicyReference(serial: try serial(field[..<dot]), id: try policyID(field[(dot + 1)...]))
+    }
+
+    /// `after=-`, `after=ID,ID…`, `subsumes=-` or `subsumes=ID,ID…`, ids sorted, each once.
+    func parents(_ field: Field) throws(BundleFormatError) -> EpochParents {
+        guard let equals = field.firstIndex(of: UInt8(ascii: "=")) else {
+            throw fail("an epoch's parents must be 'after=…' or 'subsumes=…'")
+        }
+        let kind = text(field[..<equals])
+        guard kind == "after" || kind == "subsumes" else { throw fail("an epoch's parents must be 'after=…' or 'subsumes=…'") }
+        let list = field[(equals + 1)...]
+        var ids: [String] = []
+        if !isDash(list) {
+            for part in list.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
+                let id = try epochID(part)
+                if let last = ids.last, !last.utf8.lexicographicallyPrecedes(id.utf8) {
+                    throw fail("an epoch's parents must be sorted, each once")
+                }
+                ids.append(id)
+            }
+        }
+        return kind == "after" ? .after(ids) : .subsumes(ids)
     }
 
     func base64(_ field: Field, _ what: String) throws(BundleFormatError) -> [UInt8] {
@@ -583,14 +652,15 @@ struct BundleParser {
         try checkEpochID(field[..<dot])
     }
 
-    func field(_ fields: [Field]) throws(BundleFormatError) -> FieldLine {
+    func field(_ fields: [Field], version: Int) throws(BundleFormatError) -> FieldLine {
         let plugin = try name(fields[1], .plugin)
         let key = try name(fields[2], .secretKey)
         var label: String?
         var placeholder: String?
         var help: String?
+        var pattern: String?
         var rank = 0
-        let order = ["label", "placeholder", "help"]
+        let order = version == 1 ? ["label", "placeholder", "help"] : ["label", "placeholder", "help", "pattern"]
         for part in fields[3].split(separator: UInt8(ascii: ";"), omittingEmptySubsequences: false) {
             guard let equals = part.firstIndex(of: UInt8(ascii: "=")), let index = order.firstIndex(of: text(part[..<equals]))
             else { throw fail("unknown field attribute '\(text(part.prefix(32)))'") }
@@ -602,11 +672,12 @@ struct BundleParser {
             switch index {
             case 0: label = decoded
             case 1: placeholder = decoded
-            default: help = decoded
+            case 2: help = decoded
+            default: pattern = decoded
             }
         }
         guard let label else { throw fail("a field line needs 'label='") }
-        return FieldLine(plugin: plugin, key: key, label: label, placeholder: placeholder, help: help)
+        return FieldLine(plugin: plugin, key: key, label: label, placeholder: placeholder, help: help, pattern: pattern)
     }
 
     /// A variable name, the same string as an equal one in `known` (a few

@@ -17,6 +17,11 @@ public struct BundleSplice: Sendable {
     public let slotsStart: Int
     /// The latest epoch's time; 0 when there is no epoch.
     public let latestEpochTime: Int
+    /// The epochs no other epoch builds on, sorted: what the next write names.
+    public let heads: [String]
+    /// The policy line's serial and signature bytes.
+    public let policySerial: Int
+    public let policySignature: [UInt8]
 
     /// One slot line's positions, and its attributes.
     public struct Slot: Sendable {
@@ -35,13 +40,34 @@ public struct BundleSplice: Sendable {
         var latest = 0
         var start = 0
         var line = 0
-        let slotTag = Array("slot ".utf8), epochTag = Array("epoch ".utf8)
+        var ids: [String] = []
+        var named = Set<String>()
+        var serial = 0
+        var signature: [UInt8] = []
+        let slotTag = Array("slot ".utf8), epochTag = Array("epoch ".utf8), policyTag = Array("policy ".utf8)
         while start < bytes.count {
             line += 1
             let end = Self.lineEnd(bytes, from: start)
             guard end < bytes.count else { throw .malformed(line: line, reason: "the last line is not ended (truncated?)") }
             if bytes[start..<end].starts(with: slotTag) { break }
+            if bytes[start..<end].starts(with: policyTag) {
+                // `policy SERIAL PREVIOUS SIGNER SIGNATURE`
+                let fields = bytes[start..<end].split(separator: UInt8(ascii: " "))
+                guard fields.count == 5, let number = Int(String(decoding: fields[1], as: UTF8.self)),
+                      let decoded = Base64.decode(fields[4])
+                else { throw .malformed(line: line, reason: "the policy line is not a version \(SecretBundle.version) policy") }
+                serial = number
+                signature = decoded
+            }
             if bytes[start..<end].starts(with: epochTag) {
+                // `epoch TIME ID WRITER POLICY PARENTS …`: the id and what it builds on.
+                let fields = bytes[start..<end].split(separator: UInt8(ascii: " "), maxSplits: 6)
+                guard fields.count == 7 else { throw .malformed(line: line, reason: "an epoch line is too short") }
+                ids.append(String(decoding: fields[2], as: UTF8.self))
+                let parents = String(decoding: fields[5], as: UTF8.self)
+                if parents.hasPrefix("after="), parents != "after=-" {
+                    for parent in parents.dropFirst(6).split(separator: ",") { named.insert(String(parent)) }
+                }
                 // `epoch TIME ...`: TIME runs to the next space.
                 var index = start + epochTag.count
                 var time = 0
@@ -60,6 +86,9 @@ public struct BundleSplice: Sendable {
         self.bytes = bytes
         self.slotsStart = start
         self.latestEpochTime = latest
+        self.heads = ids.filter { !named.contains($0) }.sorted()
+        self.policySerial = serial
+        self.policySignature = signature
     }
 
     /// The slot line of `slot`, if the bundle has one (a binary search: slot

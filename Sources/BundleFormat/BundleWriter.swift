@@ -8,7 +8,7 @@ extension SecretBundle {
         out += "secretc-bundle \(Self.version)\n".utf8
         appendPolicyLines(to: &out)
         if let policy {
-            out += "policy \(policy.signer) ".utf8
+            out += "policy \(policySerial) \(previousPolicy ?? "-") \(policy.signer) ".utf8
             Base64.append(policy.signature, to: &out)
             out.append(UInt8(ascii: "\n"))
         }
@@ -19,12 +19,17 @@ extension SecretBundle {
         return out
     }
 
-    /// What the admin signs: who may decrypt and write, every key, and every
-    /// slot with its value masked (§4).
+    /// What the admin signs: the policy's serial and predecessor, who may
+    /// decrypt and write, every key, the plugins' schema, and every slot
+    /// with its value masked (§4). A version-1 bundle's payload is version 1's.
     public func policyPayload() -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(slots.count * 100 + 4096)
-        out += "secretc-policy 1\n".utf8
+        if formatVersion == 1 {
+            out += "secretc-policy 1\n".utf8
+        } else {
+            out += "secretc-policy 2\nserial \(policySerial)\nprevious \(previousPolicy ?? "-")\n".utf8
+        }
         appendPolicyLines(to: &out)
         for slot in slots.isSorted ? slots : slots.sorted(by: { $0.slot < $1.slot }) {
             slot.append(to: &out, maskingValue: true)
@@ -58,10 +63,13 @@ extension Epoch {
     public static func canonicalOrder(_ lhs: Epoch, _ rhs: Epoch) -> Bool { (lhs.time, lhs.id) < (rhs.time, rhs.id) }
 
     /// What the writer signs (§4).
-    /// - Parameter dataKeyDigest: lower-case hex SHA-256 of ``dataKeyMessage``.
-    public func payload(environment: String, dataKeyDigest: String) -> [UInt8] {
-        var out = Array("secretc-epoch 1\nenvironment \(environment)\nepoch \(id)\ntime \(time)\nwriter \(writer)\n".utf8)
-        out += "data-key \(dataKeyDigest)\n".utf8
+    /// - Parameters:
+    ///   - dataKeyDigest: lower-case hex SHA-256 of ``dataKeyMessage``.
+    ///   - formatVersion: 1 only to verify a version-1 bundle before upgrading it.
+    public func payload(environment: String, dataKeyDigest: String, formatVersion: Int = SecretBundle.version) -> [UInt8] {
+        var out = Array(Self.payloadHeader(
+            environment: environment, id: id, time: time, writer: writer, policy: policy, parents: parents,
+            dataKeyDigest: dataKeyDigest, formatVersion: formatVersion).utf8)
         // The same order as the epoch line's claims: `owner/plugin/KEY=digest`
         // becomes `claim owner plugin KEY digest`.
         let claims = Claim.canonicalTexts(claims)
@@ -81,6 +89,21 @@ extension Epoch {
             out.append(UInt8(ascii: "\n"))
         }
         return out
+    }
+}
+
+extension Epoch {
+    /// The lines of an epoch's payload before its claims.
+    public static func payloadHeader(
+        environment: String, id: String, time: Int, writer: String, policy: PolicyReference, parents: EpochParents,
+        dataKeyDigest: String, formatVersion: Int
+    ) -> String {
+        guard formatVersion != 1 else {
+            return "secretc-epoch 1\nenvironment \(environment)\nepoch \(id)\ntime \(time)\nwriter \(writer)\n"
+                + "data-key \(dataKeyDigest)\n"
+        }
+        return "secretc-epoch 2\nenvironment \(environment)\nepoch \(id)\ntime \(time)\nwriter \(writer)\n"
+            + "policy \(policy.serial) \(policy.id)\nparents \(parents.field)\ndata-key \(dataKeyDigest)\n"
     }
 }
 
@@ -135,6 +158,7 @@ extension FieldLine {
         var out = "field \(plugin) \(key) label=\(PercentEncoding.encode(label))"
         if let placeholder { out += ";placeholder=\(PercentEncoding.encode(placeholder))" }
         if let help { out += ";help=\(PercentEncoding.encode(help))" }
+        if let pattern { out += ";pattern=\(PercentEncoding.encode(pattern))" }
         return out + "\n"
     }
 }
@@ -153,7 +177,7 @@ extension SlotKey {
 extension Epoch {
     /// The epoch's line in the bundle, LF included.
     public func appendLine(to out: inout [UInt8]) {
-        out += "epoch \(time) \(id) \(writer) ".utf8
+        out += "epoch \(time) \(id) \(writer) \(policy.field) \(parents.field) ".utf8
         Base64.append(dataKeyMessage, to: &out)
         out.append(UInt8(ascii: " "))
         Base64.append(signature, to: &out)

@@ -87,7 +87,7 @@ public struct ScannedBundle: Sendable {
     /// order, rendered into one reused buffer: the loader only hashes it.
     public func policyPayload(pieces body: (UnsafeRawBufferPointer) -> Void) {
         PieceBuffer.render(to: body) { out in
-            out.append(header.policyPayload())  // no slots: "secretc-policy 1" and the header lines
+            out.append(header.policyPayload())  // no slots: the first lines and the header lines
             bytes.withUnsafeBytes { bytes in
                 for slot in slots {
                     out.append(UnsafeRawBufferPointer(rebasing: bytes[slot.lineStart..<slot.valueStart]))
@@ -103,9 +103,9 @@ public struct ScannedBundle: Sendable {
     public func epochPayload(_ index: Int, dataKeyDigest: String, pieces body: (UnsafeRawBufferPointer) -> Void) {
         let epoch = epochs[index]
         PieceBuffer.render(to: body) { out in
-            out.append(
-                Array(("secretc-epoch 1\nenvironment \(header.environment)\nepoch \(epoch.id)\ntime \(epoch.time)\n"
-                    + "writer \(epoch.writer)\ndata-key \(dataKeyDigest)\n").utf8))
+            out.append(Array(Epoch.payloadHeader(
+                environment: header.environment, id: epoch.id, time: epoch.time, writer: epoch.writer, policy: epoch.policy,
+                parents: epoch.parents, dataKeyDigest: dataKeyDigest, formatVersion: header.formatVersion).utf8))
             // `owner/plugin/KEY=digest` becomes `claim owner plugin KEY digest`:
             // the claim's bytes, its three separators made spaces.
             bytes.withUnsafeBytes { bytes in
@@ -128,7 +128,8 @@ public struct ScannedBundle: Sendable {
         var bundle = header
         bundle.epochs = epochs.map { epoch in
             Epoch(
-                time: epoch.time, id: epoch.id, writer: epoch.writer, dataKeyMessage: epoch.dataKeyMessage,
+                time: epoch.time, id: epoch.id, writer: epoch.writer, policy: epoch.policy, parents: epoch.parents,
+                dataKeyMessage: epoch.dataKeyMessage,
                 signature: epoch.signature,
                 claims: epoch.claims.map { claim in
                     Claim(
@@ -151,6 +152,8 @@ public struct ScannedEpoch: Sendable {
     public let time: Int
     public let id: String
     public let writer: String
+    public let policy: PolicyReference
+    public let parents: EpochParents
     public let dataKeyMessage: [UInt8]
     public let signature: [UInt8]
     public let claims: [ScannedClaim]

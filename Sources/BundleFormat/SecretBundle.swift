@@ -2,8 +2,16 @@
 /// signed write batches (epochs) and one line per slot. Parsing and writing
 /// only; no cryptography happens here.
 public struct SecretBundle: Sendable, Equatable {
-    /// The format version this code reads and writes.
-    public static let version = 1
+    /// The format version this code writes and verifies. (Version 1 is
+    /// still parsed, so that `compile` can verify and upgrade it; every
+    /// reader refuses it.)
+    public static let version = 2
+
+    /// The latest time a bundle may hold: 9999-12-31T23:59:59Z.
+    public static let latestTime = 253_402_300_799
+
+    /// The version of the text this was parsed from (``version`` when made here).
+    public var formatVersion: Int = SecretBundle.version
 
     public var environment: String
     /// Fingerprints of the keys that can decrypt data keys.
@@ -17,6 +25,11 @@ public struct SecretBundle: Sendable, Equatable {
     /// The declared schema of each plugin with a slot here: grouped by plugin
     /// (sorted), each plugin's keys in manifest order.
     public var fields: [FieldLine]
+    /// The policy's place in its history: grows by one each time an admin
+    /// signs a new policy (0 in version 1).
+    public var policySerial: Int = 1
+    /// The ``PolicyReference/id`` of the policy this one replaces; nil for the first.
+    public var previousPolicy: String?
     /// The admin's signature over ``policyPayload()``; nil until signed.
     public var policy: PolicySignature?
     /// Write batches, in canonical order (time, then id).
@@ -49,13 +62,18 @@ public struct FieldLine: Sendable, Equatable {
     public var label: String
     public var placeholder: String?
     public var help: String?
+    /// The manifest's pattern (a regular expression every value must match), signed with the policy.
+    public var pattern: String?
 
-    public init(plugin: String, key: String, label: String, placeholder: String? = nil, help: String? = nil) {
+    public init(
+        plugin: String, key: String, label: String, placeholder: String? = nil, help: String? = nil, pattern: String? = nil
+    ) {
         self.plugin = plugin
         self.key = key
         self.label = label
         self.placeholder = placeholder
         self.help = help
+        self.pattern = pattern
     }
 }
 
@@ -71,6 +89,48 @@ public struct PolicySignature: Sendable, Equatable {
     }
 }
 
+/// The policy an epoch was written under: its serial and its id (lower-case
+/// hex SHA-256 of the policy's signature bytes).
+public struct PolicyReference: Sendable, Equatable {
+    public var serial: Int
+    public var id: String
+
+    public init(serial: Int, id: String) {
+        self.serial = serial
+        self.id = id
+    }
+
+    /// `serial.id`, as in the epoch line.
+    public var field: String { "\(serial).\(id)" }
+}
+
+/// What an epoch builds on: the epochs that were the bundle's heads when it
+/// was written (all present in the bundle), or, for a checkpoint that
+/// `compile` signs, the heads it re-sealed (no longer present).
+public enum EpochParents: Sendable, Equatable {
+    /// Parent epoch ids, sorted; empty for the first epoch of a history.
+    case after([String])
+    /// A checkpoint: the ids of the heads it subsumes, sorted.
+    case subsumes([String])
+
+    public var ids: [String] {
+        switch self {
+        case .after(let ids), .subsumes(let ids): return ids
+        }
+    }
+
+    public var isCheckpoint: Bool {
+        if case .subsumes = self { return true }
+        return false
+    }
+
+    /// `after=ID,ID`, `after=-`, `subsumes=ID,ID` or `subsumes=-`, as in the epoch line.
+    public var field: String {
+        let list = ids.isEmpty ? "-" : ids.joined(separator: ",")
+        return (isCheckpoint ? "subsumes=" : "after=") + list
+    }
+}
+
 /// One write batch: a data key encrypted to the recipients, what it wrote,
 /// and its writer's signature.
 public struct Epoch: Sendable, Equatable {
@@ -79,6 +139,10 @@ public struct Epoch: Sendable, Equatable {
     public var id: String
     /// The writer's fingerprint.
     public var writer: String
+    /// The policy the epoch was written under (unused in version 1).
+    public var policy: PolicyReference
+    /// The epochs it builds on (empty in version 1).
+    public var parents: EpochParents
     /// The binary OpenPGP message holding the 32-byte data key.
     public var dataKeyMessage: [UInt8]
     /// The writer's detached signature over ``payload(environment:)``.
@@ -86,10 +150,15 @@ public struct Epoch: Sendable, Equatable {
     /// What the batch set (with the SHA-256 of each value) or deleted, sorted.
     public var claims: [Claim]
 
-    public init(time: Int, id: String, writer: String, dataKeyMessage: [UInt8], signature: [UInt8], claims: [Claim]) {
+    public init(
+        time: Int, id: String, writer: String, policy: PolicyReference = PolicyReference(serial: 0, id: ""),
+        parents: EpochParents = .after([]), dataKeyMessage: [UInt8], signature: [UInt8], claims: [Claim]
+    ) {
         self.time = time
         self.id = id
         self.writer = writer
+        self.policy = policy
+        self.parents = parents
         self.dataKeyMessage = dataKeyMessage
         self.signature = signature
         self.claims = claims
@@ -184,5 +253,14 @@ public struct SlotAttributes: Sendable, Equatable {
         self.inactive = inactive
         self.scopes = scopes
         self.description = description
+    }
+}
+
+extension Array where Element == Epoch {
+    /// The epochs no other epoch builds on: what the next write names.
+    public var heads: [String] {
+        var named = Set<String>()
+        for epoch in self { if case .after(let parents) = epoch.parents { named.formUnion(parents) } }
+        return map(\.id).filter { !named.contains($0) }.sorted()
     }
 }

@@ -15,6 +15,11 @@ public enum BundleSealError: Error, Sendable, Equatable, CustomStringConvertible
     case unauthorizedWriter(epoch: String, writer: String, slot: String)
     /// Values and claims disagree: a dropped, moved or rolled-back value.
     case inconsistent(slot: String, reason: String)
+    /// An epoch's place in the history is wrong: a missing parent, a newer
+    /// policy than the bundle's, a time ahead of its signature.
+    case history(epoch: String, reason: String)
+    /// A bundle of a format version that verifiers no longer read.
+    case outdatedVersion(Int)
     /// A value or data key failed to decrypt or authenticate.
     case undecryptable(String)
     /// gpg itself failed.
@@ -29,6 +34,9 @@ public enum BundleSealError: Error, Sendable, Equatable, CustomStringConvertible
         case .unauthorizedWriter(let epoch, let writer, let slot):
             return "epoch \(epoch): writer \(writer) may not write slot \(slot)"
         case .inconsistent(let slot, let reason): return "slot \(slot): \(reason)"
+        case .history(let epoch, let reason): return "epoch \(epoch): \(reason)"
+        case .outdatedVersion(let version):
+            return "bundle format version \(version) is no longer read; an admin upgrades it with `secretc compile`"
         case .undecryptable(let why): return "cannot decrypt: \(why)"
         case .gpg(let error): return "\(error)"
         }

@@ -9,8 +9,14 @@ public struct BundleVerifier {
     /// Fingerprints trusted to sign the policy (a loader's pins, or the
     /// declared admins for `check`).
     public var trustedAdmins: Set<String>
+    /// Also verifies a version-1 bundle, by version 1's rules: only for
+    /// `compile`, which upgrades it.
+    public var upgrading: Bool
 
-    public init(trustedAdmins: Set<String>) { self.trustedAdmins = trustedAdmins }
+    public init(trustedAdmins: Set<String>, upgrading: Bool = false) {
+        self.trustedAdmins = trustedAdmins
+        self.upgrading = upgrading
+    }
 
     /// What a verified bundle says about each slot's value.
     public struct Verified: Sendable {
@@ -46,10 +52,12 @@ public struct BundleVerifier {
     /// home and checked by gpg.
     /// - Throws: ``BundleSealError`` naming the first problem.
     public func verify(_ bundle: SecretBundle) throws(BundleSealError) -> Verified {
+        if !(upgrading && bundle.formatVersion == 1) { try History.requireCurrentVersion(bundle) }
         let checker = try SignatureChecker(bundle)
         defer { checker.close() }
         try verifyPolicy(bundle, payload: SignedData(bundle.policyPayload()), checker)
         let epochs = try verifyEpochs(bundle, checker)
+        if bundle.formatVersion != 1 { try History.check(bundle, bundle.epochs, admins: Set(bundle.admins)) }
         let latest = try checkClaims(bundle)
         return Verified(bundle: bundle, epochs: epochs, latestWriter: latest)
     }
@@ -80,10 +88,12 @@ public struct BundleVerifier {
                 throw .badEpochSignature(epoch: epoch.id, reason: "writer \(epoch.writer) has no key in the bundle")
             }
             let payload = epoch.payload(
-                environment: bundle.environment, dataKeyDigest: Digest.sha256Hex(epoch.dataKeyMessage))
-            try requireGood(signature: epoch.signature, over: SignedData(payload), by: epoch.writer, checker) {
+                environment: bundle.environment, dataKeyDigest: Digest.sha256Hex(epoch.dataKeyMessage),
+                formatVersion: bundle.formatVersion)
+            let check = try requireGood(signature: epoch.signature, over: SignedData(payload), by: epoch.writer, checker) {
                 .badEpochSignature(epoch: epoch.id, reason: $0)
             }
+            if bundle.formatVersion != 1 { try History.checkTime(epoch, signedAt: check.timestamp) }
             // An admin may make any claim; a user only claims for its own slots.
             // (That every claim names a declared slot is checked with the claims, step 6.)
             if !admins.contains(epoch.writer) {
@@ -151,10 +161,11 @@ public struct BundleVerifier {
         return LatestWriters(epochs: bundle.epochs, slots: bundle.slots.map(\.slot), epochIndexes: epochIndexes)
     }
 
+    @discardableResult
     func requireGood(
         signature: [UInt8], over payload: SignedData, by signer: String, _ checker: SignatureChecker,
         _ failure: (String) -> BundleSealError
-    ) throws(BundleSealError) {
+    ) throws(BundleSealError) -> SignatureCheck {
         let checks: [SignatureCheck]
         let inProcess: Bool
         do {
@@ -175,6 +186,7 @@ public struct BundleVerifier {
             else {
                 throw failure("the signature is not in canonical form (altered bytes?)")
             }
+            return check
         case .bad: throw failure("bad signature (the signed content was changed)")
         case .missingKey: throw failure("signed by a key that is not in the bundle")
         case .keyExpired: throw failure("signed by an expired key")

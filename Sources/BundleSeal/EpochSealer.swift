@@ -32,11 +32,25 @@ public struct EpochSealer {
     /// Fingerprint of the signing key (its secret half must be in `signer`'s home).
     public var writer: String
     public var recipients: [String]
+    /// The policy the epoch is written under (the bundle's, as signed).
+    public var policy: PolicyReference
+    /// What it builds on: the bundle's heads, or what a checkpoint subsumes.
+    public var parents: EpochParents
 
-    public init(environment: String, writer: String, recipients: [String]) {
+    public init(environment: String, writer: String, recipients: [String], policy: PolicyReference, parents: EpochParents) {
         self.environment = environment
         self.writer = writer
         self.recipients = recipients
+        self.policy = policy
+        self.parents = parents
+    }
+
+    /// A sealer of a write onto signed `bundle`: under its policy, after its heads.
+    public init(onto bundle: SecretBundle, writer: String) {
+        self.init(
+            environment: bundle.environment, writer: writer, recipients: bundle.recipients,
+            policy: bundle.policyReference ?? PolicyReference(serial: bundle.policySerial, id: ""),
+            parents: .after(bundle.epochs.heads))
     }
 
     /// Seals `changes` into a new epoch ordered after every epoch in `existing`.
@@ -67,6 +81,9 @@ public struct EpochSealer {
     ) throws(BundleSealError) -> (epoch: Epoch, values: [SlotKey: SealedValue?]) {
         let id = Self.randomEpochID()
         let time = max(Int(now.timeIntervalSince1970), latestTime + 1)
+        guard time <= SecretBundle.latestTime else {
+            throw .history(epoch: id, reason: "no time is left after the latest epoch's (\(latestTime))")
+        }
         var claims: [Claim] = []
         var values: [SlotKey: SealedValue?] = [:]
         for change in changes {
@@ -91,7 +108,9 @@ public struct EpochSealer {
         }
         claims = Claim.sorted(claims)
         let message = dataKey.message
-        var epoch = Epoch(time: time, id: id, writer: writer, dataKeyMessage: message, signature: [], claims: claims)
+        var epoch = Epoch(
+            time: time, id: id, writer: writer, policy: policy, parents: parents, dataKeyMessage: message, signature: [],
+            claims: claims)
         let payload = epoch.payload(environment: environment, dataKeyDigest: Digest.sha256Hex(message))
         do {
             epoch.signature = try signer.signDetached(payload, as: writer)
@@ -132,6 +151,19 @@ public struct DataKey: Sendable {
 
 /// Signs a bundle's policy as an admin.
 public enum PolicySigner {
+    /// Signs the bundle's edited policy as a new one: the next serial, naming
+    /// the policy it replaces (the first policy when there is none), so that
+    /// the epochs written under the old one stay valid.
+    public static func signAnew(_ bundle: inout SecretBundle, as admin: String, with context: Context)
+        throws(BundleSealError)
+    {
+        if let current = bundle.policyReference {
+            bundle.previousPolicy = current.id
+            bundle.policySerial = current.serial + 1
+        }
+        try sign(&bundle, as: admin, with: context)
+    }
+
     public static func sign(_ bundle: inout SecretBundle, as admin: String, with context: Context)
         throws(BundleSealError)
     {

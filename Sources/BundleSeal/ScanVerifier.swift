@@ -65,6 +65,7 @@ public struct ScanVerifier: Sendable {
     /// (only those are checked in process).
     public static func checkSignatures(_ scan: ScannedBundle, trustedAdmins: Set<String>) throws(BundleSealError) -> Signatures? {
         let header = scan.header
+        try History.requireCurrentVersion(header)
         let checker = try SignatureChecker(header)
         defer { checker.close() }
         let signers = [header.policy?.signer].compactMap { $0 } + scan.epochs.map(\.writer)
@@ -76,9 +77,10 @@ public struct ScanVerifier: Sendable {
         for (index, epoch) in scan.epochs.enumerated() {
             let dataKeyDigest = Digest.sha256Hex(epoch.dataKeyMessage)
             let payload = SignedData { scan.epochPayload(index, dataKeyDigest: dataKeyDigest, pieces: $0) }
-            try verifier.requireGood(signature: epoch.signature, over: payload, by: epoch.writer, checker) {
+            let check = try verifier.requireGood(signature: epoch.signature, over: payload, by: epoch.writer, checker) {
                 .badEpochSignature(epoch: epoch.id, reason: $0)
             }
+            try History.checkTime(epoch, signedAt: check.timestamp)
             guard !admins.contains(epoch.writer) else { continue }
             // A user's key claims only that user's slots.
             let owners = header.users.filter { $0.value == epoch.writer }.map { Array($0.key.utf8) }
@@ -90,6 +92,7 @@ public struct ScanVerifier: Sendable {
                 }
             }
         }
+        try History.check(header, scan.epochs, admins: admins)
         return Signatures()
     }
 
@@ -180,9 +183,10 @@ public struct ScanVerifier: Sendable {
 
 /// The latest claim of each claimed slot, by the slot's name bytes.
 ///
-/// Each epoch's claims are sorted by `owner/plugin/key`; the slot lines by
-/// owner, plugin and key. The two orders agree unless a name is a prefix of
-/// another followed by a byte below `/` (`a` and `a.b`). When they agree,
+/// Each epoch's claims are sorted by their whole text `owner/plugin/key=…`;
+/// the slot lines by owner, plugin and key. The two orders agree unless a
+/// name is a prefix of another followed by a byte below `/` (`a` and `a.b`)
+/// or, for keys, below `=` (`K1` and `K10`). When they agree,
 /// the large epochs (a re-seal claims every slot) are walked in step with
 /// the slots, so a slot's check reads the claims next to the last one it
 /// read; the other epochs' claims, and every claim when the orders differ,
@@ -256,7 +260,7 @@ fileprivate struct ClaimTable: Sendable {
         self.count = count
     }
 
-    /// Whether the slot lines, compared as claims are (`owner/plugin/key`,
+    /// Whether the slot lines, compared as claims are (`owner/plugin/key=`,
     /// bytewise), are in increasing order.
     private static func ordersAgree(_ scan: ScannedBundle) -> Bool {
         scan.bytes.withUnsafeBytes { raw in
@@ -322,8 +326,11 @@ fileprivate struct ClaimTable: Sendable {
         return found
     }
 
-    /// Bytewise order of two paths, `a` and `b`, each written with spaces
-    /// or slashes between its names (compared as slashes).
+    /// The order of claims (`owner/plugin/key=digest`, bytewise) of two
+    /// paths, `a` and `b`, each written with spaces or slashes between its
+    /// names (compared as slashes) and compared as if followed by `=`: a path
+    /// that is a prefix of the other sorts after it when the other continues
+    /// with a byte below `=` (`K10=` before `K1=`), as their claims do.
     @inline(__always)
     static func order(_ bytes: UnsafeRawBufferPointer, _ a: Int, _ aEnd: Int, _ b: Int, _ bEnd: Int) -> Int {
         let base = bytes.baseAddress!
@@ -344,7 +351,12 @@ fileprivate struct ClaimTable: Sendable {
             if left != right { return Int(left) - Int(right) }
             offset += 1
         }
-        return (aEnd - a) - (bEnd - b)
+        let equals = Int(UInt8(ascii: "="))
+        if aEnd - a > common { return slashedAt(a + common) - equals }
+        if bEnd - b > common { return equals - slashedAt(b + common) }
+        return 0
+
+        func slashedAt(_ offset: Int) -> Int { Int(slashed(base.load(fromByteOffset: offset, as: UInt8.self))) }
     }
 
     /// `word` with every space byte made a slash (0x20 | 0x0F = 0x2F).

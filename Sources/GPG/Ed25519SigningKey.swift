@@ -125,7 +125,8 @@ public struct Ed25519SigningKey: Sendable {
         guard signature.created >= created else { return result(.error("the signature predates its key")) }
         let moment = Int(now.timeIntervalSince1970)
         if revoked { return result(.keyRevoked) }
-        if let expires, expires <= moment { return result(.keyExpired) }
+        // A key's expiry stops new signatures; one made while it was valid stays good.
+        if let expires, expires <= signature.created { return result(.keyExpired) }
         if let lifetime = signature.subpacket(3).map(Self.integer), lifetime > 0, signature.created + lifetime <= moment {
             return result(.signatureExpired)
         }

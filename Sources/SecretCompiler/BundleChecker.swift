@@ -78,7 +78,7 @@ public struct BundleChecker {
             let location: SourceLocation
             switch error {
             case .untrustedPolicy: location = at(line(startingWith: "policy "))
-            case .badEpochSignature(let epoch, _), .unauthorizedWriter(let epoch, _, _):
+            case .badEpochSignature(let epoch, _), .unauthorizedWriter(let epoch, _, _), .history(let epoch, _):
                 location = at(lines.firstIndex { $0.hasPrefix("epoch ") && $0.contains(" \(epoch) ") }.map { $0 + 1 } ?? 1)
             case .inconsistent(let slot, _):
                 let parts = slot.split(separator: "/")

@@ -15,8 +15,11 @@ extension Compiler {
         public var signer: String
     }
 
-    /// Creates the bundle, or re-seals it: all values into one fresh epoch
-    /// encrypted to the declared recipients, the policy re-signed.
+    /// Creates the bundle, or re-seals it: the policy re-signed with the next
+    /// serial, naming the one it replaces, and all values in one fresh epoch
+    /// encrypted to the declared recipients — a checkpoint naming the heads
+    /// it subsumes. A version-1 bundle is verified by version 1's rules and
+    /// upgraded.
     /// - Parameter signerName: the admin key name to sign with (default: the
     ///   first declared admin whose secret key is in the GnuPG home).
     public func compile(as signerName: String? = nil) throws(CompilerError) -> CompileReport {
@@ -26,7 +29,15 @@ extension Compiler {
             var bundle = try EnvironmentPolicy.skeleton(project, environment)
             var values: [SlotKey: SecureBytes] = [:]
             var dropped: [String] = []
-            let existing = try verifiedBundle()
+            let existing = try verifiedBundle(upgrading: true)
+            bundle.policySerial = (existing?.bundle.policySerial ?? 0) + 1
+            bundle.previousPolicy = existing?.bundle.policyReference?.id
+            // Signed first: the checkpoint names the policy it is written under.
+            do throws(BundleSealError) {
+                try PolicySigner.sign(&bundle, as: admin, with: context)
+            } catch {
+                throw .seal(error, bundle: file.displayPath)
+            }
             if let existing, existing.bundle.slots.contains(where: { $0.value != nil }) {
                 let opened = try open(
                     existing, with: context, purpose: "re-sealing \(file.displayPath) needs a recipient's secret key to read its values")
@@ -39,7 +50,9 @@ extension Compiler {
                 let (encryptor, recipients) = try Self.encryptor(
                     recipients: (environment.recipients ?? []).map(\.value), key: { project.keys[$0].map(WriteFacts.Key.init) })
                 defer { encryptor.remove() }
-                let sealer = EpochSealer(environment: environmentName, writer: admin, recipients: recipients)
+                let sealer = EpochSealer(
+                    environment: environmentName, writer: admin, recipients: recipients,
+                    policy: bundle.policyReference!, parents: .subsumes(existing?.bundle.epochs.heads ?? []))
                 let changes = values.sorted { $0.key < $1.key }.map { EpochSealer.Change(slot: $0.key, value: $0.value) }
                 do throws(BundleSealError) {
                     let (epoch, sealed) = try sealer.seal(
@@ -51,11 +64,6 @@ extension Compiler {
                 } catch {
                     throw .seal(error, bundle: file.displayPath)
                 }
-            }
-            do throws(BundleSealError) {
-                try PolicySigner.sign(&bundle, as: admin, with: context)
-            } catch {
-                throw .seal(error, bundle: file.displayPath)
             }
             let bytes = bundle.serialized()
             let identity = try file.replace(with: bytes, spare: cache?.spare(for: file.url))

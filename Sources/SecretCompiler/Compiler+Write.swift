@@ -347,7 +347,11 @@ public struct SlotWriter {
         dataKey: (DataKey, recipients: [String]), signers: Signers, context: Context
     ) throws(CompilerError) -> (pieces: [ArraySlice<UInt8>], signer: String) {
         for candidate in signers.candidates {
-            let sealer = EpochSealer(environment: environmentName, writer: candidate.fingerprint, recipients: dataKey.recipients)
+            // Under the bundle's policy, after every head: the history the next reader checks.
+            let sealer = EpochSealer(
+                environment: environmentName, writer: candidate.fingerprint, recipients: dataKey.recipients,
+                policy: PolicyReference(serial: splice.policySerial, id: Digest.sha256Hex(splice.policySignature)),
+                parents: .after(splice.heads))
             do throws(BundleSealError) {
                 let (epoch, sealed) = try sealer.seal(
                     changes.map { EpochSealer.Change(slot: $0.slot.slot, value: $0.value) },

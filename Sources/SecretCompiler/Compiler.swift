@@ -90,10 +90,13 @@ public struct Compiler {
     // MARK: Verification
 
     /// Parses and verifies the bundle with public keys only; nil when it does not exist yet.
-    public func verifiedBundle(trusting admins: Set<String>? = nil) throws(CompilerError) -> BundleVerifier.Verified? {
+    /// - Parameter upgrading: also verify a version-1 bundle, by version 1's rules (for `compile`).
+    public func verifiedBundle(trusting admins: Set<String>? = nil, upgrading: Bool = false)
+        throws(CompilerError) -> BundleVerifier.Verified?
+    {
         guard let bundle = try file.load() else { return nil }
         do {
-            return try BundleVerifier(trustedAdmins: admins ?? declaredAdmins).verify(bundle)
+            return try BundleVerifier(trustedAdmins: admins ?? declaredAdmins, upgrading: upgrading).verify(bundle)
         } catch {
             throw .seal(error, bundle: file.displayPath)
         }
@@ -108,7 +111,13 @@ public struct Compiler {
         // What the declarations call for is worked out while the signatures are checked.
         let (project, environment) = (project, environment)
         let (expected, _) = try concurrently({
-            Result { () throws(CompilerError) in try EnvironmentPolicy.skeleton(project, environment).policyPayload() }
+            Result { () throws(CompilerError) in
+                var skeleton = try EnvironmentPolicy.skeleton(project, environment)
+                // Its place in the policy history is the bundle's: the rest must be what the declarations say.
+                skeleton.policySerial = scan.header.policySerial
+                skeleton.previousPolicy = scan.header.previousPolicy
+                return skeleton.policyPayload()
+            }
         }) { () throws(CompilerError) in
             try Self.verify(scan, trustedAdmins: declaredAdmins, displayPath: file.displayPath)
         }

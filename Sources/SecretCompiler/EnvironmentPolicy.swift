@@ -55,7 +55,8 @@ public enum EnvironmentPolicy {
         for plugin in Set(bundle.slots.map(\.slot.plugin)).sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
             for spec in project.manifests[plugin]?.secrets ?? [] {
                 bundle.fields.append(FieldLine(
-                    plugin: plugin, key: spec.key.value, label: spec.label, placeholder: spec.placeholder, help: spec.help))
+                    plugin: plugin, key: spec.key.value, label: spec.label, placeholder: spec.placeholder, help: spec.help,
+                    pattern: spec.pattern?.value))
             }
         }
         return bundle

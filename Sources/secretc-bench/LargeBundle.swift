@@ -82,7 +82,7 @@ struct LargeBundle {
         let changes = bundle.slots.map { line -> EpochSealer.Change in
             EpochSealer.Change(slot: line.slot, value: SecureBytes(sampleValue(line.slot)))
         }
-        let (epoch, sealed) = try EpochSealer(environment: "production", writer: bundle.admins[0], recipients: bundle.recipients)
+        let (epoch, sealed) = try EpochSealer(onto: bundle, writer: bundle.admins[0])
             .seal(changes, after: bundle.epochs, encryptor: encryptor, signer: context)
         bundle.epochs.append(epoch)
         for index in bundle.slots.indices { bundle.slots[index].value = sealed[bundle.slots[index].slot] ?? nil }

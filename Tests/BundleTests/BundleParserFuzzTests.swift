@@ -83,7 +83,9 @@ struct BundleParserFuzzTests {
         broken[20_000] = "slot x\n"
         let badHeader = header.replacingOccurrences(of: "\nepoch ", with: "\nepoch x")
         let badEpoch = try #require(header.split(separator: "\n").firstIndex { $0.hasPrefix("epoch ") }) + 1
-        #expect(throws: BundleFormatError.malformed(line: badEpoch, reason: "'x1795394685' is not a time")) {
+        let time = header.split(separator: "\n")[badEpoch - 1].split(separator: " ")[1]
+        let reason = "'x\(time)' is not a time (seconds since 1970, at most \(SecretBundle.latestTime))"
+        #expect(throws: BundleFormatError.malformed(line: badEpoch, reason: reason)) {
             try SecretBundle(parsing: Array((badHeader + broken.joined()).utf8))
         }
     }

@@ -50,7 +50,7 @@ final class BundleFixture: @unchecked Sendable {
     }
 
     func write(_ values: [SlotKey: String?], into bundle: inout SecretBundle, as writer: String, home: TemporaryGPGHome) throws {
-        let sealer = EpochSealer(environment: bundle.environment, writer: writer, recipients: bundle.recipients)
+        let sealer = EpochSealer(onto: bundle, writer: writer)
         let changes = values.map { EpochSealer.Change(slot: $0.key, value: $0.value.map { SecureBytes($0) }) }
         let (epoch, sealed) = try sealer.seal(
             changes, after: bundle.epochs, encryptor: Context(home: publicHome.path), signer: Context(home: home.path))
@@ -77,6 +77,9 @@ struct BundleRoundTripTests {
             if index % 2 == 0 { values[slot] = "value-\(index)" }
         }
         bundle.slots.sort { $0.slot < $1.slot }
+        // A new policy: the next serial, naming the one it replaces.
+        bundle.previousPolicy = bundle.policyReference!.id
+        bundle.policySerial += 1
         try PolicySigner.sign(&bundle, as: fixture.admin, with: Context(home: fixture.adminHome.path))
         try fixture.write(values, into: &bundle, as: fixture.admin, home: fixture.adminHome)
         let scan = try ScannedBundle(scanning: bundle.serialized())

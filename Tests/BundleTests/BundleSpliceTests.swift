@@ -28,6 +28,9 @@ struct BundleSpliceTests {
             let bundle = try SecretBundle(parsing: bytes)
             let splice = try BundleSplice(bytes)
             #expect(splice.latestEpochTime == bundle.epochs.map(\.time).max() ?? 0)
+            #expect(splice.heads == bundle.epochs.heads)
+            #expect(splice.policySerial == bundle.policySerial)
+            #expect(splice.policySignature == bundle.policy?.signature)
             // Every slot line is found where the canonical order puts it.
             for line in bundle.slots.prefix(50) + bundle.slots.suffix(50) {
                 let found = try #require(try splice.slot(line.slot))
@@ -41,7 +44,8 @@ struct BundleSpliceTests {
             // One new epoch that sets the first and last slot and deletes one with a value.
             var epoch = Epoch(
                 time: splice.latestEpochTime + 1, id: "00112233445566ff", writer: String(repeating: "A", count: 40),
-                dataKeyMessage: [1, 2, 3], signature: [4, 5, 6], claims: [])
+                policy: PolicyReference(serial: splice.policySerial, id: String(repeating: "0", count: 64)),
+                parents: .after(splice.heads), dataKeyMessage: [1, 2, 3], signature: [4, 5, 6], claims: [])
             var expected = bundle
             var changes: [(slot: BundleSplice.Slot, field: [UInt8])] = []
             let withValue = bundle.slots.firstIndex { $0.value != nil }

@@ -29,6 +29,7 @@ def verify(home, signature, payload, signer):
     # VALIDSIG <signing-key-fpr> ... <primary-key-fpr> is the last field of the line.
     if result.returncode != 0 or not valid or valid[0][-1] != signer:
         fail("bad signature by " + signer)
+    return int(valid[0][4])  # VALIDSIG fpr date timestamp ...: when it was signed
 
 
 def main():
@@ -37,7 +38,7 @@ def main():
     if not raw.endswith(b"\n"):
         fail("truncated")
     lines = raw.decode("utf-8").split("\n")[:-1]
-    if lines[0] != "secretc-bundle 1":
+    if lines[0] != "secretc-bundle 2":
         fail("unsupported version line: " + lines[0])
     environment, recipients, admins, users, keys, policy, epochs, slots = None, [], [], {}, {}, None, [], []
     for line in lines[1:]:
@@ -48,14 +49,17 @@ def main():
         elif f[0] == "user": users[f[1]] = f[2]
         elif f[0] == "key": keys[f[1]] = base64.b64decode(f[2], validate=True)
         elif f[0] == "field": pass  # the plugin schema; covered by the policy signature
-        elif f[0] == "policy": policy = (f[1], base64.b64decode(f[2], validate=True))
+        elif f[0] == "policy": policy = (f[3], base64.b64decode(f[4], validate=True), int(f[1]), f[2])
         elif f[0] == "epoch":
             claims = []
-            for c in f[6].split(";"):
+            for c in f[8].split(";"):
                 name, digest = c.split("=", 1)
                 claims.append((tuple(name.split("/")), None if digest == "-" else base64.b64decode(digest)))
-            epochs.append(dict(time=int(f[1]), id=f[2], writer=f[3], key=base64.b64decode(f[4]),
-                               sig=base64.b64decode(f[5]), claims=claims, text=f[6]))
+            serial, policy_id = f[4].split(".")
+            kind, ids = f[5].split("=")
+            epochs.append(dict(time=int(f[1]), id=f[2], writer=f[3], policy=(int(serial), policy_id), parents=f[5],
+                               checkpoint=kind == "subsumes", parent_ids=[] if ids == "-" else ids.split(","),
+                               key=base64.b64decode(f[6]), sig=base64.b64decode(f[7]), claims=claims))
         elif f[0] == "slot": slots.append(f)
         else: fail("unknown line " + f[0])
 
@@ -66,21 +70,29 @@ def main():
         # Step 4: the policy, over the policy lines and the slot lines with values masked.
         policy_lines = [l for l in lines[1:] if l.split(" ")[0] in ("environment", "recipient", "admin", "user", "key", "field")]
         masked = [" ".join(s[:4] + ["*"] + s[5:]) for s in slots]
-        payload = ("secretc-policy 1\n" + "".join(l + "\n" for l in policy_lines + masked)).encode()
+        payload = ("secretc-policy 2\nserial %d\nprevious %s\n" % (policy[2], policy[3])
+                   + "".join(l + "\n" for l in policy_lines + masked)).encode()
         if policy is None or policy[0] not in pinned or policy[0] not in admins:
             fail("policy not signed by a pinned admin")
         verify(home, policy[1], payload, policy[0])
-        # Step 5: epochs and authorization.
+        policy_id = hashlib.sha256(policy[1]).hexdigest()
+        # Step 5: epochs, authorization and history.
         declared = {tuple(s[1:4]) for s in slots}
-        for e in epochs:
-            payload = "secretc-epoch 1\nenvironment %s\nepoch %s\ntime %d\nwriter %s\ndata-key %s\n" % (
-                environment, e["id"], e["time"], e["writer"], hashlib.sha256(e["key"]).hexdigest())
+        position = {e["id"]: i for i, e in enumerate(epochs)}
+        for i, e in enumerate(epochs):
+            if e["policy"][0] > policy[2]: fail("epoch written under a newer policy")
+            if e["policy"][0] == policy[2] and e["policy"][1] != policy_id: fail("epoch written under another policy")
+            if e["checkpoint"] and e["writer"] not in admins: fail("checkpoint not by an admin")
+            if not e["checkpoint"] and any(position.get(p, i) >= i for p in e["parent_ids"]): fail("missing parent")
+            payload = ("secretc-epoch 2\nenvironment %s\nepoch %s\ntime %d\nwriter %s\npolicy %d %s\nparents %s\n"
+                       "data-key %s\n") % (environment, e["id"], e["time"], e["writer"], e["policy"][0], e["policy"][1],
+                                           e["parents"], hashlib.sha256(e["key"]).hexdigest())
             for (owner, plugin, key), digest in e["claims"]:
                 payload += "claim %s %s %s %s\n" % (owner, plugin, key,
                                                     "-" if digest is None else base64.b64encode(digest).decode())
                 if (owner, plugin, key) not in declared: fail("claim of an undeclared slot")
                 if e["writer"] not in admins and users.get(owner) != e["writer"]: fail("unauthorized writer")
-            verify(home, e["sig"], payload.encode(), e["writer"])
+            if e["time"] > verify(home, e["sig"], payload.encode(), e["writer"]) + 300: fail("epoch time ahead of its signature")
         # Step 6: values against the latest claims.
         latest = {}
         for e in sorted(epochs, key=lambda e: (e["time"], e["id"])):

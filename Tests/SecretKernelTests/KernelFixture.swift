@@ -59,7 +59,7 @@ final class KernelFixture: @unchecked Sendable {
         let admin = try TemporaryGPGHome()
         defer { admin.close() }
         try admin.gpg(["--import", Self.secretKey("ops").path])
-        try PolicySigner.sign(&bundle, as: Self.admin, with: try Context(home: admin.path))
+        try PolicySigner.signAnew(&bundle, as: Self.admin, with: try Context(home: admin.path))
         return bundle.serialized()
     }
 
@@ -71,7 +71,7 @@ final class KernelFixture: @unchecked Sendable {
         try admin.gpg(["--import", Self.secretKey("ops").path])
         try admin.gpg(["--import", Self.example.appendingPathComponent("keys/runtime-production.asc").path])
         let context = try Context(home: admin.path)
-        let (epoch, sealed) = try EpochSealer(environment: bundle.environment, writer: Self.admin, recipients: bundle.recipients)
+        let (epoch, sealed) = try EpochSealer(onto: bundle, writer: Self.admin)
             .seal(values.map { .init(slot: $0.key, value: SecureBytes($0.value)) }, after: bundle.epochs,
                   encryptor: context, signer: context)
         bundle.epochs.append(epoch)

@@ -16,7 +16,7 @@ struct ReloadTests {
         let bad: [[UInt8]] = [
             Array(fixture.bytes.dropLast(5)),  // truncated
             try fixture.resigned { $0.slots[0].attributes.reserved = true }.map { $0 == UInt8(ascii: "+") ? UInt8(ascii: "/") : $0 },
-            Array(String(decoding: rotated, as: UTF8.self).replacingOccurrences(of: "secretc-bundle 1", with: "secretc-bundle 9").utf8),
+            Array(String(decoding: rotated, as: UTF8.self).replacingOccurrences(of: "secretc-bundle 2", with: "secretc-bundle 9").utf8),
         ]
         let kernel = try SecretKernel(fixture.configuration())
         let stop = Atomic<Bool>(false)

@@ -34,7 +34,7 @@ struct SecretKernelTests {
         var bundle = try SecretBundle(parsing: fixture.bytes)
         bundle.admins = (bundle.admins + [admin]).sorted()
         bundle.keys[admin] = try rsa.gpg(["--export", admin])
-        try PolicySigner.sign(&bundle, as: admin, with: try Context(home: rsa.path))
+        try PolicySigner.signAnew(&bundle, as: admin, with: try Context(home: rsa.path))
         let logs = CapturedLogs()
         var configuration = fixture.configuration(.bytes(bundle.serialized()), logger: logs.logger)
         configuration.trustedAdmins = [admin]

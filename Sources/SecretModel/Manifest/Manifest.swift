@@ -36,7 +36,8 @@ public struct SecretSpec: Sendable {
     /// True when `value` matches ``pattern`` as a whole (or there is none).
     public func accepts(_ value: String) -> Bool {
         guard let pattern = pattern?.value else { return true }
-        guard let regex = try? NSRegularExpression(pattern: "^(?:\(pattern))$") else { return false }
+        // \A and \z: `$` would also match before a final newline.
+        guard let regex = try? NSRegularExpression(pattern: "\\A(?:\(pattern))\\z") else { return false }
         return regex.firstMatch(in: value, range: NSRange(value.startIndex..., in: value)) != nil
     }
 }

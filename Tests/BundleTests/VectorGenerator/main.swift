@@ -1,6 +1,7 @@
 // Generates Tests/BundleTests/Vectors/*.txt from the example deployment's
 // production bundle and its EXAMPLE-ONLY keys: one file per case, each a
 // header (`expect:`, `pinned:`), an empty line, then the bundle bytes.
+// (version-1.txt, a bundle of the previous format, is kept as it is.)
 //
 //     swift run secretc-vectors Tests/BundleTests/Vectors
 import BundleFormat
@@ -46,7 +47,7 @@ func index(_ bundle: SecretBundle, _ key: SlotKey) -> Int { bundle.slots.firstIn
 /// Seals `values` as `writer` on top of `bundle`, like `secretc set` without its checks.
 @MainActor func write(_ bundle: SecretBundle, _ values: [SlotKey: String?], as writer: String, _ signer: Context) -> SecretBundle {
     var bundle = bundle
-    let sealer = EpochSealer(environment: bundle.environment, writer: writer, recipients: bundle.recipients)
+    let sealer = EpochSealer(onto: bundle, writer: writer)
     guard let (epoch, sealed) = try? sealer.seal(
         values.map { EpochSealer.Change(slot: $0.key, value: $0.value.map { SecureBytes($0) }) },
         after: bundle.epochs, encryptor: recipients, signer: signer) else { fail("sealing failed") }
@@ -70,8 +71,8 @@ let daveToken = slot("dave", "github", "TOKEN")
 let appID = slot(nil, "github", "APP_ID")
 
 add("valid", "ok", base.serialized())
-add("unsupported-version", "invalid bundle: bundle format version 2 is not supported; this secretc reads version 1 (upgrade secretc)",
-    edit(base) { $0[0] = "secretc-bundle 2" })
+add("unsupported-version", "invalid bundle: bundle format version 3 is not supported; this secretc reads version 2 (upgrade secretc)",
+    edit(base) { $0[0] = "secretc-bundle 3" })
 add("truncated", "invalid bundle: line \(text(base).split(separator: "\n").count): the last line is not ended (truncated?)",
     Array(base.serialized().dropLast(7)))
 add("duplicate-slot", "invalid bundle: line \(text(base).split(separator: "\n").count + 1): a second line for slot dave/github/TOKEN",
@@ -132,7 +133,7 @@ do {
     let value = base.slots[index(base, aliceToken)].value!
     var moved = base
     var epoch = Epoch(time: base.epochs.map(\.time).max()! + 1, id: "0123456789abcdef", writer: ops,
-                      dataKeyMessage: base.epochs.first { $0.id == value.epoch }!.dataKeyMessage, signature: [],
+                      policy: base.policyReference!, parents: .after(base.epochs.heads), dataKeyMessage: base.epochs.first { $0.id == value.epoch }!.dataKeyMessage, signature: [],
                       claims: [Claim(slot: daveToken, digest: Digest.sha256(value.bytes))])
     let payload = epoch.payload(environment: base.environment, dataKeyDigest: Digest.sha256Hex(epoch.dataKeyMessage))
     epoch.signature = (try? admin.signDetached(payload, as: ops)) ?? []
@@ -140,6 +141,70 @@ do {
     moved.slots[index(base, daveToken)].value = SealedValue(epoch: epoch.id, bytes: value.bytes)
     add("moved-ciphertext", "cannot decrypt: slot dave/github/TOKEN does not authenticate (tampered or moved)", moved.serialized())
 }
+
+// History (format 2): epochs chained under signatures, policies serialled.
+do {
+    // An epoch that a later one builds on, removed (with the values it wrote rolled back).
+    var removed = base
+    let gone = base.epochs[1]
+    removed.epochs.remove(at: 1)
+    for claim in gone.claims { removed.slots[index(base, claim.slot)].value = nil }
+    add("removed-epoch", "epoch \(base.epochs[2].id): builds on epoch \(gone.id), which is missing (removed or replaced?)",
+        removed.serialized())
+}
+do {
+    // An admin's newer policy sets APP_ID inactive and a write follows it; the
+    // older policy spliced back over the newer epochs is refused.
+    var newer = base
+    newer.policySerial = base.policySerial + 1
+    newer.previousPolicy = base.policyReference!.id
+    newer.slots[index(base, appID)].attributes.inactive = true
+    guard (try? PolicySigner.sign(&newer, as: ops, with: admin)) != nil else { fail("signing failed") }
+    let written = write(newer, [aliceToken: "github_pat_after_the_new_policy_0"], as: aliceFingerprint, alice)
+    var spliced = written
+    spliced.policySerial = base.policySerial
+    spliced.previousPolicy = base.previousPolicy
+    spliced.policy = base.policy
+    spliced.slots[index(base, appID)].attributes.inactive = false
+    add("old-policy-new-epochs",
+        "epoch \(written.epochs.last!.id): written under policy \(newer.policySerial), newer than the bundle's policy "
+            + "\(base.policySerial) (an older policy paired with newer epochs)", spliced.serialized())
+}
+do {
+    // A user's epoch dated a day after its signature was made.
+    var future = base
+    let rest = write(base, [aliceToken: "github_pat_from_the_future_0000"], as: aliceFingerprint, alice)
+    var epoch = rest.epochs.last!
+    epoch.time += 86_400
+    let payload = epoch.payload(environment: base.environment, dataKeyDigest: Digest.sha256Hex(epoch.dataKeyMessage))
+    epoch.signature = (try? alice.signDetached(payload, as: aliceFingerprint)) ?? []
+    future.epochs.append(epoch)
+    future.slots = rest.slots
+    add("epoch-time-ahead-of-signature",
+        "epoch \(epoch.id): its time \(epoch.time) is later than its signature's creation time \(epoch.time - 86_400)",
+        future.serialized())
+}
+do {
+    // A write-only user claims to checkpoint (as if re-sealing) to hide what came before.
+    var checkpoint = base
+    var epoch = write(base, [aliceToken: "github_pat_checkpoint_by_alice_0"], as: aliceFingerprint, alice)
+    var last = epoch.epochs.removeLast()
+    last.parents = .subsumes(base.epochs.heads)
+    let payload = last.payload(environment: base.environment, dataKeyDigest: Digest.sha256Hex(last.dataKeyMessage))
+    last.signature = (try? alice.signDetached(payload, as: aliceFingerprint)) ?? []
+    checkpoint.epochs.append(last)
+    checkpoint.slots = epoch.slots
+    add("checkpoint-by-user", "epoch \(last.id): only an admin signs a checkpoint, not \(aliceFingerprint)",
+        checkpoint.serialized())
+}
+add("time-beyond-year-9999", "invalid bundle: line \(text(base).split(separator: "\n").firstIndex { $0.hasPrefix("epoch ") }! + 1): "
+    + "'9223372036854775807' is not a time (seconds since 1970, at most \(SecretBundle.latestTime))",
+    edit(base) { lines in
+        let at = lines.firstIndex { $0.hasPrefix("epoch ") }!
+        var fields = lines[at].split(separator: " ").map(String.init)
+        fields[1] = "9223372036854775807"
+        lines[at] = fields.joined(separator: " ")
+    })
 
 try? FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
 for vector in cases {

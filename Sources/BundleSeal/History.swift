@@ -1,0 +1,76 @@
+import BundleFormat
+import GPG
+
+/// The epoch fields the history rules read, from a parsed or a scanned bundle.
+protocol EpochHistory {
+    var id: String { get }
+    var time: Int { get }
+    var writer: String { get }
+    var policy: PolicyReference { get }
+    var parents: EpochParents { get }
+}
+
+extension Epoch: EpochHistory {}
+extension ScannedEpoch: EpochHistory {}
+
+extension SecretBundle {
+    /// The policy this bundle's epochs are written under: its serial and id
+    /// (lower-case hex SHA-256 of the policy signature's bytes); nil until signed.
+    public var policyReference: PolicyReference? {
+        policy.map { PolicyReference(serial: policySerial, id: Digest.sha256Hex($0.signature)) }
+    }
+}
+
+/// docs/bundle-format.md §6, step 5's history rules, shared by
+/// ``BundleVerifier`` and ``ScanVerifier``: an epoch is written under this
+/// policy or an older one, builds only on epochs still present and earlier,
+/// and a checkpoint is an admin's.
+enum History {
+    /// How far an epoch's time may run ahead of its signature's creation time.
+    static let skew = 300
+
+    /// Refuses a bundle of a format version verifiers no longer read.
+    static func requireCurrentVersion(_ header: SecretBundle) throws(BundleSealError) {
+        guard header.formatVersion == SecretBundle.version else { throw .outdatedVersion(header.formatVersion) }
+    }
+
+    /// The rules over every epoch, in canonical order.
+    static func check(_ header: SecretBundle, _ epochs: [some EpochHistory], admins: Set<String>) throws(BundleSealError) {
+        guard let policy = header.policyReference else { throw .untrustedPolicy("the policy is not signed") }
+        var positions: [String: Int] = [:]
+        positions.reserveCapacity(epochs.count)
+        for (index, epoch) in epochs.enumerated() { positions[epoch.id] = index }
+        for (index, epoch) in epochs.enumerated() {
+            func refuse(_ reason: String) -> BundleSealError { .history(epoch: epoch.id, reason: reason) }
+            if epoch.policy.serial > policy.serial {
+                throw refuse(
+                    "written under policy \(epoch.policy.serial), newer than the bundle's policy \(policy.serial) "
+                        + "(an older policy paired with newer epochs)")
+            }
+            if epoch.policy.serial == policy.serial, epoch.policy.id != policy.id {
+                throw refuse("written under another policy with the same serial \(policy.serial)")
+            }
+            switch epoch.parents {
+            case .after(let parents):
+                for parent in parents {
+                    guard let position = positions[parent] else {
+                        throw refuse("builds on epoch \(parent), which is missing (removed or replaced?)")
+                    }
+                    guard position < index else { throw refuse("builds on epoch \(parent), which is not earlier") }
+                }
+            case .subsumes:
+                guard admins.contains(epoch.writer) else {
+                    throw refuse("only an admin signs a checkpoint, not \(epoch.writer)")
+                }
+            }
+        }
+    }
+
+    /// An epoch's time may not run ahead of when its signature says it was made.
+    static func checkTime(_ epoch: some EpochHistory, signedAt created: Int) throws(BundleSealError) {
+        guard created > 0, epoch.time <= created + skew else {
+            throw .history(
+                epoch: epoch.id, reason: "its time \(epoch.time) is later than its signature's creation time \(created)")
+        }
+    }
+}

@@ -218,11 +218,21 @@ public enum BundleOpener {
         return keys
     }
 
-    /// Decrypts one epoch's data-key message: one gpg operation.
+    /// The longest data-key message a reader hands to gpg: a session key
+    /// packet per recipient (about 600 bytes for RSA-4096) and the 32-byte key.
+    public static let maximumDataKeyMessage = 64 << 10
+
+    /// Decrypts one epoch's data-key message: one gpg operation, bounded in
+    /// what it reads and in what it may write (a data key is 32 bytes).
     public static func dataKey(_ message: [UInt8], epoch: String, with context: Context) throws(BundleSealError) -> SymmetricKey {
+        guard message.count <= maximumDataKeyMessage else {
+            throw .undecryptable("epoch \(epoch)'s data-key message is larger than \(maximumDataKeyMessage) bytes")
+        }
         let plaintext: SecureBytes
         do {
-            plaintext = try context.decrypt(message)
+            plaintext = try context.decrypt(message, limit: 32)
+        } catch GPGError.invalidData(let reason) where reason.hasPrefix("the message's plaintext is longer") {
+            throw .undecryptable("epoch \(epoch)'s data key is not 32 bytes")
         } catch let error as GPGError {
             throw .gpg(error)
         } catch {

@@ -241,6 +241,27 @@ public final class Context {
     public func decrypt(_ ciphertext: [UInt8]) throws -> SecureBytes {
         let input = try DataHandle.copying(ciphertext)
         let output = try DataHandle()
+        return try decrypt(input, into: output) { SecureBytes(output.take(wiping: true)) }
+    }
+
+    /// Decrypts `ciphertext` whose plaintext is at most `limit` bytes: gpg's
+    /// output goes to a sink that refuses byte `limit + 1`, which ends gpg,
+    /// so a message that decompresses to gigabytes costs neither the time
+    /// nor the memory to produce them.
+    /// - Throws: ``GPGError/invalidData(_:)`` when the plaintext is longer.
+    public func decrypt(_ ciphertext: [UInt8], limit: Int) throws -> SecureBytes {
+        let input = try DataHandle.copying(ciphertext)
+        let sink = BoundedSink(limit: limit)
+        defer { sink.wipe() }
+        let output = try DataHandle(writingTo: sink)
+        do {
+            return try decrypt(input, into: output) { SecureBytes(sink.bytes) }
+        } catch where sink.overflowed {
+            throw GPGError.invalidData("the message's plaintext is longer than \(limit) bytes")
+        }
+    }
+
+    private func decrypt(_ input: DataHandle, into output: DataHandle, _ result: () -> SecureBytes) throws -> SecureBytes {
         let error = gpgme_op_decrypt(raw, input.raw, output.raw)
         let code = gpgme_err_code(error)
         if code != GPG_ERR_NO_ERROR {
@@ -253,7 +274,7 @@ public final class Context {
             default: throw GPGError.decryptionFailed(errorMessage(error))
             }
         }
-        return SecureBytes(output.take(wiping: true))
+        return result()
     }
 
     // MARK: Signatures

@@ -31,7 +31,7 @@ public struct Compiler {
         self.passphrase = passphrase
     }
 
-    var environmentName: String { environment.name.value }
+    public var environmentName: String { environment.name.value }
 
     /// Fingerprints of the declared admins: who `check`, `set` and `compile` trust.
     public var declaredAdmins: Set<String> {

@@ -38,6 +38,11 @@ extension SecretKernel {
         /// Fingerprints trusted to sign the policy (40 hex digits, any case).
         /// They come from the service's own configuration, never from the bundle.
         public var trustedAdmins: Set<String>
+        /// The deployment environment this service runs in (`production`): a
+        /// bundle of any other environment is refused, so a staging bundle
+        /// copied over the production one is never served. nil accepts the
+        /// bundle's own (set it: `secretc exec` and `get` always do).
+        public var expectedEnvironment: String?
         /// The service's scope: slots with a `scopes` list that does not name
         /// it are not served. nil serves every slot regardless of its scopes.
         public var scope: String?
@@ -54,7 +59,8 @@ extension SecretKernel {
         public var temporaryDirectory: String
 
         public init(
-            bundle: BundleSource, keys: KeySource = .automatic, trustedAdmins: Set<String>, scope: String? = nil,
+            bundle: BundleSource, keys: KeySource = .automatic, trustedAdmins: Set<String>,
+            expectedEnvironment: String? = nil, scope: String? = nil,
             environment: [String: String] = ProcessInfo.processInfo.environment,
             logger: Logger = Logger(label: "secretc.kernel"), clock: (@Sendable () -> Date)? = nil,
             temporaryDirectory: String = "/tmp"
@@ -62,6 +68,7 @@ extension SecretKernel {
             self.bundle = bundle
             self.keys = keys
             self.trustedAdmins = trustedAdmins
+            self.expectedEnvironment = expectedEnvironment
             self.scope = scope
             self.environment = environment
             self.logger = logger
@@ -70,8 +77,20 @@ extension SecretKernel {
         }
 
         /// Parses `SECRETC_TRUSTED_ADMINS`-style text: fingerprints separated by commas.
-        public static func trustedAdmins(from text: String) -> Set<String> {
-            Set(text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).uppercased() }.filter { !$0.isEmpty })
+        /// - Throws: ``SecretKernelError/Kind/misconfigured`` naming an entry
+        ///   that is not 40 hex digits, or when there is none.
+        public static func trustedAdmins(from text: String) throws(SecretKernelError) -> Set<String> {
+            var pins = Set<String>()
+            for entry in text.split(separator: ",", omittingEmptySubsequences: false) {
+                let pin = entry.trimmingCharacters(in: .whitespaces).uppercased()
+                guard pin.utf8.count == 40, pin.utf8.allSatisfy({ (48...57).contains($0) || (65...70).contains($0) }) else {
+                    throw SecretKernelError(
+                        .misconfigured,
+                        "SECRETC_TRUSTED_ADMINS holds '\(pin.prefix(48))', which is not a 40-hex-digit fingerprint")
+                }
+                pins.insert(pin)
+            }
+            return pins
         }
     }
 }

@@ -32,6 +32,11 @@ enum Loader {
             throw SecretKernelError(.invalidBundle, "\(name): invalid bundle: \(error)")
         }
         phases.end("scan")
+        if let expected = configuration.expectedEnvironment, scan.header.environment != expected {
+            throw SecretKernelError(
+                .verificationFailed,
+                "\(name): the bundle is for environment '\(scan.header.environment)', not '\(expected)' (copied or swapped?)")
+        }
         do throws(BundleSealError) {
             let snapshot = try load(scan, configuration, keys, &phases) { () throws(BundleSealError) in
                 try ScanVerifier.checkSignatures(scan, trustedAdmins: pins)
@@ -79,8 +84,9 @@ enum Loader {
             if let index = epochs.firstIndex(where: { scan.bytes[epoch].elementsEqual($0.id.utf8) }) { needed.insert(index) }
         }
         let wanted = needed.sorted()
-        // The keys are used only once the signatures passed; every path waits for them.
-        let dataKeys = Pending {
+        // Verify before decrypt: no data-key message reaches gpg before every
+        // signature covering it (the policy's and its epoch's) has verified.
+        let decryptDataKeys = { () -> Result<[SymmetricKey], BundleSealError> in
             Result { () throws(BundleSealError) in
                 try withContext(keys, configuration) { context throws(BundleSealError) in
                     try wanted.map { index throws(BundleSealError) in
@@ -89,6 +95,7 @@ enum Loader {
                 }
             }
         }
+        let decryptedKeys = Mutex<Result<[SymmetricKey], BundleSealError>?>(nil)
         let now = Int((configuration.clock?() ?? Date()).timeIntervalSince1970)
         let checked = Mutex<Result<ScanVerifier.Signatures?, BundleSealError>?>(nil)
         let laidOut = Mutex<(serving: [Snapshot.Serving], table: LookupTable, slotRecords: [Int32])?>(nil)
@@ -97,12 +104,19 @@ enum Loader {
         let digested = Mutex<String>("")
         withoutActuallyEscaping(verify) { verify in
             nonisolated(unsafe) let verify = verify  // called once, on one thread, before this returns
+            nonisolated(unsafe) let decryptDataKeys = decryptDataKeys  // likewise
             // The longest tasks first: each core takes the next as it is free.
             DispatchQueue.concurrentPerform(iterations: 5) { task in
                 switch task {
                 case 0:
+                    // The signatures, then (only when they pass) gpg for the data keys;
+                    // the other core lays out the table meanwhile.
                     let result = Result { () throws(BundleSealError) in try verify() }
                     checked.withLock { $0 = result }
+                    if case .success(.some) = result {
+                        let keys = decryptDataKeys()
+                        decryptedKeys.withLock { $0 = keys }
+                    }
                 case 1:
                     var serving = servingFacts(scan, configuration, now: now)
                     var slotRecords: [Int32] = []
@@ -124,7 +138,6 @@ enum Loader {
             }
         }
         let (serving, table, slotRecords) = laidOut.withLock { $0! }
-        let decrypted = dataKeys.wait()
         phases.end("checks")
         do throws(BundleSealError) {
             guard let signatures = try checked.withLock({ $0! }).get() else {
@@ -132,7 +145,7 @@ enum Loader {
                 return nil
             }
             let verifier = ScanVerifier(scan, signatures, claims: indexed.withLock { $0! })
-            let opened = try decrypted.get()
+            let opened = try decryptedKeys.withLock { $0! }.get()
             var keys = [SymmetricKey?](repeating: nil, count: epochs.count)
             for (index, key) in zip(wanted, opened) { keys[index] = key }
             let writers = try openValues(scan, verifier, keys, serving, into: table.records)

@@ -78,6 +78,22 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         }
     }
 
+    /// The value of exactly the slot `owner/plugin/key` (nil: the
+    /// deployment-wide slot), with no fallback to another slot or the
+    /// environment: what an operator's `secretc get` prints.
+    public func slotValue(_ plugin: String, _ key: String, owner: String?) throws(SecretUnavailable) -> Secret {
+        let found = current.read { snapshot in
+            serve(snapshot, owner: owner, plugin, key).map { value in
+                Secret(value: value, source: owner.map { .userSlot($0) } ?? .deploymentSlot)
+            }.mapError { why in
+                SecretUnavailable(
+                    plugin: plugin, key: key, user: owner, environmentVariable: snapshot.environmentVariable(plugin, key),
+                    reason: why.reason)
+            }
+        }
+        return try found.get()
+    }
+
     /// The resolution order, on one snapshot: the user's slot, the deployment-wide slot, the variable.
     @inline(__always)
     private func resolve(_ snapshot: Snapshot, _ plugin: String, _ key: String, _ user: String?)

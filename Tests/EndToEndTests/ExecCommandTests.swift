@@ -42,7 +42,7 @@ struct ExecCommandTests {
         let empty = try deployment.home([])
         let bundle = deployment.root.appendingPathComponent("secrets/production.bundle").path
         let result = try deployment.secretc(
-            ["exec", "--bundle", bundle, "--user", "bob", "--scope", "formulas", "--"]
+            ["exec", "--bundle", bundle, "--env", "production", "--user", "bob", "--scope", "formulas", "--"]
                 + Self.printer(["STRIPE_SECRET_KEY", "SECRETC_GPG_KEY"]),
             home: empty, environment: ["SECRETC_GPG_KEY": armored, "SECRETC_TRUSTED_ADMINS": Self.admin])
         #expect(result.status == 0, "\(result.stderrText)")
@@ -68,7 +68,9 @@ struct ExecCommandTests {
         #expect(result.stderrText.contains("alice/github/TOKEN"))
         #expect(!FileManager.default.fileExists(atPath: marker))
 
-        let pins = try deployment.secretc(["exec", "--bundle", file.path, "--", "/usr/bin/touch", marker], home: runtime)
+        let pins = try deployment.secretc(
+            ["exec", "--bundle", file.path, "--env", "production", "--", "/usr/bin/touch", marker], home: runtime,
+            environment: ["SECRETC_TRUSTED_ADMINS": ""])
         #expect(pins.status == 1)
         #expect(pins.stderrText.contains("SECRETC_TRUSTED_ADMINS"))
         #expect(!FileManager.default.fileExists(atPath: marker))

@@ -63,15 +63,16 @@ final class KernelFixture: @unchecked Sendable {
         return bundle.serialized()
     }
 
-    /// The bundle (or `base`) plus one admin write of `values` (a new epoch).
-    func written(_ values: [SlotKey: String], onto base: [UInt8]? = nil) throws -> [UInt8] {
+    /// The bundle (or `base`) plus one write of `values` (a new epoch) by
+    /// the admin, or by the named user with their own key.
+    func written(_ values: [SlotKey: String], onto base: [UInt8]? = nil, by user: String? = nil) throws -> [UInt8] {
         var bundle = try SecretBundle(parsing: base ?? bytes)
         let admin = try TemporaryGPGHome()
         defer { admin.close() }
-        try admin.gpg(["--import", Self.secretKey("ops").path])
+        try admin.gpg(["--import", Self.secretKey(user ?? "ops").path])
         try admin.gpg(["--import", Self.example.appendingPathComponent("keys/runtime-production.asc").path])
         let context = try Context(home: admin.path)
-        let (epoch, sealed) = try EpochSealer(onto: bundle, writer: Self.admin)
+        let (epoch, sealed) = try EpochSealer(onto: bundle, writer: user.map { bundle.users[$0]! } ?? Self.admin)
             .seal(values.map { .init(slot: $0.key, value: SecureBytes($0.value)) }, after: bundle.epochs,
                   encryptor: context, signer: context)
         bundle.epochs.append(epoch)

@@ -10,7 +10,8 @@ struct Exec: ParsableCommand {
         abstract: "Run a command with the environment's secrets as environment variables.",
         discussion: """
             Loads the bundle exactly as the SecretKernel library does — every signature, authorization and \
-            ciphertext verified against the pinned admins (SECRETC_TRUSTED_ADMINS, else the declared admins) — \
+            ciphertext verified against the pinned admins (SECRETC_TRUSTED_ADMINS, required), the bundle's \
+            environment compared with --env — \
             then replaces itself with COMMAND. The command sees the deployment-wide values, plus --user's own \
             values, under their env names (the manifest's `env`, else SLUG_KEY); a user's value wins over the \
             deployment-wide one. Variables already set are kept unless a secret sets the same name. \
@@ -33,7 +34,7 @@ struct Exec: ParsableCommand {
     @Option(help: "Serve only slots whose scopes include this one (or that have none).")
     var scope: String?
 
-    @Option(help: "Read this bundle file without any declarations (needs SECRETC_TRUSTED_ADMINS).")
+    @Option(help: "Read this bundle file without any declarations (needs --env).")
     var bundle: String?
 
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments, after `--`.")
@@ -46,23 +47,12 @@ struct Exec: ParsableCommand {
             throw CLIFailure(message: "no command to run", hints: ["secretc exec --env production -- ./server"], exitCode: 2)
         }
         let environment = ProcessInfo.processInfo.environment
-        let pinned = environment["SECRETC_TRUSTED_ADMINS"].map(SecretKernel.Configuration.trustedAdmins(from:))
-        let source: String
-        let trusted: Set<String>
-        if let bundle {
-            guard let pinned, !pinned.isEmpty else { throw CLIFailure.bundleNeedsPins }
-            source = bundle
-            trusted = pinned
-        } else {
-            let loaded = try project.loadValidProject()
-            let compiler = try secretcRun { try Compiler(project: loaded, environment: env) }
-            source = compiler.file.url.path
-            trusted = pinned ?? compiler.declaredAdmins
-        }
+        let target = try RuntimeTarget.resolve(project: project, bundle: bundle, env: env)
         let kernel: SecretKernel
         do {
             kernel = try SecretKernel(.init(
-                bundle: .path(source), keys: .automatic, trustedAdmins: trusted, scope: scope, environment: environment,
+                bundle: .path(target.bundle), keys: .automatic, trustedAdmins: target.trustedAdmins,
+                expectedEnvironment: target.environment, scope: scope, environment: environment,
                 logger: Logger(label: "secretc.exec", factory: { _ in SwiftLogNoOpLogHandler() })))
         } catch {
             throw CLIFailure(message: error.message, hints: Self.hints(for: error))

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GPG
+import Logging
 import SecretCompiler
 import SecretKernel
 
@@ -8,12 +9,15 @@ struct Get: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print one value (needs a recipient's secret key) — for operators.",
         discussion: """
-            Verifies the whole bundle first: the policy against the pinned admin fingerprints \
-            (SECRETC_TRUSTED_ADMINS, comma-separated; else the declared admins), every write's signature and \
-            authorization. Prints the value as stored, with a newline only when standard output is a terminal.
+            Loads the bundle as SecretKernel and `secretc exec` do, verifying all of it first: the policy against \
+            the pinned admin fingerprints (SECRETC_TRUSTED_ADMINS, comma-separated, required), the bundle's \
+            environment against --env, every write's signature, authorization and history, every ciphertext. Prints the value as stored, with a newline only when standard output is a terminal.
             """)
 
-    @OptionGroup var options: BundleOptions
+    @OptionGroup var project: ProjectOptions
+
+    @Option(help: "The environment (may be left out when only one is declared).")
+    var env: String?
 
     @Argument(help: "The plugin slug.")
     var plugin: String
@@ -24,27 +28,29 @@ struct Get: ParsableCommand {
     @Option(help: "Whose slot (default: deployment-wide).")
     var user: String?
 
-    @Option(help: "Read this bundle file without any declarations (needs SECRETC_TRUSTED_ADMINS).")
+    @Option(help: "Read this bundle file without any declarations (needs --env).")
     var bundle: String?
 
     func run() throws {
-        let environment = ProcessInfo.processInfo.environment
-        let pinned = environment["SECRETC_TRUSTED_ADMINS"].map(SecretKernel.Configuration.trustedAdmins(from:))
-        let value: SecureBytes
-        if let bundle {
-            guard let pinned, !pinned.isEmpty else { throw CLIFailure.bundleNeedsPins }
-            value = try secretcRun {
-                try Compiler.read(
-                    BundleFile(url: URL(fileURLWithPath: bundle)), plugin: plugin, key: key, user: user,
-                    trustedAdmins: pinned, passphrase: environment["SECRETC_PASSPHRASE"])
-            }
-        } else {
-            let compiler = try options.compiler()
-            value = try secretcRun {
-                try compiler.read(plugin: plugin, key: key, user: user, trustedAdmins: pinned ?? compiler.declaredAdmins)
-            }
+        let target = try RuntimeTarget.resolve(project: project, bundle: bundle, env: env)
+        // Loaded as a service loads it: nothing is printed unless the whole bundle verifies.
+        let kernel: SecretKernel
+        do {
+            kernel = try SecretKernel(.init(
+                bundle: .path(target.bundle), keys: .automatic, trustedAdmins: target.trustedAdmins,
+                expectedEnvironment: target.environment,
+                logger: Logger(label: "secretc.get", factory: { _ in SwiftLogNoOpLogHandler() })))
+        } catch {
+            throw CLIFailure(message: error.message, hints: Exec.hints(for: error))
         }
-        value.withUnsafeBytes { FileHandle.standardOutput.write(Data($0)) }
+        let secret: Secret
+        do {
+            secret = try kernel.slotValue(plugin, key, owner: user)
+        } catch {
+            let slot = "\(target.environment)/\(user ?? "-")/\(plugin)/\(key)"
+            throw CLIFailure(message: "slot \(slot) serves no value: \(error.reason)")
+        }
+        FileHandle.standardOutput.write(Data(secret.value.utf8))
         if isatty(STDOUT_FILENO) == 1 { Console.out("\n") }
     }
 }

@@ -44,14 +44,15 @@ func fail(_ message: String) -> Never {
 
 let arguments = CommandLine.arguments.dropFirst()
 guard let bundle = arguments.first else { fail("usage: gridos-service BUNDLE (pins in SECRETC_TRUSTED_ADMINS)") }
-let pins = SecretKernel.Configuration.trustedAdmins(from: ProcessInfo.processInfo.environment["SECRETC_TRUSTED_ADMINS"] ?? "")
-
 var logger = Logger(label: "gridos.secrets")
 logger.logLevel = .info
 let kernel: SecretKernel
 do {
-    // The formulas service reads only slots scoped to it (or unscoped ones).
-    kernel = try SecretKernel(.init(bundle: .path(bundle), trustedAdmins: pins, scope: "formulas", logger: logger))
+    // Pinned admins from the service's own configuration, never from the repository.
+    let pins = try SecretKernel.Configuration.trustedAdmins(from: ProcessInfo.processInfo.environment["SECRETC_TRUSTED_ADMINS"] ?? "")
+    // This service runs in production, and reads only slots scoped to it (or unscoped ones).
+    kernel = try SecretKernel(.init(
+        bundle: .path(bundle), trustedAdmins: pins, expectedEnvironment: "production", scope: "formulas", logger: logger))
 } catch {
     fail("refusing to start: \(error)")
 }

@@ -102,5 +102,5 @@ final class BoundedSink {
         return true
     }
 
-    func wipe() { bytes.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+    func wipe() { bytes.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
 }

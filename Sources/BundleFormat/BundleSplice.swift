@@ -60,26 +60,18 @@ public struct BundleSplice: Sendable {
                 signature = decoded
             }
             if bytes[start..<end].starts(with: epochTag) {
-                // `epoch TIME ID WRITER POLICY PARENTS …`: the id and what it builds on.
+                // `epoch TIME ID WRITER POLICY PARENTS …`: when, which, and what it builds on.
                 let fields = bytes[start..<end].split(separator: UInt8(ascii: " "), maxSplits: 6)
                 guard fields.count == 7 else { throw .malformed(line: line, reason: "an epoch line is too short") }
+                guard let time = Int(String(decoding: fields[1], as: UTF8.self)) else {
+                    throw .malformed(line: line, reason: "an epoch's time is not a number")
+                }
+                latest = max(latest, time)
                 ids.append(String(decoding: fields[2], as: UTF8.self))
                 let parents = String(decoding: fields[5], as: UTF8.self)
                 if parents.hasPrefix("after="), parents != "after=-" {
                     for parent in parents.dropFirst(6).split(separator: ",") { named.insert(String(parent)) }
                 }
-                // `epoch TIME ...`: TIME runs to the next space.
-                var index = start + epochTag.count
-                var time = 0
-                while index < end, bytes[index] != UInt8(ascii: " ") {
-                    let digit = Int(bytes[index]) - Int(UInt8(ascii: "0"))
-                    guard (0...9).contains(digit), time < Int.max / 10 - 9 else {
-                        throw .malformed(line: line, reason: "an epoch's time is not a number")
-                    }
-                    time = time * 10 + digit
-                    index += 1
-                }
-                latest = max(latest, time)
             }
             start = end + 1
         }

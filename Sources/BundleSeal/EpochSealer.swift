@@ -231,7 +231,7 @@ public enum BundleOpener {
         let plaintext: SecureBytes
         do {
             plaintext = try context.decrypt(message, limit: 32)
-        } catch GPGError.invalidData(let reason) where reason.hasPrefix("the message's plaintext is longer") {
+        } catch GPGError.plaintextTooLong {
             throw .undecryptable("epoch \(epoch)'s data key is not 32 bytes")
         } catch let error as GPGError {
             throw .gpg(error)

@@ -248,7 +248,7 @@ public final class Context {
     /// output goes to a sink that refuses byte `limit + 1`, which ends gpg,
     /// so a message that decompresses to gigabytes costs neither the time
     /// nor the memory to produce them.
-    /// - Throws: ``GPGError/invalidData(_:)`` when the plaintext is longer.
+    /// - Throws: ``GPGError/plaintextTooLong(limit:)`` when the plaintext is longer.
     public func decrypt(_ ciphertext: [UInt8], limit: Int) throws -> SecureBytes {
         let input = try DataHandle.copying(ciphertext)
         let sink = BoundedSink(limit: limit)
@@ -257,7 +257,7 @@ public final class Context {
         do {
             return try decrypt(input, into: output) { SecureBytes(sink.bytes) }
         } catch where sink.overflowed {
-            throw GPGError.invalidData("the message's plaintext is longer than \(limit) bytes")
+            throw GPGError.plaintextTooLong(limit: limit)
         }
     }
 

@@ -5,7 +5,7 @@ import Glibc
 final class DataHandle {
     private var handle: gpgme_data_t?
     /// A callback object's table and target, which gpgme reads until the handle is released.
-    private let callbacks = UnsafeMutablePointer<gpgme_data_cbs>.allocate(capacity: 1)
+    private var callbacks: UnsafeMutablePointer<gpgme_data_cbs>?
     private var sink: BoundedSink?
 
     /// The live handle; valid until ``take(wiping:)``.
@@ -28,7 +28,9 @@ final class DataHandle {
     /// A write-only data object whose bytes go to `sink` (kept alive by this handle).
     init(writingTo sink: BoundedSink) throws {
         self.sink = sink
-        callbacks.pointee = gpgme_data_cbs(
+        let callbacks = UnsafeMutablePointer<gpgme_data_cbs>.allocate(capacity: 1)
+        self.callbacks = callbacks
+        callbacks.initialize(to: gpgme_data_cbs(
             read: nil,
             write: { handle, buffer, size in
                 guard let handle, let buffer else { return -1 }
@@ -39,7 +41,7 @@ final class DataHandle {
                 }
                 return size
             },
-            seek: nil, release: nil)
+            seek: nil, release: nil))
         try check(gpgme_data_new_from_cbs(&handle, callbacks, Unmanaged.passUnretained(sink).toOpaque()), "data")
     }
 
@@ -50,7 +52,7 @@ final class DataHandle {
 
     deinit {
         if let handle { gpgme_data_release(handle) }
-        callbacks.deallocate()
+        callbacks?.deallocate()
     }
 
     /// Everything gpgme wrote, copied out, releasing the handle. gpgme's own

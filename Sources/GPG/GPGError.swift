@@ -21,6 +21,8 @@ public enum GPGError: Error, Sendable, CustomStringConvertible, Equatable {
     case invalidData(String)
     /// Decryption failed: the ciphertext is damaged or not for any key we hold.
     case decryptionFailed(String)
+    /// A bounded decryption's plaintext is longer than its limit (gpg was stopped there).
+    case plaintextTooLong(limit: Int)
     /// Any other gpgme failure, with the operation and gpgme's own message.
     case operationFailed(operation: String, code: UInt32, message: String)
 
@@ -44,6 +46,8 @@ public enum GPGError: Error, Sendable, CustomStringConvertible, Equatable {
             return "not OpenPGP data: \(why)"
         case .decryptionFailed(let why):
             return "decryption failed: \(why)"
+        case .plaintextTooLong(let limit):
+            return "the message's plaintext is longer than \(limit) bytes"
         case .operationFailed(let operation, _, let message):
             return "gpg \(operation) failed: \(message)"
         }

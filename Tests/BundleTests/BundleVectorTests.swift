@@ -34,6 +34,7 @@ struct BundleVectorTests {
         try runtime.gpg(["--import"], input: Array(try Data(contentsOf: Secretc.packageRoot.appendingPathComponent(
             "examples/gridos/example-secret-keys/runtime-production.EXAMPLE-ONLY.asc"))))
         let outcome: String
+        var failure: BundleSealError?
         do {
             let bundle: SecretBundle
             do { bundle = try SecretBundle(parsing: bundleBytes) } catch { throw BundleSealError.format(error) }
@@ -42,7 +43,35 @@ struct BundleVectorTests {
             outcome = values.isEmpty ? "no values" : "ok"
         } catch let error as BundleSealError {
             outcome = error.description
+            failure = error
         }
         #expect(outcome == String(expect), "\(name)")
+
+        // The loaders' fast path (steps 1–6 on the scanned bytes) reaches the same verdict.
+        let fast = Self.fastPath(bundleBytes, pinned: String(pinned))
+        switch failure {
+        case nil, .undecryptable?:  // decryption is not part of steps 1–6
+            #expect(fast == nil, "\(name)")
+        case .inconsistent?:
+            // The fast path's per-slot messages are terser; the loader names the slot step by step.
+            guard case .inconsistent? = fast else { Issue.record("\(name): fast path: \(String(describing: fast))"); break }
+        case let expected?:
+            #expect(fast == expected, "\(name)")
+        }
+    }
+
+    /// Steps 1–6 as loaders run them first (in process); nil when they pass.
+    static func fastPath(_ bytes: [UInt8], pinned: String) -> BundleSealError? {
+        do throws(BundleSealError) {
+            let scan: ScannedBundle
+            do { scan = try ScannedBundle(scanning: bytes) } catch { throw .format(error) }
+            guard let verifier = try ScanVerifier(scan, trustedAdmins: [pinned]) else {
+                return .gpg(.engineUnavailable("a signer's key is not checked in process"))
+            }
+            try verifier.checkAllValues()
+            return nil
+        } catch {
+            return error
+        }
     }
 }

@@ -95,14 +95,13 @@ sRLihF78fw6C3G7RbiLBZF5AU18hKi6EedSoTssuZnVMCn9fNic50zNi+Ex+vjxFSsVslWBqQ92U
     /// Finding 3: one epoch of 1,100 claims whose keys are prefixes of each
     /// other followed by a digit (K1, K10, …) loads on the fast path, and
     /// both paths agree on every value.
-    @Test(arguments: [["K"], ["K", "K.", "K-"]])
+    @Test(arguments: [["K"], ["K", "K_"]])
     func largeEpochsWithPrefixedNamesLoad(_ prefixes: [String]) throws {
         var bundle = try SecretBundle(parsing: fixture.bytes)
         var values: [SlotKey: String] = [:]
         for prefix in prefixes {
             for index in 0..<(1_100 / prefixes.count) {
-                let slot = SlotKey(owner: nil, plugin: "github", key: "\(prefix)\(index)".replacingOccurrences(of: ".", with: "_").replacingOccurrences(of: "-", with: "_"))
-                guard values[slot] == nil else { continue }
+                let slot = SlotKey(owner: nil, plugin: "github", key: "\(prefix)\(index)")
                 bundle.slots.append(SlotLine(slot: slot, value: nil, attributes: SlotAttributes(env: "BIG_\(values.count)")))
                 values[slot] = "value-\(prefix)-\(index)"
             }

@@ -6,11 +6,6 @@ struct CLIFailure: Error {
     var hints: [String] = []
     /// 1 for problems found (the default), 2 for usage errors.
     var exitCode: Int32 = 1
-
-    /// `--bundle` reads no declarations, so nothing else says whom to trust.
-    static let bundleNeedsPins = CLIFailure(
-        message: "--bundle needs the trusted admin fingerprints",
-        hints: ["set SECRETC_TRUSTED_ADMINS to the admins' fingerprints, comma-separated"])
 }
 
 /// Writing to the terminal in secretc's voice.

@@ -13,11 +13,18 @@ protocol EpochHistory {
 extension Epoch: EpochHistory {}
 extension ScannedEpoch: EpochHistory {}
 
+extension PolicyReference {
+    /// The reference to the policy of `serial` signed by `signature`: its id
+    /// is the lower-case hex SHA-256 of the signature's bytes.
+    public init(serial: Int, signature: [UInt8]) {
+        self.init(serial: serial, id: Digest.sha256Hex(signature))
+    }
+}
+
 extension SecretBundle {
-    /// The policy this bundle's epochs are written under: its serial and id
-    /// (lower-case hex SHA-256 of the policy signature's bytes); nil until signed.
+    /// The policy this bundle's epochs are written under; nil until signed.
     public var policyReference: PolicyReference? {
-        policy.map { PolicyReference(serial: policySerial, id: Digest.sha256Hex($0.signature)) }
+        policy.map { PolicyReference(serial: policySerial, signature: $0.signature) }
     }
 }
 

@@ -30,14 +30,6 @@ extension Compiler {
             var values: [SlotKey: SecureBytes] = [:]
             var dropped: [String] = []
             let existing = try verifiedBundle(upgrading: true)
-            bundle.policySerial = (existing?.bundle.policySerial ?? 0) + 1
-            bundle.previousPolicy = existing?.bundle.policyReference?.id
-            // Signed first: the checkpoint names the policy it is written under.
-            do throws(BundleSealError) {
-                try PolicySigner.sign(&bundle, as: admin, with: context)
-            } catch {
-                throw .seal(error, bundle: file.displayPath)
-            }
             if let existing, existing.bundle.slots.contains(where: { $0.value != nil }) {
                 let opened = try open(
                     existing, with: context, purpose: "re-sealing \(file.displayPath) needs a recipient's secret key to read its values")
@@ -45,6 +37,15 @@ extension Compiler {
                 for (slot, value) in opened {
                     if declared.contains(slot) { values[slot] = value } else { dropped.append(slot.description) }
                 }
+            }
+            // The next policy, naming the one it replaces, signed before the
+            // checkpoint: the checkpoint names the policy it is written under.
+            bundle.policySerial = (existing?.bundle.policySerial ?? 0) + 1
+            bundle.previousPolicy = existing?.bundle.policyReference?.id
+            do throws(BundleSealError) {
+                try PolicySigner.sign(&bundle, as: admin, with: context)
+            } catch {
+                throw .seal(error, bundle: file.displayPath)
             }
             if !values.isEmpty {
                 let (encryptor, recipients) = try Self.encryptor(

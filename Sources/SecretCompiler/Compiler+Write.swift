@@ -350,7 +350,7 @@ public struct SlotWriter {
             // Under the bundle's policy, after every head: the history the next reader checks.
             let sealer = EpochSealer(
                 environment: environmentName, writer: candidate.fingerprint, recipients: dataKey.recipients,
-                policy: PolicyReference(serial: splice.policySerial, id: Digest.sha256Hex(splice.policySignature)),
+                policy: PolicyReference(serial: splice.policySerial, signature: splice.policySignature),
                 parents: .after(splice.heads))
             do throws(BundleSealError) {
                 let (epoch, sealed) = try sealer.seal(

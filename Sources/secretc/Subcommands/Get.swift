@@ -11,7 +11,8 @@ struct Get: ParsableCommand {
         discussion: """
             Loads the bundle as SecretKernel and `secretc exec` do, verifying all of it first: the policy against \
             the pinned admin fingerprints (SECRETC_TRUSTED_ADMINS, comma-separated, required), the bundle's \
-            environment against --env, every write's signature, authorization and history, every ciphertext. Prints the value as stored, with a newline only when standard output is a terminal.
+            environment against --env, every write's signature, authorization and history, every ciphertext. \
+            Prints the value of exactly that slot as stored, with a newline only when standard output is a terminal.
             """)
 
     @OptionGroup var project: ProjectOptions

@@ -140,7 +140,7 @@ class Bench:
     def load(self, slots):
         data = self.dataset(slots)
         env = self.env(data["admin"])
-        secretc = [self.secretc, "exec", "--bundle", data["bundle"], "--", "true"]
+        secretc = [self.secretc, "exec", "--bundle", data["bundle"], "--env", "production", "--", "true"]
         sops = [self.sops, "decrypt", data["sops"]]
         runs = self.runs if slots <= 5000 else 3
         mine, theirs = alternate(runs, lambda: timed(secretc, env), lambda: timed(sops, env))
@@ -150,7 +150,7 @@ class Bench:
     def get(self, slots):
         data = self.dataset(slots)
         env = self.env(data["admin"])
-        secretc = [self.secretc, "get", "--bundle", data["bundle"], "stripe", "SECRET_KEY", "--user", "u00001"]
+        secretc = [self.secretc, "get", "--bundle", data["bundle"], "--env", "production", "stripe", "SECRET_KEY", "--user", "u00001"]
         sops = [self.sops, "decrypt", "--extract", '["u00001/stripe/SECRET_KEY"]', data["sops"]]
         if run(secretc, env=env) != run(sops, env=env):
             sys.exit("bench: secretc and sops disagree on the value")

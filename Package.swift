@@ -153,7 +153,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["TestSupport", "secretc", "SecretCompiler", "GPG"],
+            dependencies: ["TestSupport", "secretc", "SecretCompiler", "BundleFormat", "BundleSeal", "GPG"],
             swiftSettings: strictSettings
         ),
     ]

@@ -74,6 +74,9 @@ public enum SlotState: String, Sendable, Hashable, Codable, CaseIterable {
     case inactive
     /// Holds a value past its expiry; not served.
     case expired
+    /// Holds a value the loader could not decrypt or verify (a bad write by
+    /// its writer); not served, and nothing falls back in its place.
+    case unavailable
 }
 
 /// One slot's metadata and state.

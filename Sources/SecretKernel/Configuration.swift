@@ -57,6 +57,10 @@ extension SecretKernel {
         public var clock: (@Sendable () -> Date)?
         /// The folder for temporary GnuPG homes (keep its path short).
         public var temporaryDirectory: String
+        /// Whether the signatures may be checked in process (Ed25519 keys);
+        /// false always verifies step by step with gpg. Tests set it to run
+        /// both paths on one bundle.
+        var verifiesInProcess = true
 
         public init(
             bundle: BundleSource, keys: KeySource = .automatic, trustedAdmins: Set<String>,

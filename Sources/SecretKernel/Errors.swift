@@ -56,6 +56,12 @@ public struct SecretUnavailable: Error, Sendable, Equatable, CustomStringConvert
         case inactive
         /// The slot's `scopes` do not include the loader's scope.
         case outOfScope(String)
+        /// The slot holds a value its writer signed that this loader could
+        /// not use: its data key did not decrypt, it failed AES-GCM, or it
+        /// does not match its declared pattern. Nothing else is served in
+        /// its place (no deployment-wide value, no variable); the load's
+        /// log says why.
+        case unavailable
 
         public var description: String {
             switch self {
@@ -63,6 +69,7 @@ public struct SecretUnavailable: Error, Sendable, Equatable, CustomStringConvert
             case .expired(let date): return "expired on \(SlotStatus.expiryText(date))"
             case .inactive: return "inactive"
             case .outOfScope(let scope): return "out of scope '\(scope)'"
+            case .unavailable: return "unavailable"
             }
         }
     }
@@ -81,6 +88,8 @@ public struct SecretUnavailable: Error, Sendable, Equatable, CustomStringConvert
         case .expired(let date): return "\(slot) expired on \(SlotStatus.expiryText(date)) and is not served"
         case .inactive: return "\(slot) is inactive and is not served"
         case .outOfScope(let scope): return "\(slot) is not in scope '\(scope)' and is not served"
+        case .unavailable:
+            return "\(slot) holds a value that failed to decrypt or verify and is not served (the bundle's load log says why)"
         }
     }
 }

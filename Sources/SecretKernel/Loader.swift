@@ -39,7 +39,8 @@ enum Loader {
         }
         do throws(BundleSealError) {
             let snapshot = try load(scan, configuration, keys, &phases) { () throws(BundleSealError) in
-                try ScanVerifier.checkSignatures(scan, trustedAdmins: pins)
+                guard configuration.verifiesInProcess else { return nil }
+                return try ScanVerifier.checkSignatures(scan, trustedAdmins: pins)
             }
             if let snapshot {
                 snapshot.phases = phases.ended
@@ -86,16 +87,14 @@ enum Loader {
         let wanted = needed.sorted()
         // Verify before decrypt: no data-key message reaches gpg before every
         // signature covering it (the policy's and its epoch's) has verified.
-        let decryptDataKeys = { () -> Result<[SymmetricKey], BundleSealError> in
+        let decryptDataKeys = { () -> Result<DataKeys, BundleSealError> in
             Result { () throws(BundleSealError) in
                 try withContext(keys, configuration) { context throws(BundleSealError) in
-                    try wanted.map { index throws(BundleSealError) in
-                        try BundleOpener.dataKey(epochs[index].dataKeyMessage, epoch: epochs[index].id, with: context)
-                    }
+                    try dataKeys(of: wanted, scan, with: context)
                 }
             }
         }
-        let decryptedKeys = Mutex<Result<[SymmetricKey], BundleSealError>?>(nil)
+        let decryptedKeys = Mutex<Result<DataKeys, BundleSealError>?>(nil)
         let now = Int((configuration.clock?() ?? Date()).timeIntervalSince1970)
         let checked = Mutex<Result<ScanVerifier.Signatures?, BundleSealError>?>(nil)
         let laidOut = Mutex<(serving: [Snapshot.Serving], table: LookupTable, slotRecords: [Int32])?>(nil)
@@ -146,9 +145,9 @@ enum Loader {
             }
             let verifier = ScanVerifier(scan, signatures, claims: indexed.withLock { $0! })
             let opened = try decryptedKeys.withLock { $0! }.get()
-            var keys = [SymmetricKey?](repeating: nil, count: epochs.count)
-            for (index, key) in zip(wanted, opened) { keys[index] = key }
-            let writers = try openValues(scan, verifier, keys, serving, into: table.records)
+            var serving = serving
+            let (writers, unavailable) = try openValues(scan, verifier, opened, serving, into: table.records)
+            let failures = contain(unavailable, opened, scan, &serving, table, slotRecords)
             phases.end("open")
             defer { phases.end("build") }
             let (metadata, variables) = described.withLock { $0! }
@@ -158,7 +157,7 @@ enum Loader {
                 environment: scan.header.environment, serving: serving, metadata: metadata,
                 writers: writers, epochWriters: epochs.map { names[$0.writer] ?? $0.writer }, epochTimes: epochs.map(\.time),
                 table: table, slotRecords: slotRecords, environmentVariables: variables,
-                declared: declared(scan.header), digest: digested.withLock { $0 },
+                declared: declared(scan.header), failures: failures, digest: digested.withLock { $0 },
                 loadedAt: Date(timeIntervalSince1970: TimeInterval(now)))
         } catch {
             table.free()
@@ -205,15 +204,20 @@ enum Loader {
     }
 
     /// Step 6 and the values, per slot on every core: each slot's latest
-    /// claim must match it, and its value must authenticate; a served value
-    /// is opened into `records` at its entry's offset. Returns the epoch
-    /// that last wrote each slot (-1: none).
+    /// claim must match it, and its value must authenticate (and, when
+    /// served, match its declared pattern); a served value is opened into
+    /// `records` at its entry's offset. Returns the epoch that last wrote
+    /// each slot (-1: none), and the slots whose value a user's epoch made
+    /// unusable (a value an admin signed that does not authenticate throws).
     private static func openValues(
-        _ scan: ScannedBundle, _ verifier: ScanVerifier, _ keys: [SymmetricKey?], _ serving: [Snapshot.Serving],
+        _ scan: ScannedBundle, _ verifier: ScanVerifier, _ dataKeys: DataKeys, _ serving: [Snapshot.Serving],
         into records: UnsafeMutableRawBufferPointer
-    ) throws(BundleSealError) -> [Int32] {
+    ) throws(BundleSealError) -> (writers: [Int32], unavailable: [(slot: Int, reason: Unusable)]) {
         var writers = [Int32](repeating: -1, count: scan.slots.count)
+        let keys = dataKeys.keys
         let failure = Mutex<BundleSealError?>(nil)
+        let unusable = Mutex<[(slot: Int, reason: Unusable)]>([])
+        let patterns = fieldPatterns(scan.header)
         let claimed = Atomic<Int>(0)
         let environment = Array(scan.header.environment.utf8)
         let epochIDs = scan.epochs.flatMap { Array($0.id.utf8) }  // 16 bytes each
@@ -235,6 +239,9 @@ enum Loader {
                             var aad: [UInt8] = []
                             var unserved: [UInt8] = []  // a value not served still has to authenticate
                             var openers = [ValueOpener?](repeating: nil, count: keys.count)
+                            var compiled: [Snapshot.PluginKey: ValuePattern] = [:]  // NSRegularExpression per thread
+                            var contained: [(slot: Int, reason: Unusable)] = []
+                            defer { if !contained.isEmpty { unusable.withLock { $0 += contained } } }
                             for index in (slots.count * chunk / chunks)..<(slots.count * (chunk + 1) / chunks) {
                                 do throws(BundleSealError) {
                                     guard let epoch = try verifier.checkValue(ofSlot: index, bytes: bytes, scratch: &scratch) else { continue }
@@ -245,7 +252,11 @@ enum Loader {
                                         opener = existing
                                     } else {
                                         guard let key = keys[epoch] else {
-                                            throw .inconsistent(slot: scan.slotKey(index).description, reason: "its epoch's data key is missing")
+                                            guard dataKeys.failed[epoch] != nil else {
+                                                throw .inconsistent(slot: scan.slotKey(index).description, reason: "its epoch's data key is missing")
+                                            }
+                                            contained.append((index, .dataKey))  // a user's epoch: dataKeys(of:) threw for an admin's
+                                            continue
                                         }
                                         opener = try ValueOpener(key: key)
                                         openers[epoch] = opener
@@ -268,7 +279,24 @@ enum Loader {
                                     }
                                     if entry.length < 0 { unserved.withUnsafeMutableBytes { wipe($0) } }
                                     guard opened else {
-                                        throw .undecryptable("slot \(scan.slotKey(index)) does not authenticate (tampered or moved)")
+                                        guard !dataKeys.byAdmin[epoch] else {
+                                            throw .undecryptable("slot \(scan.slotKey(index)) does not authenticate (tampered or moved)")
+                                        }
+                                        contained.append((index, .authentication))
+                                        continue
+                                    }
+                                    if entry.length >= 0, !patterns.isEmpty {
+                                        let name = Snapshot.PluginKey(
+                                            plugin: String(decoding: UnsafeBufferPointer(rebasing: bytes[slots[index].plugin]), as: UTF8.self),
+                                            key: String(decoding: UnsafeBufferPointer(rebasing: bytes[slots[index].key]), as: UTF8.self))
+                                        if let source = patterns[name] {
+                                            let pattern = compiled[name] ?? ValuePattern(source)
+                                            compiled[name] = pattern
+                                            let start = Int(entry.offset)
+                                            let value = String(
+                                                decoding: UnsafeRawBufferPointer(rebasing: target[start..<(start + Int(entry.length))]), as: UTF8.self)
+                                            if pattern?.matches(value) != true { contained.append((index, .pattern(source))) }
+                                        }
                                     }
                                 } catch {
                                     failure.withLock { $0 = $0 ?? error }
@@ -284,7 +312,110 @@ enum Loader {
         guard claimed.load(ordering: .relaxed) == verifier.expectedMatches else {
             throw .inconsistent(slot: "?", reason: "a claim names no slot")
         }
-        return writers
+        return (writers, unusable.withLock { $0 }.sorted { $0.slot < $1.slot })
+    }
+
+    /// Why a signed value cannot be served.
+    enum Unusable: Sendable, Equatable {
+        /// Its epoch's data key does not decrypt with the runtime key.
+        case dataKey
+        /// It fails AES-GCM under its epoch's data key.
+        case authentication
+        /// It does not match its declared pattern.
+        case pattern(String)
+
+        var description: String {
+            switch self {
+            case .dataKey: return "the epoch's data key does not decrypt"
+            case .authentication: return "the value does not authenticate (AES-GCM)"
+            case .pattern(let pattern): return "the value does not match its pattern \(pattern)"
+            }
+        }
+    }
+
+    /// The data keys of the epochs holding current values, and why any did not open.
+    struct DataKeys: @unchecked Sendable {  // SymmetricKey is immutable
+        /// Per epoch, in bundle order; nil when not needed or not opened.
+        var keys: [SymmetricKey?]
+        /// The epochs whose data key did not open, with gpg's reason.
+        var failed: [Int: BundleSealError]
+        /// Per epoch: signed by an admin (a failure of its values refuses the bundle).
+        var byAdmin: [Bool]
+    }
+
+    /// Decrypts the data keys of the epochs in `wanted`, each on its own:
+    /// one user's bad write must not refuse the others' (fail small).
+    /// Refuses the whole bundle when gpg or the runtime key is unusable (a
+    /// passphrase, no recipient's secret key at all), or when an epoch an
+    /// admin signed does not open.
+    private static func dataKeys(of wanted: [Int], _ scan: ScannedBundle, with context: Context)
+        throws(BundleSealError) -> DataKeys
+    {
+        let epochs = scan.epochs
+        let admins = Set(scan.header.admins)
+        var result = DataKeys(
+            keys: [SymmetricKey?](repeating: nil, count: epochs.count), failed: [:],
+            byAdmin: epochs.map { admins.contains($0.writer) })
+        var opened = 0
+        for index in wanted {
+            do throws(BundleSealError) {
+                result.keys[index] = try BundleOpener.dataKey(epochs[index].dataKeyMessage, epoch: epochs[index].id, with: context)
+                opened += 1
+            } catch {
+                switch error {
+                case .gpg(.engineUnavailable), .gpg(.homeTooLong), .gpg(.passphraseRequired), .gpg(.badPassphrase):
+                    throw error  // the runtime's own set-up, not the epoch
+                default:
+                    result.failed[index] = error
+                }
+            }
+        }
+        guard !result.failed.isEmpty else { return result }
+        // With no key opened, the runtime may simply hold no recipient's key.
+        if opened == 0, !scan.header.recipients.contains(where: { (try? context.key($0, secret: true)) != nil }) {
+            throw result.failed[wanted.first { result.failed[$0] != nil }!]!
+        }
+        if let index = wanted.first(where: { result.failed[$0] != nil && result.byAdmin[$0] }) {
+            throw .undecryptable("epoch \(epochs[index].id), signed by an admin: \(result.failed[index]!)")
+        }
+        return result
+    }
+
+    /// Marks the slots `unavailable` names: no value held (their bytes in
+    /// the table wiped), flagged so that lookups serve nothing in their
+    /// place. Returns one failure per epoch and reason, for the log.
+    private static func contain(
+        _ unavailable: [(slot: Int, reason: Unusable)], _ dataKeys: DataKeys, _ scan: ScannedBundle,
+        _ serving: inout [Snapshot.Serving], _ table: LookupTable, _ slotRecords: [Int32]
+    ) -> [Snapshot.Failure] {
+        var failures: [Snapshot.Failure] = []
+        for (position, reason) in unavailable {
+            let entry = serving[position]
+            if entry.length > 0 {
+                wipe(UnsafeMutableRawBufferPointer(rebasing: table.records[Int(entry.offset)..<(Int(entry.offset) + Int(entry.length))]))
+            }
+            serving[position].length = -1
+            serving[position].unavailable = true
+            table.markUnavailable(atRecord: slotRecords[position])
+            let epoch = scan.epochs.firstIndex { scan.bytes[scan.slots[position].valueParts!.epoch].elementsEqual($0.id.utf8) }!
+            if let same = failures.firstIndex(where: { $0.epoch == epoch && $0.reason == reason }) {
+                failures[same].slots += 1
+            } else {
+                var detail = reason.description
+                if reason == .dataKey, let why = dataKeys.failed[epoch] { detail += " (\(why))" }
+                failures.append(Snapshot.Failure(epoch: epoch, reason: reason, detail: detail, slots: 1))
+            }
+        }
+        return failures
+    }
+
+    /// The declared pattern of each plugin key that has one.
+    private static func fieldPatterns(_ bundle: SecretBundle) -> [Snapshot.PluginKey: String] {
+        var patterns: [Snapshot.PluginKey: String] = [:]
+        for field in bundle.fields {
+            if let pattern = field.pattern { patterns[Snapshot.PluginKey(plugin: field.plugin, key: field.key)] = pattern }
+        }
+        return patterns
     }
 
     /// The AAD of a slot's value (§5), from the bundle bytes, into `out`.

@@ -18,7 +18,10 @@ import Synchronization
 ///
 /// Lookups resolve the user's slot, then the deployment-wide slot, then the
 /// environment variable. Expired, inactive and out-of-scope values are never
-/// served. ``reload()`` swaps in a new bundle atomically and keeps the old
+/// served. A value its writer signed that cannot be used (its data key does
+/// not decrypt, it fails AES-GCM or its pattern) is `unavailable`: it is not
+/// served, nothing is served in its place, and the other slots load.
+/// ``reload()`` swaps in a new bundle atomically and keeps the old
 /// one when the new one fails; lookups never wait for a reload.
 public final class SecretKernel: Sendable, CustomStringConvertible {
     public let configuration: Configuration
@@ -52,11 +55,13 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         // The same resolution as `secret`, without building a source or a
         // reason: the hot path of a service allocates only the value.
         return current.read { snapshot in
-            if let user, let record = snapshot.table.record(owner: user, plugin: plugin, key: key), servable(record) {
-                return String(decoding: record.value, as: UTF8.self)
+            if let user, let record = snapshot.table.record(owner: user, plugin: plugin, key: key) {
+                if servable(record) { return String(decoding: record.value, as: UTF8.self) }
+                if record.flags & LookupTable.unavailable != 0 { return nil }  // nothing in its place
             }
-            if let record = snapshot.table.record(owner: nil, plugin: plugin, key: key), servable(record) {
-                return String(decoding: record.value, as: UTF8.self)
+            if let record = snapshot.table.record(owner: nil, plugin: plugin, key: key) {
+                if servable(record) { return String(decoding: record.value, as: UTF8.self) }
+                if record.flags & LookupTable.unavailable != 0 { return nil }
             }
             return configuration.environment[snapshot.environmentVariable(plugin, key)]
         }
@@ -106,12 +111,14 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
             case .failure(let why): reason = why.reason
             }
         }
-        switch serve(snapshot, owner: nil, plugin, key) {
-        case .success(let value): return .success(Secret(value: value, source: .deploymentSlot))
-        case .failure(let why): if reason == nil || reason == .notSet { reason = why.reason }
+        if reason != .unavailable {  // an unusable value is never replaced by another
+            switch serve(snapshot, owner: nil, plugin, key) {
+            case .success(let value): return .success(Secret(value: value, source: .deploymentSlot))
+            case .failure(let why): if reason == nil || reason == .notSet { reason = why.reason }
+            }
         }
         let variable = snapshot.environmentVariable(plugin, key)
-        if let value = configuration.environment[variable] {
+        if reason != .unavailable, let value = configuration.environment[variable] {
             return .success(Secret(value: value, source: .environmentVariable(variable)))
         }
         return .failure(SecretUnavailable(
@@ -139,6 +146,8 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
             let state: SlotState
             if !entry.hasValue {
                 state = .pending
+            } else if entry.unavailable {
+                state = .unavailable
             } else if entry.inactive {
                 state = .inactive
             } else if entry.expires <= now {
@@ -160,19 +169,36 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
 
     /// Every value this loader serves as environment variables, under their
     /// env names: the deployment-wide slots, then `user`'s own slots, which
-    /// take precedence where both set the same variable. What `secretc exec` passes on.
+    /// take precedence where both set the same variable (a slot of theirs
+    /// that is unavailable removes it). What `secretc exec` passes on.
     public func environmentVariables(user: String? = nil) -> [String: String] {
         let snapshot = current.read { $0 }  // a strong reference: safe to keep past a reload
         var variables: [String: String] = [:]
         let owners: [String?] = user.map { [nil, $0] } ?? [nil]
         for owner in owners {
             for position in snapshot.positions(owner: owner) {
-                guard case .success(let value) = serve(snapshot, at: position) else { continue }
+                let served = serve(snapshot, at: position)
+                if case .failure(let why) = served, why.reason != .unavailable { continue }
                 let slot = snapshot.slot(at: position)
-                variables[snapshot.environmentVariable(slot.plugin, slot.key)] = value
+                // An unavailable value removes the variable: nothing stands in for it.
+                variables[snapshot.environmentVariable(slot.plugin, slot.key)] = try? served.get()
             }
         }
         return variables
+    }
+
+    /// The variables of `user`'s slots (and the deployment-wide ones) whose
+    /// value is unavailable: a launcher that passes its own environment on
+    /// removes these, so that nothing stands in for an unusable value.
+    public func unavailableVariables(user: String? = nil) -> [String] {
+        let snapshot = current.read { $0 }  // a strong reference: safe to keep past a reload
+        let owners: [String?] = user.map { [nil, $0] } ?? [nil]
+        return owners.flatMap { owner in
+            snapshot.positions(owner: owner).filter { snapshot.serving[$0].unavailable }.map { position in
+                let slot = snapshot.slot(at: position)
+                return snapshot.environmentVariable(slot.plugin, slot.key)
+            }
+        }
     }
 
     // MARK: Reloading
@@ -217,6 +243,8 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         /// Values held in memory (servable by this loader when loaded).
         public var values: Int
         public var epochs: Int
+        /// Slots whose signed value could not be used (not served; the log says why).
+        public var unavailable: Int
         /// Lower-case hex SHA-256 of the bundle bytes.
         public var digest: String
         public var loadedAt: Date
@@ -226,7 +254,8 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         let snapshot = current.read { $0 }  // a strong reference: safe to keep past a reload
         return Info(
             environment: snapshot.environment, slots: snapshot.slotCount, values: snapshot.valueCount,
-            epochs: snapshot.epochCount, digest: snapshot.digest, loadedAt: snapshot.loadedAt)
+            epochs: snapshot.epochCount, unavailable: snapshot.failures.reduce(0) { $0 + $1.slots },
+            digest: snapshot.digest, loadedAt: snapshot.loadedAt)
     }
 
     /// Counts only; values are redacted.
@@ -274,8 +303,22 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
             ["environment": "\(snapshot.environment)", "slots": "\(snapshot.slotCount)",
              "values": "\(snapshot.valueCount)", "epochs": "\(snapshot.epochCount)",
              "digest": "\(snapshot.digest.prefix(12))"]) { $1 }
+        if !snapshot.failures.isEmpty { metadata["unavailable"] = "\(snapshot.failures.reduce(0) { $0 + $1.slots })" }
         configuration.logger.info("secret bundle loaded", metadata: metadata)
+        logFailures(snapshot, configuration.logger)
         return snapshot
+    }
+
+    /// One warning per epoch (and reason) whose values are unavailable: who
+    /// wrote them, when, how many slots, why. Never a value.
+    private static func logFailures(_ snapshot: Snapshot, _ logger: Logger) {
+        for failure in snapshot.failures {
+            logger.warning(
+                "secret values unavailable: a write's values cannot be used and are not served",
+                metadata: ["writer": "\(snapshot.epochWriters[failure.epoch])",
+                           "written_at": "\(date(snapshot.epochTimes[failure.epoch]).formatted(.iso8601))",
+                           "slots": "\(failure.slots)", "reason": "\(failure.detail)"])
+        }
     }
 
     /// Milliseconds to a tenth, for the log.
@@ -296,7 +339,7 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
     @inline(__always)
     private func servable(_ record: LookupTable.Record) -> Bool {
         let required = LookupTable.hasValue | LookupTable.inScope
-        guard record.flags & (required | LookupTable.inactive) == required, record.valueLength >= 0 else { return false }
+        guard record.flags & (required | LookupTable.inactive | LookupTable.unavailable) == required, record.valueLength >= 0 else { return false }
         let expires = record.expires
         return expires == .max || expires > now()
     }
@@ -310,15 +353,19 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         if servable(record) { return .success(String(decoding: record.value, as: UTF8.self)) }
         let flags = record.flags
         return .failure(Unserved(reason: unserved(
-            hasValue: flags & LookupTable.hasValue != 0, inactive: flags & LookupTable.inactive != 0,
-            inScope: flags & LookupTable.inScope != 0, expires: record.expires) ?? .notSet))
+            hasValue: flags & LookupTable.hasValue != 0, unavailable: flags & LookupTable.unavailable != 0,
+            inactive: flags & LookupTable.inactive != 0, inScope: flags & LookupTable.inScope != 0,
+            expires: record.expires) ?? .notSet))
     }
 
     /// ``serve(_:owner:_:_:)`` of the slot at `position` in canonical order.
     @inline(__always)
     private func serve(_ snapshot: Snapshot, at position: Int) -> Result<String, Unserved> {
         let entry = snapshot.serving[position]
-        if let reason = unserved(hasValue: entry.hasValue, inactive: entry.inactive, inScope: entry.inScope, expires: entry.expires) {
+        if let reason = unserved(
+            hasValue: entry.hasValue, unavailable: entry.unavailable, inactive: entry.inactive, inScope: entry.inScope,
+            expires: entry.expires)
+        {
             return .failure(Unserved(reason: reason))
         }
         guard entry.length >= 0 else { return .failure(Unserved(reason: .notSet)) }  // expired at load time: not held
@@ -327,8 +374,11 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
 
     /// Why a slot with these facts serves no value, in the order the reasons
     /// are reported; nil when none of them applies.
-    private func unserved(hasValue: Bool, inactive: Bool, inScope: Bool, expires: Int) -> SecretUnavailable.Reason? {
+    private func unserved(hasValue: Bool, unavailable: Bool, inactive: Bool, inScope: Bool, expires: Int)
+        -> SecretUnavailable.Reason?
+    {
         if !hasValue { return .notSet }
+        if unavailable { return .unavailable }
         if inactive { return .inactive }
         if !inScope { return .outOfScope(configuration.scope ?? "") }
         if expires != .max, expires <= now() { return .expired(Self.date(expires)) }

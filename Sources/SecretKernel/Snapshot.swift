@@ -22,6 +22,16 @@ final class Snapshot: @unchecked Sendable {
         var hasValue: Bool
         var inactive: Bool
         var inScope: Bool
+        /// Its writer's epoch made the value unusable (see ``Failure``): nothing is served for it.
+        var unavailable = false
+    }
+
+    /// Values one user's epoch signed that could not be used, for the log.
+    struct Failure: Sendable {
+        var epoch: Int
+        var reason: Loader.Unusable
+        var detail: String
+        var slots: Int
     }
 
     /// What only status answers need.
@@ -56,6 +66,8 @@ final class Snapshot: @unchecked Sendable {
     let environmentVariables: [PluginKey: String]
     /// Each plugin's declared schema, in manifest order.
     let declared: [String: [DeclaredSecret]]
+    /// The epochs (by users) whose values are unavailable, and why.
+    let failures: [Failure]
     var epochCount: Int { epochTimes.count }
     let valueCount: Int
     let digest: String
@@ -70,7 +82,7 @@ final class Snapshot: @unchecked Sendable {
         environment: String, serving: [Serving], metadata: [Metadata],
         writers: [Int32], epochWriters: [String], epochTimes: [Int], table: LookupTable, slotRecords: [Int32],
         environmentVariables: [PluginKey: String],
-        declared: [String: [DeclaredSecret]], digest: String, loadedAt: Date
+        declared: [String: [DeclaredSecret]], failures: [Failure] = [], digest: String, loadedAt: Date
     ) {
         self.environment = environment
         self.serving = serving
@@ -82,6 +94,7 @@ final class Snapshot: @unchecked Sendable {
         self.epochTimes = epochTimes
         self.environmentVariables = environmentVariables
         self.declared = declared
+        self.failures = failures
         self.valueCount = serving.count { $0.length >= 0 }
         self.digest = digest
         self.loadedAt = loadedAt
@@ -151,6 +164,7 @@ struct LookupTable: @unchecked Sendable {  // immutable once its values are in p
     /// then the value; each record starts 8-aligned.
     private static let header = 16
     static let hasValue: UInt8 = 1, inactive: UInt8 = 2, inScope: UInt8 = 4, deploymentWide: UInt8 = 8
+    static let unavailable: UInt8 = 16
 
     private let buckets: [Bucket]
     private let mask: Int
@@ -260,6 +274,14 @@ struct LookupTable: @unchecked Sendable {  // immutable once its values are in p
         let owner = name(0), plugin = name(1), key = name(2)
         let wide = base.load(fromByteOffset: 12, as: UInt8.self) & Self.deploymentWide != 0
         return SlotKey(owner: wide ? nil : owner, plugin: plugin, key: key)
+    }
+
+    /// Flags the record at `offset` unavailable and drops its value (the
+    /// caller has wiped the value's bytes). Only while the table is being built.
+    func markUnavailable(atRecord offset: Int32) {
+        let base = records.baseAddress! + Int(offset)
+        base.storeBytes(of: Int32(-1), toByteOffset: 8, as: Int32.self)
+        base.storeBytes(of: base.load(fromByteOffset: 12, as: UInt8.self) | Self.unavailable, toByteOffset: 12, as: UInt8.self)
     }
 
     /// Zeroes and frees the records; the table is not used afterwards.

@@ -1,4 +1,7 @@
+import BundleFormat
+import BundleSeal
 import Foundation
+import GPG
 import TestSupport
 import Testing
 
@@ -47,6 +50,42 @@ struct ExecCommandTests {
             home: empty, environment: ["SECRETC_GPG_KEY": armored, "SECRETC_TRUSTED_ADMINS": Self.admin])
         #expect(result.status == 0, "\(result.stderrText)")
         #expect(result.stdoutText == "STRIPE_SECRET_KEY=sk_live_EXAMPLEexample0000\nSECRETC_GPG_KEY unset\n")
+    }
+
+    /// Fail small: alice signs a value that fails its manifest pattern (as a
+    /// hand-made write can). The command still runs with everyone's values;
+    /// her variable is removed, not replaced by the deployment-wide value or
+    /// the caller's; a warning names her, never the value.
+    @Test func anUnusableValueIsLeftOutWithAWarning() throws {
+        let deployment = try ExampleDeployment()
+        let file = deployment.root.appendingPathComponent("secrets/production.bundle")
+        var bundle = try SecretBundle(parsing: Array(try Data(contentsOf: file)))
+        let alice = try deployment.home(["alice"])
+        try alice.gpg(["--import", deployment.root.appendingPathComponent("keys/runtime-production.asc").path])
+        let context = try Context(home: alice.path)
+        let slot = SlotKey(owner: "alice", plugin: "github", key: "TOKEN")
+        let (epoch, sealed) = try EpochSealer(onto: bundle, writer: bundle.users["alice"]!).seal(
+            [.init(slot: slot, value: SecureBytes("CANARY-not-a-token"))], after: bundle.epochs, encryptor: context,
+            signer: context)
+        bundle.epochs.append(epoch)
+        for index in bundle.slots.indices where bundle.slots[index].slot == slot { bundle.slots[index].value = sealed[slot]! }
+        try Data(bundle.serialized()).write(to: file)
+
+        let result = try deployment.secretc(
+            ["exec", "--env", "production", "--user", "alice", "--"] + Self.printer(["GITHUB_TOKEN", "SHOPIFY_STORE_DOMAIN"]),
+            home: try deployment.home(["runtime-production"]), environment: ["GITHUB_TOKEN": "from-the-caller"])
+        #expect(result.status == 0, "\(result.stderrText)")
+        #expect(result.stdoutText == "GITHUB_TOKEN unset\nSHOPIFY_STORE_DOMAIN=alice-example.myshopify.com\n")
+        #expect(result.stderrText.hasPrefix("secretc: warning: secret values unavailable"), "\(result.stderrText)")
+        #expect(result.stderrText.contains("writer=alice"))
+        #expect(result.stderrText.contains("does not match its pattern"))
+        #expect(!result.stderrText.contains("CANARY") && !result.stdoutText.contains("CANARY"))
+
+        let get = try deployment.secretc(
+            ["get", "--env", "production", "--user", "alice", "github", "TOKEN"], home: try deployment.home(["runtime-production"]))
+        #expect(get.status == 1)
+        #expect(get.stderrText.contains("alice/github/TOKEN serves no value: unavailable"), "\(get.stderrText)")
+        #expect(!get.stderrText.contains("CANARY") && get.stdoutText.isEmpty)
     }
 
     @Test func theCommandNeverRunsWhenLoadingFails() throws {

@@ -2,7 +2,8 @@ import BundleFormat
 import BundleSeal
 import Foundation
 import GPG
-import SecretKernel
+import Logging
+@testable import SecretKernel
 import TestSupport
 import Testing
 
@@ -29,15 +30,27 @@ sRLihF78fw6C3G7RbiLBZF5AU18hKi6EedSoTssuZnVMCn9fNic50zNi+Ex+vjxFSsVslWBqQ92U
 
     init() throws { fixture = try KernelFixture() }
 
-    /// alice's write, with `change` applied to her epoch, re-signed by her when `resign`.
-    func aliceWrite(resign: Bool, _ change: (inout Epoch) -> Void) throws -> [UInt8] {
-        var bundle = try SecretBundle(parsing: try fixture.written([aliceToken: "github_pat_EXAMPLE_alice_rotated_0"], by: "alice"))
+    /// alice's write, with `change` applied to her epoch (and the bundle's
+    /// slots), re-signed by her when `resign`.
+    func aliceWrite(
+        resign: Bool, value: String = "github_pat_EXAMPLE_alice_rotated_0",
+        _ change: (inout Epoch, inout [SlotLine]) throws -> Void
+    ) throws -> [UInt8] {
+        try write(resign: resign, [aliceToken: value], by: "alice", change)
+    }
+
+    /// A write of `values` by `user` (nil: the admin), with `change` applied
+    /// to its epoch and the bundle's slots, re-signed by the writer when `resign`.
+    func write(
+        resign: Bool, _ values: [SlotKey: String], by user: String?, _ change: (inout Epoch, inout [SlotLine]) throws -> Void
+    ) throws -> [UInt8] {
+        var bundle = try SecretBundle(parsing: try fixture.written(values, by: user))
         var epoch = bundle.epochs.removeLast()
-        change(&epoch)
+        try change(&epoch, &bundle.slots)
         if resign {
             let home = try TemporaryGPGHome()
             defer { home.close() }
-            try home.gpg(["--import", KernelFixture.secretKey("alice").path])
+            try home.gpg(["--import", KernelFixture.secretKey(user ?? "ops").path])
             let payload = epoch.payload(environment: bundle.environment, dataKeyDigest: Digest.sha256Hex(epoch.dataKeyMessage))
             epoch.signature = try Context(home: home.path).signDetached(payload, as: epoch.writer)
         }
@@ -57,7 +70,7 @@ sRLihF78fw6C3G7RbiLBZF5AU18hKi6EedSoTssuZnVMCn9fNic50zNi+Ex+vjxFSsVslWBqQ92U
 
     /// Finding 2: the bomb behind a garbage signature never reaches gpg.
     @Test func aBombBehindABadSignatureIsRefusedBeforeDecryption() throws {
-        let bytes = try aliceWrite(resign: false) { $0.dataKeyMessage = Self.bomb }
+        let bytes = try aliceWrite(resign: false) { epoch, _ in epoch.dataKeyMessage = Self.bomb }
         let (error, seconds) = load(bytes)
         #expect(error?.kind == .verificationFailed)
         #expect(error?.message.contains("bad signature") == true, "\(String(describing: error))")
@@ -65,12 +78,134 @@ sRLihF78fw6C3G7RbiLBZF5AU18hKi6EedSoTssuZnVMCn9fNic50zNi+Ex+vjxFSsVslWBqQ92U
         #expect(seconds < 1)
     }
 
-    /// Finding 2: a bomb its writer signed is cut off at 33 bytes of output.
-    @Test func aSignedBombIsCutOffAtTheDataKeysSize() throws {
-        let bytes = try aliceWrite(resign: true) { $0.dataKeyMessage = Self.bomb }
-        let (error, seconds) = load(bytes)
-        #expect(error?.message.contains("data key is not 32 bytes") == true, "\(String(describing: error))")
-        #expect(seconds < 1)
+    /// Finding 2: a bomb its writer signed is cut off at 33 bytes of output,
+    /// and (finding 1) only that writer's value is lost.
+    @Test(arguments: [true, false])
+    func aSignedBombIsCutOffAtTheDataKeysSize(inProcess: Bool) throws {
+        let bytes = try aliceWrite(resign: true) { epoch, _ in epoch.dataKeyMessage = Self.bomb }
+        let start = Date()
+        let logs = CapturedLogs()
+        let kernel = try SecretKernel(configuration(bytes, inProcess: inProcess, logger: logs.logger))
+        #expect(Date().timeIntervalSince(start) < 1)
+        try expectOnlyAlicesTokenUnavailable(kernel, logs, reason: "data key is not 32 bytes", inProcess: inProcess)
+    }
+
+    func configuration(_ bytes: [UInt8], inProcess: Bool, logger: Logger? = nil) -> SecretKernel.Configuration {
+        var configuration = fixture.configuration(.bytes(bytes))
+        configuration.verifiesInProcess = inProcess
+        if let logger { configuration.logger = logger }
+        return configuration
+    }
+
+    /// What fail-small promises when alice's write of her github TOKEN is
+    /// unusable: her slot serves nothing (no fallback to the deployment-wide
+    /// value or the variable), every other slot serves as before, status
+    /// and info say so, and one warning names the writer and `reason`.
+    func expectOnlyAlicesTokenUnavailable(
+        _ kernel: SecretKernel, _ logs: CapturedLogs, reason: String, inProcess: Bool
+    ) throws {
+        #expect(kernel.getSecret("github", "TOKEN", user: "alice") == nil)
+        #expect(throws: SecretUnavailable.self) { try kernel.secret("github", "TOKEN", user: "alice") }
+        do {
+            _ = try kernel.secret("github", "TOKEN", user: "alice")
+        } catch {
+            #expect(error.reason == .unavailable)
+        }
+        #expect(kernel.status(plugin: "github", user: "alice").slots.first { $0.key == "TOKEN" }?.status == .unavailable)
+        #expect(kernel.environmentVariables(user: "alice")["GITHUB_TOKEN"] == nil)
+        #expect(kernel.environmentVariables()["GITHUB_TOKEN"] == KernelFixture.values["-/github/TOKEN"])
+        #expect(kernel.info.unavailable == 1)
+        // Everyone else is served.
+        for (slot, value) in KernelFixture.values where slot != "alice/github/TOKEN" {
+            let parts = slot.split(separator: "/").map(String.init)
+            let owner = parts[0] == "-" ? nil : parts[0]
+            #expect(try kernel.slotValue(parts[1], parts[2], owner: owner).value == value, "\(slot)")
+        }
+        #expect(kernel.getSecret("github", "TOKEN", user: "dave") == KernelFixture.values["dave/github/TOKEN"])
+        #expect(kernel.getSecret("github", "TOKEN", user: "carol") == KernelFixture.values["-/github/TOKEN"])
+        let warnings = logs.all.filter { $0.hasPrefix("warning") }
+        #expect(warnings.count == 1, "\(warnings)")
+        #expect(warnings.first?.contains("writer=alice") == true, "\(warnings)")
+        #expect(warnings.first?.contains(reason) == true, "\(warnings)")
+        #expect(!logs.all.contains { $0.contains("alice_rotated") })
+        // Which path verified the signatures.
+        #expect(logs.all.contains { $0.contains("step by step") } == !inProcess)
+    }
+
+    /// A 32-byte data key encrypted to a key that is not a recipient.
+    static func dataKeyForAStranger() throws -> [UInt8] {
+        let home = try TemporaryGPGHome()
+        defer { home.close() }
+        let context = try Context(home: home.path)
+        let stranger = try context.generateKey(userID: "stranger <stranger@example.invalid>")
+        return try context.encrypt([UInt8](repeating: 7, count: 32), to: [stranger.fingerprint])
+    }
+
+    /// Finding 1: alice signs a write whose data key only a stranger can
+    /// open. `check` cannot see it; every loader used to refuse the whole
+    /// bundle. Now only her slot is unavailable, on both paths.
+    @Test(arguments: [true, false])
+    func aUsersUndecryptableDataKeyLosesOnlyHerValue(inProcess: Bool) throws {
+        let stranger = try Self.dataKeyForAStranger()
+        let bytes = try aliceWrite(resign: true) { epoch, _ in epoch.dataKeyMessage = stranger }
+        let logs = CapturedLogs()
+        let kernel = try SecretKernel(configuration(bytes, inProcess: inProcess, logger: logs.logger))
+        try expectOnlyAlicesTokenUnavailable(kernel, logs, reason: "data key does not decrypt", inProcess: inProcess)
+    }
+
+    /// Finding 1: alice signs a claim for bytes that are not sealed under
+    /// her data key (they fail AES-GCM): only her slot is unavailable.
+    @Test(arguments: [true, false])
+    func aUsersValueFailingAESGCMLosesOnlyThatValue(inProcess: Bool) throws {
+        let bytes = try aliceWrite(resign: true) { epoch, slots in
+            let index = slots.firstIndex { $0.slot == aliceToken }!
+            var sealed = slots[index].value!
+            sealed.bytes[sealed.bytes.count - 1] ^= 1  // the tag
+            slots[index].value = sealed
+            let claim = epoch.claims.firstIndex { $0.slot == aliceToken }!
+            epoch.claims[claim].digest = Digest.sha256(sealed.bytes)
+        }
+        let logs = CapturedLogs()
+        let kernel = try SecretKernel(configuration(bytes, inProcess: inProcess, logger: logs.logger))
+        try expectOnlyAlicesTokenUnavailable(kernel, logs, reason: "does not authenticate", inProcess: inProcess)
+    }
+
+    /// Finding 10: a value alice signed by hand that fails its manifest
+    /// pattern (carried in the signed policy) is not served.
+    @Test(arguments: [true, false])
+    func aValueFailingItsPatternIsNotServed(inProcess: Bool) throws {
+        let bytes = try aliceWrite(resign: false, value: "github_pat_EXAMPLE_alice_rotated_0\nevil.example.com") { _, _ in }
+        let logs = CapturedLogs()
+        let kernel = try SecretKernel(configuration(bytes, inProcess: inProcess, logger: logs.logger))
+        try expectOnlyAlicesTokenUnavailable(kernel, logs, reason: "does not match its pattern", inProcess: inProcess)
+    }
+
+    /// Fail small stops at admins: an unusable value an admin signed
+    /// refuses the whole bundle, on both paths.
+    @Test(arguments: [true, false])
+    func anAdminsUndecryptableWriteRefusesTheBundle(inProcess: Bool) throws {
+        let stranger = try Self.dataKeyForAStranger()
+        let slot = SlotKey(owner: nil, plugin: "github", key: "APP_ID")
+        let bytes = try write(resign: true, [slot: "654321"], by: nil) { epoch, _ in epoch.dataKeyMessage = stranger }
+        #expect {
+            try SecretKernel(configuration(bytes, inProcess: inProcess))
+        } throws: { error in
+            (error as? SecretKernelError)?.message.contains("signed by an admin") == true
+        }
+    }
+
+    /// A runtime that holds no recipient's key is told so: it is not mistaken
+    /// for every writer's fault.
+    @Test func aRuntimeWithoutTheKeyIsRefusedWhole() throws {
+        let empty = try TemporaryGPGHome()
+        defer { empty.close() }
+        var configuration = fixture.configuration()
+        configuration.keys = .gnupgHome(empty.path)
+        #expect {
+            try SecretKernel(configuration)
+        } throws: { error in
+            (error as? SecretKernelError)?.kind == .keyUnavailable
+        }
     }
 
     /// Finding 7: a staging bundle copied over production is refused by a

@@ -36,9 +36,7 @@ public struct SecretSpec: Sendable {
     /// True when `value` matches ``pattern`` as a whole (or there is none).
     public func accepts(_ value: String) -> Bool {
         guard let pattern = pattern?.value else { return true }
-        // \A and \z: `$` would also match before a final newline.
-        guard let regex = try? NSRegularExpression(pattern: "\\A(?:\(pattern))\\z") else { return false }
-        return regex.firstMatch(in: value, range: NSRange(value.startIndex..., in: value)) != nil
+        return ValuePattern(pattern)?.matches(value) ?? false
     }
 }
 

@@ -16,7 +16,10 @@ struct Exec: ParsableCommand {
             values, under their env names (the manifest's `env`, else SLUG_KEY); a user's value wins over the \
             deployment-wide one. Variables already set are kept unless a secret sets the same name. \
             SECRETC_GPG_KEY and SECRETC_GPG_PASSPHRASE are removed from the command's environment. Expired, \
-            inactive and out-of-scope values are left out. If loading fails, the command never runs. \
+            inactive and out-of-scope values are left out. A value its writer signed that cannot be used (its data \
+            key does not decrypt, it fails AES-GCM or its pattern) is unavailable: a warning on standard error \
+            names the writer and why, and its variable is removed, never replaced by another value; the other \
+            values are passed. If loading fails, the command never runs. \
             Values travel only in the environment, never in arguments.
 
             The runtime key: SECRETC_GPG_KEY (an armored secret key, imported into a private temporary home), \
@@ -53,10 +56,11 @@ struct Exec: ParsableCommand {
             kernel = try SecretKernel(.init(
                 bundle: .path(target.bundle), keys: .automatic, trustedAdmins: target.trustedAdmins,
                 expectedEnvironment: target.environment, scope: scope, environment: environment,
-                logger: Logger(label: "secretc.exec", factory: { _ in SwiftLogNoOpLogHandler() })))
+                logger: ConsoleLogHandler.logger))
         } catch {
             throw CLIFailure(message: error.message, hints: Self.hints(for: error))
         }
+        for name in kernel.unavailableVariables(user: user) { unsetenv(name) }
         for (name, value) in kernel.environmentVariables(user: user) { setenv(name, value, 1) }
         unsetenv("SECRETC_GPG_KEY")
         unsetenv("SECRETC_GPG_PASSPHRASE")

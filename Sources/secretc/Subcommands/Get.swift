@@ -40,7 +40,7 @@ struct Get: ParsableCommand {
             kernel = try SecretKernel(.init(
                 bundle: .path(target.bundle), keys: .automatic, trustedAdmins: target.trustedAdmins,
                 expectedEnvironment: target.environment,
-                logger: Logger(label: "secretc.get", factory: { _ in SwiftLogNoOpLogHandler() })))
+                logger: ConsoleLogHandler.logger))
         } catch {
             throw CLIFailure(message: error.message, hints: Exec.hints(for: error))
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// A failure the user can act on: one `secretc: error:` line, then hints.
 struct CLIFailure: Error {
@@ -38,4 +39,27 @@ enum Console {
         if environment["TERM"] == "dumb" { return false }
         return isatty(STDOUT_FILENO) == 1
     }
+}
+
+/// The kernel's log as `exec` and `get` show it: warnings and errors only,
+/// one `secretc: warning:` line each with its metadata (never a value).
+struct ConsoleLogHandler: LogHandler {
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .warning
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        guard event.level >= .warning, event.level < .error else { return }  // errors are thrown and reported
+        let fields = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        let text = ([event.message.description] + fields).joined(separator: " ")
+        // Names and patterns come from the bundle: no control character reaches the terminal.
+        let escaped = text.unicodeScalars.map { $0.properties.generalCategory == .control ? $0.escaped(asASCII: true) : String($0) }
+        FileHandle.standardError.write(Data("secretc: warning: \(escaped.joined())\n".utf8))
+    }
+
+    static var logger: Logger { Logger(label: "secretc") { _ in ConsoleLogHandler() } }
 }

@@ -20,6 +20,9 @@ public enum BundleSealError: Error, Sendable, Equatable, CustomStringConvertible
     case history(epoch: String, reason: String)
     /// A bundle of a format version that verifiers no longer read.
     case outdatedVersion(Int)
+    /// The bundle does not extend one already trusted (a rollback, or
+    /// another branch's history): see ``TrustedHistory``.
+    case rollback(String)
     /// A value or data key failed to decrypt or authenticate.
     case undecryptable(String)
     /// gpg itself failed.
@@ -37,6 +40,7 @@ public enum BundleSealError: Error, Sendable, Equatable, CustomStringConvertible
         case .history(let epoch, let reason): return "epoch \(epoch): \(reason)"
         case .outdatedVersion(let version):
             return "bundle format version \(version) is no longer read; an admin upgrades it with `secretc compile`"
+        case .rollback(let why): return "not a later version of the trusted bundle: \(why)"
         case .undecryptable(let why): return "cannot decrypt: \(why)"
         case .gpg(let error): return "\(error)"
         }

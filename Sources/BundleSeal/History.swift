@@ -8,6 +8,7 @@ protocol EpochHistory {
     var writer: String { get }
     var policy: PolicyReference { get }
     var parents: EpochParents { get }
+    var signature: [UInt8] { get }
 }
 
 extension Epoch: EpochHistory {}

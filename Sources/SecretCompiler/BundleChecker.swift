@@ -11,10 +11,13 @@ import SecretModel
 public struct BundleChecker {
     public let project: Project
     public var now: Date
+    /// The revision each bundle must extend (`check --base`), if any.
+    public var base: BaseRevision?
 
-    public init(project: Project, now: Date = Date()) {
+    public init(project: Project, now: Date = Date(), base: BaseRevision? = nil) {
         self.project = project
         self.now = now
+        self.base = base
     }
 
     /// A verified bundle per environment that has one and passed.
@@ -90,6 +93,7 @@ public struct BundleChecker {
             return
         }
         result.verified[name] = verified
+        if let base { checkExtends(base, bundle, file: file, declaredAt: environment.bundlePath.location, at, lines, into: &result) }
 
         if let skeleton = try? EnvironmentPolicy.skeleton(project, environment),
            !EnvironmentPolicy.matches(bundle, skeleton) {
@@ -106,6 +110,53 @@ public struct BundleChecker {
                 result.log.warning(
                     .incomplete, "required slot \(slot.path) has no value", at: slot.declaredAt)
             }
+        }
+    }
+
+    /// The rollback rule against `base` (docs/bundle-format.md §6a): the
+    /// bundle at the base revision must be extended by this one.
+    private func checkExtends(
+        _ base: BaseRevision, _ bundle: SecretBundle, file: BundleFile, declaredAt: SourceLocation,
+        _ at: (Int) -> SourceLocation, _ lines: [Substring], into result: inout Result
+    ) {
+        let old: [UInt8]?
+        do throws(CompilerError) {
+            old = try base.contents(of: file.url)
+        } catch {
+            result.log.error(.notFound, error.message, at: declaredAt)
+            return
+        }
+        guard let old else { return }  // a new environment: nothing to extend
+        let label = "\(file.displayPath) at \(base.name)"
+        guard let parsed = try? SecretBundle(parsing: old), let trusted = TrustedHistory(parsed) else {
+            result.log.error(.invalidInput, "\(label) is not a valid signed bundle: nothing to compare with", at: at(1))
+            return
+        }
+        guard parsed.formatVersion == SecretBundle.version else { return }  // an upgrade re-seals everything
+        guard let current = TrustedHistory(bundle) else { return }  // unsigned: refused above
+        do throws(BundleSealError) {
+            var names: [String: String] = [:]
+            for (user, fingerprint) in parsed.users { names[fingerprint] = user }
+            let name = { (fingerprint: String) in names[fingerprint] ?? project.keyName(for: fingerprint) ?? fingerprint }
+            do throws(BundleSealError) {
+                try trusted.checkExtended(by: current, naming: name)
+            } catch {
+                // Re-seals in between dropped what named the base's epochs:
+                // follow the signed links of every version committed since.
+                let between = base.laterVersions(of: file.url).compactMap { bytes in
+                    (try? ScannedBundle(scanning: bytes)).flatMap { TrustedHistory($0) }
+                }
+                guard !between.isEmpty else { throw error }
+                try trusted.checkExtended(by: current, through: between, naming: name)
+            }
+        } catch {
+            let why: String
+            if case .rollback(let reason) = error { why = reason } else { why = "\(error)" }
+            // The replaced epoch's line, else where the history or the policy is.
+            let named = why.hasPrefix("the write ") ? why.split(separator: " ")[2] : ""
+            let number = lines.firstIndex { $0.hasPrefix("epoch ") && !named.isEmpty && $0.contains(" \(named) ") }
+                ?? lines.firstIndex { $0.hasPrefix(named.isEmpty ? "policy " : "epoch ") }
+            result.log.error(.rollback, "does not extend \(label): \(why)", at: at((number ?? 0) + 1))
         }
     }
 

@@ -17,8 +17,8 @@ extension Compiler {
 
     /// Creates the bundle, or re-seals it: the policy re-signed with the next
     /// serial, naming the one it replaces, and all values in one fresh epoch
-    /// encrypted to the declared recipients — a checkpoint naming the heads
-    /// it subsumes. A version-1 bundle is verified by version 1's rules and
+    /// encrypted to the declared recipients — a checkpoint naming every
+    /// epoch it re-sealed (so readers that trusted any of them can tell). A version-1 bundle is verified by version 1's rules and
     /// upgraded.
     /// - Parameter signerName: the admin key name to sign with (default: the
     ///   first declared admin whose secret key is in the GnuPG home).
@@ -47,14 +47,21 @@ extension Compiler {
             } catch {
                 throw .seal(error, bundle: file.displayPath)
             }
-            if !values.isEmpty {
+            // Without a value to re-seal, the checkpoint still names the epochs
+            // it drops (so readers that trusted them see a re-seal, not a
+            // rollback), claiming the slots it can as deleted.
+            let emptied = values.isEmpty && !(existing?.bundle.epochs.isEmpty ?? true)
+            let deletable = bundle.slots.filter { !$0.attributes.reserved }.map(\.slot)
+            if !values.isEmpty || (emptied && !deletable.isEmpty) {
                 let (encryptor, recipients) = try Self.encryptor(
                     recipients: (environment.recipients ?? []).map(\.value), key: { project.keys[$0].map(WriteFacts.Key.init) })
                 defer { encryptor.remove() }
                 let sealer = EpochSealer(
                     environment: environmentName, writer: admin, recipients: recipients,
-                    policy: bundle.policyReference!, parents: .subsumes(existing?.bundle.epochs.heads ?? []))
-                let changes = values.sorted { $0.key < $1.key }.map { EpochSealer.Change(slot: $0.key, value: $0.value) }
+                    policy: bundle.policyReference!, parents: .subsumes((existing?.bundle.epochs.map(\.id) ?? []).sorted()))
+                let changes = values.isEmpty
+                    ? deletable.map { EpochSealer.Change(slot: $0, value: nil) }
+                    : values.sorted { $0.key < $1.key }.map { EpochSealer.Change(slot: $0.key, value: $0.value) }
                 do throws(BundleSealError) {
                     let (epoch, sealed) = try sealer.seal(
                         changes, after: existing?.bundle.epochs ?? [], encryptor: encryptor, signer: context)

@@ -57,6 +57,13 @@ extension SecretKernel {
         public var clock: (@Sendable () -> Date)?
         /// The folder for temporary GnuPG homes (keep its path short).
         public var temporaryDirectory: String
+        /// A file that remembers the history of the last bundle served, so
+        /// that a restarted service refuses a bundle that does not extend it
+        /// (a rollback). Created on first use (mode 0600), replaced
+        /// atomically after every load; never followed through a symbolic
+        /// link or used when others may write it. nil: only reloads within
+        /// one process are compared.
+        public var trustedState: String?
         /// Whether the signatures may be checked in process (Ed25519 keys);
         /// false always verifies step by step with gpg. Tests set it to run
         /// both paths on one bundle.
@@ -67,7 +74,7 @@ extension SecretKernel {
             expectedEnvironment: String? = nil, scope: String? = nil,
             environment: [String: String] = ProcessInfo.processInfo.environment,
             logger: Logger = Logger(label: "secretc.kernel"), clock: (@Sendable () -> Date)? = nil,
-            temporaryDirectory: String = "/tmp"
+            temporaryDirectory: String = "/tmp", trustedState: String? = nil
         ) {
             self.bundle = bundle
             self.keys = keys
@@ -78,6 +85,7 @@ extension SecretKernel {
             self.logger = logger
             self.clock = clock
             self.temporaryDirectory = temporaryDirectory
+            self.trustedState = trustedState
         }
 
         /// Parses `SECRETC_TRUSTED_ADMINS`-style text: fingerprints separated by commas.

@@ -10,9 +10,12 @@ import Synchronization
 /// Turns bundle bytes into a verified, decrypted ``Snapshot``
 /// (docs/bundle-format.md §6, every step), or refuses the whole bundle.
 enum Loader {
-    static func load(_ bytes: [UInt8], name: String, _ configuration: SecretKernel.Configuration)
-        throws(SecretKernelError) -> Snapshot
-    {
+    /// - Parameter trusted: the history of the bundle trusted so far (the
+    ///   one served, or the trusted-state file's): a bundle that does not
+    ///   extend it is refused before anything is decrypted.
+    static func load(
+        _ bytes: [UInt8], name: String, _ configuration: SecretKernel.Configuration, extending trusted: TrustedHistory?
+    ) throws(SecretKernelError) -> Snapshot {
         let pins = Set(configuration.trustedAdmins.map { $0.uppercased() })
         guard !pins.isEmpty else {
             throw SecretKernelError(.misconfigured, "no trusted admin fingerprint is configured (SECRETC_TRUSTED_ADMINS)")
@@ -37,6 +40,18 @@ enum Loader {
                 .verificationFailed,
                 "\(name): the bundle is for environment '\(scan.header.environment)', not '\(expected)' (copied or swapped?)")
         }
+        guard let history = TrustedHistory(scan) else {
+            throw SecretKernelError(.verificationFailed, "\(name): policy: the policy is not signed")
+        }
+        if let trusted {
+            do throws(BundleSealError) {
+                var names: [String: String] = [:]
+                for (user, fingerprint) in scan.header.users { names[fingerprint] = user }
+                try trusted.checkExtended(by: history, resealedByTime: true) { names[$0] ?? $0 }
+            } catch {
+                throw SecretKernelError(.verificationFailed, "\(name): \(error)")
+            }
+        }
         do throws(BundleSealError) {
             let snapshot = try load(scan, configuration, keys, &phases) { () throws(BundleSealError) in
                 guard configuration.verifiesInProcess else { return nil }
@@ -44,6 +59,7 @@ enum Loader {
             }
             if let snapshot {
                 snapshot.phases = phases.ended
+                snapshot.history = history
                 return snapshot
             }
             configuration.logger.debug("a signer's key is not Ed25519; verifying the bundle step by step with gpg")
@@ -58,6 +74,7 @@ enum Loader {
             }
             guard let snapshot else { preconditionFailure("a verifier built on a reference verification never declines") }
             snapshot.phases = phases.ended
+            snapshot.history = history
             return snapshot
         } catch {
             throw SecretKernelError(error, bundle: name, recipients: scan.header.recipients)

@@ -1,4 +1,5 @@
 import BundleFormat
+import BundleSeal
 import CLinux
 import Foundation
 import GPG
@@ -37,7 +38,10 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         self.configuration = configuration
         logsLookups = configuration.logger.logLevel <= .debug
         do {
-            current = SnapshotCell(try Self.load(configuration.bundle, configuration))
+            let trusted = try configuration.trustedState.flatMap { path throws(SecretKernelError) in try TrustedStateFile.read(path) }
+            let snapshot = try Self.load(configuration.bundle, configuration, extending: trusted)
+            try Self.remember(snapshot, configuration)
+            current = SnapshotCell(snapshot)
         } catch {
             configuration.logger.error("secret bundle refused: \(error.message)")
             throw error
@@ -219,7 +223,9 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         try reloads.withLock { _ throws(SecretKernelError) in
             let fresh: Snapshot
             do throws(SecretKernelError) {
-                fresh = try Self.load(source, configuration)
+                // The served bundle's history: a reload never goes back on it.
+                fresh = try Self.load(source, configuration, extending: current.read { $0.history })
+                try Self.remember(fresh, configuration)
             } catch {
                 configuration.logger.error(
                     "secret bundle reload refused; still serving the loaded bundle: \(error.message)",
@@ -267,17 +273,27 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
 
     // MARK: Internals
 
-    private static func load(_ source: BundleSource, _ configuration: Configuration) throws(SecretKernelError) -> Snapshot {
+    /// Records `snapshot`'s history in the trusted-state file, if one is configured.
+    private static func remember(_ snapshot: Snapshot, _ configuration: Configuration) throws(SecretKernelError) {
+        guard let path = configuration.trustedState, let history = snapshot.history else { return }
+        try TrustedStateFile.write(history, to: path)
+    }
+
+    private static func load(_ source: BundleSource, _ configuration: Configuration, extending trusted: TrustedHistory?)
+        throws(SecretKernelError) -> Snapshot
+    {
         defer {
             // A load frees the bundle's bytes and its scan (several times the
             // snapshot's size); glibc keeps such memory, on each thread's
             // arena, unless asked to hand it back.
             secretc_release_free_memory()
         }
-        return try read(source, configuration)
+        return try read(source, configuration, extending: trusted)
     }
 
-    private static func read(_ source: BundleSource, _ configuration: Configuration) throws(SecretKernelError) -> Snapshot {
+    private static func read(_ source: BundleSource, _ configuration: Configuration, extending trusted: TrustedHistory?)
+        throws(SecretKernelError) -> Snapshot
+    {
         let start = DispatchTime.now().uptimeNanoseconds
         let bytes: [UInt8]
         let name: String
@@ -294,7 +310,7 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
             bytes = contents
         }
         let read = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-        let snapshot = try Loader.load(bytes, name: name, configuration)
+        let snapshot = try Loader.load(bytes, name: name, configuration, extending: trusted)
         // Each step's milliseconds: read, scan, checks (signatures, layout,
         // names, digest, data keys), open (claims and values), build.
         var metadata: Logger.Metadata = ["read_ms": "\(Self.rounded(read))"]

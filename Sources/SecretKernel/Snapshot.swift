@@ -1,4 +1,5 @@
 import BundleFormat
+import BundleSeal
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -74,6 +75,8 @@ final class Snapshot: @unchecked Sendable {
     let loadedAt: Date
     /// Where the load's time went (milliseconds), for the "loaded" log line.
     var phases: [(name: String, milliseconds: Double)] = []
+    /// The verified bundle's history: the next bundle must extend it.
+    var history: TrustedHistory?
 
     /// - Parameters:
     ///   - serving: each slot's facts, its `offset` that of its value in `table`'s records.

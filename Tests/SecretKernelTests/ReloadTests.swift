@@ -12,7 +12,11 @@ struct ReloadTests {
     @Test func lookupsNeverFailDuringReloads() throws {
         let fixture = try KernelFixture()
         let appID = SlotKey(owner: nil, plugin: "github", key: "APP_ID")
-        let rotated = try fixture.written([appID: "654321"])
+        // Good bundles that each extend the last (a reload never goes back):
+        // APP_ID rotated back and forth.
+        var chain = [try fixture.written([appID: "654321"])]
+        for value in ["123456", "654321", "123456"] { chain.append(try fixture.written([appID: value], onto: chain.last!)) }
+        let rotated = chain[0]
         let bad: [[UInt8]] = [
             Array(fixture.bytes.dropLast(5)),  // truncated
             try fixture.resigned { $0.slots[0].attributes.reserved = true }.map { $0 == UInt8(ascii: "+") ? UInt8(ascii: "/") : $0 },
@@ -44,10 +48,10 @@ struct ReloadTests {
         var refused = 0
         for round in 0..<100 {
             do {
-                switch round % 4 {
-                case 0: try kernel.reload(bytes: rotated)
-                case 2: try kernel.reload(bytes: fixture.bytes)
-                default: try kernel.reload(bytes: bad[round % bad.count])
+                if round % 2 == 0 {
+                    try kernel.reload(bytes: chain[min(round / 2, chain.count - 1)])
+                } else {
+                    try kernel.reload(bytes: bad[round % bad.count])
                 }
             } catch {
                 refused += 1

@@ -50,6 +50,8 @@ public enum DiagnosticCode: String, Sendable, Hashable, Codable, CaseIterable {
     case incomplete = "INCOMPLETE"
     /// Something is declared but never used.
     case unused = "UNUSED"
+    /// A bundle does not extend the base revision's bundle (`check --base`).
+    case rollback = "ROLLBACK"
 }
 
 /// One problem found in a project, located like a compiler error.

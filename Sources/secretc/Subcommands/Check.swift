@@ -11,6 +11,11 @@ struct Check: ParsableCommand {
         discussion: """
             Reports every problem as file:line:col, not just the first, and exits 1 if any is an error.
             --format github prints workflow annotations for GitHub Actions.
+
+            --base REV compares each bundle with the same file at git revision REV (ROLLBACK): every write \
+            there must still be here, signed identically, or re-sealed by an admin's checkpoint, and the policy \
+            serial must not go back. A shallow clone needs the base fetched first, e.g. \
+            `git fetch --no-tags --depth=1 origin main` then `--base origin/main`.
             """)
 
     @OptionGroup var project: ProjectOptions
@@ -21,13 +26,28 @@ struct Check: ParsableCommand {
     @Flag(help: "Treat warnings as errors.")
     var strict = false
 
+    @Option(help: ArgumentHelp(
+        "A git revision (the pull request's base) whose bundles these must extend: a rolled-back value, "
+            + "a removed write or an older policy is an error.",
+        valueName: "rev"))
+    var base: String?
+
     func run() throws {
         let validation = ProjectValidator.load(config: try project.configURL())
         var log = validation.log
         var sources = validation.sources
         // Bundles are verified once the declarations they are checked against are sound.
         if let loaded = validation.project, !log.hasErrors {
-            let bundles = BundleChecker(project: loaded).check()
+            var checker = BundleChecker(project: loaded)
+            if let base {
+                let folder = try project.configURL().deletingLastPathComponent()
+                do throws(CompilerError) {
+                    checker.base = try BaseRevision(base, in: folder)
+                } catch {
+                    throw CLIFailure(message: error.message, hints: error.hints)
+                }
+            }
+            let bundles = checker.check()
             log.append(contentsOf: bundles.log)
             sources.merge(bundles.sources) { first, _ in first }
         }

@@ -24,6 +24,10 @@ struct Exec: ParsableCommand {
 
             The runtime key: SECRETC_GPG_KEY (an armored secret key, imported into a private temporary home), \
             else GNUPGHOME.
+
+            --state PATH keeps the history of the bundle that was run (its policy and writes, no value) in PATH, \
+            created on first use: a later run refuses a bundle that does not extend it — an older bundle, or one \
+            with a write removed or replaced — unless an admin's checkpoint re-sealed it.
             """)
 
     @OptionGroup var project: ProjectOptions
@@ -39,6 +43,11 @@ struct Exec: ParsableCommand {
 
     @Option(help: "Read this bundle file without any declarations (needs --env).")
     var bundle: String?
+
+    @Option(help: ArgumentHelp(
+        "Remember the bundle's history in this file and refuse a later bundle that does not extend it (a rollback).",
+        valueName: "path"))
+    var state: String?
 
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments, after `--`.")
     var command: [String] = []
@@ -56,7 +65,7 @@ struct Exec: ParsableCommand {
             kernel = try SecretKernel(.init(
                 bundle: .path(target.bundle), keys: .automatic, trustedAdmins: target.trustedAdmins,
                 expectedEnvironment: target.environment, scope: scope, environment: environment,
-                logger: ConsoleLogHandler.logger))
+                logger: ConsoleLogHandler.logger, trustedState: state))
         } catch {
             throw CLIFailure(message: error.message, hints: Self.hints(for: error))
         }

@@ -1,0 +1,181 @@
+import BundleFormat
+import Foundation
+
+/// What a reader remembers of a bundle it trusted, so that it can refuse
+/// one that does not extend it: the rollback rule of docs/bundle-format.md
+/// §6a, as TUF clients keep their last trusted metadata. `check --base`
+/// takes it from the base revision's bundle; a loader from the bundle it
+/// serves, and across restarts from its trusted-state file (``text``).
+///
+/// Holds no value and no key: the environment, the policy's serial and id,
+/// and per epoch its id, the digest of its signature, its time, writer and
+/// parents.
+public struct TrustedHistory: Sendable, Equatable {
+    public struct Entry: Sendable, Equatable {
+        public var id: String
+        /// Lower-case hex SHA-256 of the epoch's signature: which signed write this is.
+        public var digest: String
+        public var time: Int
+        public var writer: String
+        /// The serial of the policy it was written under.
+        public var policySerial: Int
+        public var parents: EpochParents
+
+        public init(id: String, digest: String, time: Int, writer: String, policySerial: Int, parents: EpochParents) {
+            self.id = id
+            self.digest = digest
+            self.time = time
+            self.writer = writer
+            self.policySerial = policySerial
+            self.parents = parents
+        }
+    }
+
+    public var environment: String
+    public var policy: PolicyReference
+    public var epochs: [Entry]
+
+    /// The history of a parsed bundle; nil when its policy is not signed.
+    public init?(_ bundle: SecretBundle) {
+        guard let policy = bundle.policyReference else { return nil }
+        self.init(environment: bundle.environment, policy: policy, epochs: bundle.epochs)
+    }
+
+    /// The history of a scanned bundle; nil when its policy is not signed.
+    public init?(_ scan: ScannedBundle) {
+        guard let policy = scan.header.policyReference else { return nil }
+        self.init(environment: scan.header.environment, policy: policy, epochs: scan.epochs)
+    }
+
+    private init(environment: String, policy: PolicyReference, epochs: [some EpochHistory]) {
+        self.environment = environment
+        self.policy = policy
+        self.epochs = epochs.map {
+            Entry(
+                id: $0.id, digest: Digest.sha256Hex($0.signature), time: $0.time, writer: $0.writer,
+                policySerial: $0.policy.serial, parents: $0.parents)
+        }
+    }
+
+    /// Throws ``BundleSealError/rollback(_:)`` unless `newer` extends this
+    /// history: the same environment; a policy serial not lower (an equal
+    /// one: the same policy); and every epoch here either still present,
+    /// signed identically, or superseded by what `newer` holds — reached
+    /// from its epochs through the ids they sign (`after=` parents, and a
+    /// checkpoint's `subsumes=`: every epoch an admin re-sealed).
+    ///
+    /// - Parameters:
+    ///   - known: histories seen between this one and `newer` (the git
+    ///     revisions in between, for `check --base`): their epochs' signed
+    ///     links count too, so a chain of re-seals is followed exactly.
+    ///   - resealedByTime: without those (a loader), also accept an epoch no
+    ///     longer present that is older than a checkpoint `newer` holds
+    ///     under a newer policy than this one: two re-seals since this
+    ///     history hide which epochs the first one named.
+    ///   - name: turns a writer's fingerprint into the name the reader knows it by.
+    public func checkExtended(
+        by newer: TrustedHistory, through known: [TrustedHistory] = [], resealedByTime: Bool = false,
+        naming name: (String) -> String = { $0 }
+    ) throws(BundleSealError) {
+        func write(_ epoch: Entry) -> String {
+            let time = Date(timeIntervalSince1970: TimeInterval(epoch.time)).formatted(.iso8601)
+            return "the write \(epoch.id) by \(name(epoch.writer)) at \(time)"
+        }
+        guard newer.environment == environment else {
+            throw .rollback("it is for environment '\(newer.environment)', the trusted one for '\(environment)'")
+        }
+        if newer.policy.serial < policy.serial {
+            throw .rollback("its policy serial \(newer.policy.serial) is older than the trusted \(policy.serial)")
+        }
+        if newer.policy.serial == policy.serial, newer.policy.id != policy.id {
+            throw .rollback("its policy \(newer.policy.serial) is not the trusted policy with that serial")
+        }
+        let present = Dictionary(newer.epochs.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        // Every signed link seen: newer's own first, then the ones in between, then ours.
+        var links: [String: [String]] = [:]
+        for history in [newer] + known + [self] {
+            for epoch in history.epochs where links[epoch.id] == nil { links[epoch.id] = epoch.parents.ids }
+        }
+        var reached = Set<String>()
+        var pending = newer.epochs.map(\.id)
+        while let id = pending.popLast() {
+            guard reached.insert(id).inserted else { continue }
+            pending += links[id] ?? []
+        }
+        let horizon = resealedByTime
+            ? newer.epochs.filter { $0.parents.isCheckpoint && $0.policySerial > policy.serial }.map(\.time).max() ?? .min
+            : .min
+        for epoch in epochs {
+            if let kept = present[epoch.id] {
+                guard kept.digest == epoch.digest else {
+                    throw .rollback("\(write(epoch)) was replaced by another write with its id")
+                }
+            } else if !reached.contains(epoch.id), epoch.time > horizon {
+                throw .rollback(
+                    "\(write(epoch)) is missing and no admin's checkpoint re-sealed it: "
+                        + "its values were rolled back or dropped")
+            }
+        }
+    }
+
+    // MARK: Trusted-state file
+
+    static let magic = "secretc-state 1"
+
+    /// The trusted-state file's text: `secretc-state 1`, `environment E`,
+    /// `policy SERIAL ID`, then `epoch ID DIGEST TIME WRITER SERIAL PARENTS`
+    /// per epoch (SERIAL its policy's; PARENTS as in the epoch line:
+    /// `after=…` or `subsumes=…`).
+    public var text: String {
+        var lines = [Self.magic, "environment \(environment)", "policy \(policy.serial) \(policy.id)"]
+        for epoch in epochs {
+            lines.append(
+                "epoch \(epoch.id) \(epoch.digest) \(epoch.time) \(epoch.writer) \(epoch.policySerial) \(epoch.parents.field)")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Parses ``text``; the error names the line.
+    public init(parsing text: String) throws(BundleSealError) {
+        func bad(_ number: Int, _ reason: String) -> BundleSealError {
+            .rollback("trusted state, line \(number): \(reason)")
+        }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if lines.last == "" { lines.removeLast() }
+        guard lines.first == Self.magic else { throw bad(1, "expected '\(Self.magic)'") }
+        guard lines.count >= 3 else { throw bad(lines.count + 1, "the file ends early") }
+        let environmentLine = lines[1].split(separator: " ", omittingEmptySubsequences: false)
+        guard environmentLine.count == 2, environmentLine[0] == "environment", !environmentLine[1].isEmpty else {
+            throw bad(2, "expected 'environment NAME'")
+        }
+        let policyLine = lines[2].split(separator: " ", omittingEmptySubsequences: false)
+        guard policyLine.count == 3, policyLine[0] == "policy", let serial = Int(policyLine[1]), serial >= 0,
+              Self.isHex(policyLine[2])
+        else { throw bad(3, "expected 'policy SERIAL ID'") }
+        environment = String(environmentLine[1])
+        policy = PolicyReference(serial: serial, id: String(policyLine[2]))
+        epochs = []
+        for (offset, line) in lines.dropFirst(3).enumerated() {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: false)
+            guard fields.count == 7, fields[0] == "epoch", !fields[1].isEmpty, Self.isHex(fields[2]),
+                  let time = Int(fields[3]), !fields[4].isEmpty, let serial = Int(fields[5]), let parents = Self.parents(fields[6])
+            else { throw bad(offset + 4, "expected 'epoch ID DIGEST TIME WRITER SERIAL PARENTS'") }
+            epochs.append(Entry(
+                id: String(fields[1]), digest: String(fields[2]), time: time, writer: String(fields[4]), policySerial: serial,
+                parents: parents))
+        }
+    }
+
+    private static func isHex(_ text: Substring) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+
+    private static func parents(_ field: Substring) -> EpochParents? {
+        for (prefix, make) in [("after=", EpochParents.after), ("subsumes=", EpochParents.subsumes)] where field.hasPrefix(prefix) {
+            let list = field.dropFirst(prefix.count)
+            guard !list.isEmpty else { return nil }
+            return make(list == "-" ? [] : list.split(separator: ",", omittingEmptySubsequences: false).map(String.init))
+        }
+        return nil
+    }
+}

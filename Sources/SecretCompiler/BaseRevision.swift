@@ -1,0 +1,90 @@
+import Foundation
+
+/// A git revision to compare bundles with (`secretc check --base REV`): the
+/// revision a change is reviewed against, whose bundles the change must
+/// extend. Files are read from git's objects, never checked out.
+public struct BaseRevision: Sendable {
+    /// As the user named it (`origin/main`).
+    public let name: String
+    /// The commit it resolved to.
+    public let commit: String
+    private let gitDirectory: String
+
+    /// Resolves `name` in the git repository holding `directory`.
+    /// - Throws: when git is missing, `directory` is not in a repository, or
+    ///   the revision is unknown (a shallow clone lacks it: the hint says
+    ///   which `git fetch` brings it).
+    public init(_ name: String, in directory: URL) throws(CompilerError) {
+        self.name = name
+        gitDirectory = directory.path
+        guard !name.hasPrefix("-") else {
+            throw CompilerError(.invalidInput, "base revision '\(name)' starts with '-'")
+        }
+        guard let output = Self.git(["rev-parse", "--verify", "--quiet", "\(name)^{commit}"], in: directory.path),
+              let commit = String(bytes: output, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines),
+              commit.utf8.count >= 40
+        else {
+            throw CompilerError(
+                .notFound, "base revision '\(name)' is not a commit of the repository at \(directory.path)",
+                hints: [
+                    "a shallow clone (as CI makes) lacks it: `git fetch --no-tags --depth=1 origin <branch>` "
+                        + "(in GitHub Actions, `actions/checkout` with `fetch-depth: 0`, or fetch the base ref), "
+                        + "then `secretc check --base origin/<branch>`",
+                ])
+        }
+        self.commit = commit
+    }
+
+    /// The bytes of `file` (inside the repository) at this revision; nil
+    /// when it did not exist there.
+    public func contents(of file: URL) throws(CompilerError) -> [UInt8]? {
+        let folder = file.deletingLastPathComponent().path
+        guard let prefixBytes = Self.git(["rev-parse", "--show-prefix"], in: folder),
+              let prefix = String(bytes: prefixBytes, encoding: .utf8)?.trimmingCharacters(in: .newlines)
+        else {
+            throw CompilerError(.notFound, "\(file.path) is not inside the git repository of \(gitDirectory)")
+        }
+        let object = "\(commit):\(prefix)\(file.lastPathComponent)"
+        guard Self.git(["cat-file", "-e", object], in: folder) != nil else { return nil }
+        guard let bytes = Self.git(["cat-file", "blob", object], in: folder) else {
+            throw CompilerError(.notFound, "git cannot read \(prefix)\(file.lastPathComponent) at \(name)")
+        }
+        return bytes
+    }
+
+    /// Every version of `file` committed after this revision up to `HEAD`
+    /// (on any branch merged since), newest first, at most `limit`.
+    public func laterVersions(of file: URL, limit: Int = 1_000) -> [[UInt8]] {
+        let folder = file.deletingLastPathComponent().path
+        guard let prefixBytes = Self.git(["rev-parse", "--show-prefix"], in: folder),
+              let prefix = String(bytes: prefixBytes, encoding: .utf8)?.trimmingCharacters(in: .newlines),
+              let listed = Self.git(
+                ["rev-list", "--max-count=\(limit)", "\(commit)..HEAD", "--", "\(prefix)\(file.lastPathComponent)"],
+                in: Self.root(folder) ?? folder)
+        else { return [] }
+        return String(decoding: listed, as: UTF8.self).split(separator: "\n").compactMap { commit in
+            Self.git(["cat-file", "blob", "\(commit):\(prefix)\(file.lastPathComponent)"], in: folder)
+        }
+    }
+
+    private static func root(_ folder: String) -> String? {
+        git(["rev-parse", "--show-toplevel"], in: folder).map {
+            String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .newlines)
+        }
+    }
+
+    /// git's standard output, or nil when it fails (or is not installed).
+    private static func git(_ arguments: [String], in directory: String) -> [UInt8]? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["git", "-C", directory] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        do { try process.run() } catch { return nil }
+        let bytes = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return process.terminationStatus == 0 ? Array(bytes) : nil
+    }
+}

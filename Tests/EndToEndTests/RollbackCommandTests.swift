@@ -1,0 +1,135 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// Finding 5 in review and at the edge: `check --base REV` against real git
+/// history, and `exec --state PATH` across runs.
+@Suite("check --base and exec --state end to end")
+struct RollbackCommandTests {
+    /// git in the deployment's folder, as its own committer.
+    func git(_ deployment: ExampleDeployment, _ arguments: [String]) throws -> ProcessResult {
+        let result = try run(
+            "/usr/bin/env", ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid"] + arguments,
+            directory: deployment.root.path)
+        #expect(result.status == 0, "git \(arguments): \(result.stderrText)")
+        return result
+    }
+
+    /// A repository whose `main` holds alice's rotated value, after the example as committed.
+    func repositoryWithARotation() throws -> ExampleDeployment {
+        let deployment = try ExampleDeployment()
+        _ = try git(deployment, ["init", "-q", "-b", "main"])
+        _ = try git(deployment, ["add", "-A"])
+        _ = try git(deployment, ["commit", "-qm", "the example"])
+        let alice = try deployment.home(["alice"])
+        let write = try deployment.secretc(
+            ["set", "github", "--user", "alice", "--env", "production", "TOKEN=github_pat_EXAMPLE_alice_rotated_0000"],
+            home: alice)
+        #expect(write.status == 0, "\(write.stderrText)")
+        _ = try git(deployment, ["commit", "-qam", "alice rotates her token"])
+        return deployment
+    }
+
+    @Test func aPullRequestThatRollsBackAValueFailsCheck() throws {
+        let deployment = try repositoryWithARotation()
+        _ = try git(deployment, ["checkout", "-q", "-b", "pr"])
+        // The pull request restores the bundle as it was before the rotation.
+        let old = try git(deployment, ["show", "main~1:secrets/production.bundle"]).stdout
+        try Data(old).write(to: deployment.root.appendingPathComponent("secrets/production.bundle"))
+        _ = try git(deployment, ["commit", "-qam", "innocent-looking change"])
+
+        let plain = try deployment.secretc(["check"])
+        #expect(plain.status == 0, "one bundle alone cannot tell: \(plain.stdoutText)")
+        let check = try deployment.secretc(["check", "--base", "main"])
+        #expect(check.status == 1)
+        #expect(check.stdoutText.contains("secrets/production.bundle:"), "\(check.stdoutText)")
+        #expect(check.stdoutText.contains("does not extend secrets/production.bundle at main: the write"))
+        #expect(check.stdoutText.contains("by alice at "))
+        #expect(check.stdoutText.contains("[ROLLBACK]"))
+        #expect(!check.stdoutText.contains("rotated"))
+        let github = try deployment.secretc(["check", "--base", "main", "--format", "github"])
+        #expect(github.stdoutText.contains("::error file=secrets/production.bundle,line="), "\(github.stdoutText)")
+    }
+
+    @Test func laterWritesAndARecompileExtendTheBase() throws {
+        let deployment = try repositoryWithARotation()
+        _ = try git(deployment, ["checkout", "-q", "-b", "pr"])
+        let alice = try deployment.home(["alice"])
+        #expect(try deployment.secretc(
+            ["set", "github", "--user", "alice", "--env", "production", "TOKEN=github_pat_EXAMPLE_alice_rotated_1111"],
+            home: alice).status == 0)
+        #expect(try deployment.secretc(["check", "--base", "main"]).status == 0)
+        // An admin's re-seal drops every epoch into one checkpoint that names them.
+        let compile = try deployment.secretc(
+            ["compile", "--env", "production", "--as", "ops"], home: try deployment.home(["ops", "runtime-production"]))
+        #expect(compile.status == 0, "\(compile.stderrText)")
+        let check = try deployment.secretc(["check", "--base", "main"])
+        #expect(check.status == 0, "\(check.stdoutText)")
+        // A new environment's bundle (absent at the base) has nothing to extend.
+        #expect(try deployment.secretc(["check", "--base", "main~1"]).status == 0)
+    }
+
+    /// Two re-seals in one pull request: the second no longer names what
+    /// the first re-sealed; the versions committed in between do.
+    @Test func aChainOfRecompilesIsFollowedThroughTheCommitsInBetween() throws {
+        let deployment = try repositoryWithARotation()
+        _ = try git(deployment, ["checkout", "-q", "-b", "pr"])
+        let admin = try deployment.home(["ops", "runtime-production"])
+        for round in 0..<2 {
+            #expect(try deployment.secretc(["compile", "--env", "production", "--as", "ops"], home: admin).status == 0)
+            _ = try git(deployment, ["commit", "-qam", "re-seal \(round)"])
+        }
+        let check = try deployment.secretc(["check", "--base", "main"])
+        #expect(check.status == 0, "\(check.stdoutText)")
+    }
+
+    /// A re-seal made on a branch that never saw alice's rotation on main
+    /// would drop it on merge: the checkpoint does not name her write.
+    @Test func aRecompileOfAStaleBranchIsARollback() throws {
+        let deployment = try repositoryWithARotation()
+        _ = try git(deployment, ["checkout", "-q", "-b", "stale", "main~1"])
+        let compile = try deployment.secretc(
+            ["compile", "--env", "production", "--as", "ops"], home: try deployment.home(["ops", "runtime-production"]))
+        #expect(compile.status == 0, "\(compile.stderrText)")
+        _ = try git(deployment, ["commit", "-qam", "re-seal"])
+        let check = try deployment.secretc(["check", "--base", "main"])
+        #expect(check.status == 1)
+        #expect(check.stdoutText.contains("by alice at "), "\(check.stdoutText)")
+        #expect(check.stdoutText.contains("[ROLLBACK]"))
+    }
+
+    @Test func anUnknownBaseNamesTheFetchAShallowCloneNeeds() throws {
+        let deployment = try repositoryWithARotation()
+        let check = try deployment.secretc(["check", "--base", "origin/main"])
+        #expect(check.status == 1)
+        #expect(check.stderrText.contains("base revision 'origin/main' is not a commit"))
+        #expect(check.stderrText.contains("git fetch --no-tags --depth=1 origin"))
+        let option = try deployment.secretc(["check", "--base", "--output=x"])
+        #expect(option.status != 0)
+        #expect(!FileManager.default.fileExists(atPath: deployment.root.appendingPathComponent("x").path))
+    }
+
+    @Test func execWithStateRefusesAnOlderBundle() throws {
+        let deployment = try repositoryWithARotation()
+        let runtime = try deployment.home(["runtime-production"])
+        let state = deployment.scratch.url.appendingPathComponent("production.state").path
+        let first = try deployment.secretc(["exec", "--env", "production", "--state", state, "--", "/bin/true"], home: runtime)
+        #expect(first.status == 0, "\(first.stderrText)")
+        _ = try git(deployment, ["checkout", "-q", "main~1", "--", "secrets/production.bundle"])
+        let marker = deployment.scratch.url.appendingPathComponent("ran").path
+        let second = try deployment.secretc(
+            ["exec", "--env", "production", "--state", state, "--", "/usr/bin/touch", marker], home: runtime)
+        #expect(second.status == 1)
+        #expect(second.stderrText.contains("not a later version of the trusted bundle"), "\(second.stderrText)")
+        #expect(!FileManager.default.fileExists(atPath: marker))
+        // Without the state, one bundle alone cannot tell.
+        #expect(try deployment.secretc(["exec", "--env", "production", "--", "/bin/true"], home: runtime).status == 0)
+        // An admin's re-seal of the trusted bundle, with a later write, extends it.
+        _ = try git(deployment, ["checkout", "-q", "main", "--", "secrets/production.bundle"])
+        let admin = try deployment.home(["ops", "runtime-production"])
+        #expect(try deployment.secretc(["compile", "--env", "production", "--as", "ops"], home: admin).status == 0)
+        #expect(try deployment.secretc(["set", "github", "--env", "production", "APP_ID=42"], home: admin).status == 0)
+        let resealed = try deployment.secretc(["exec", "--env", "production", "--state", state, "--", "/bin/true"], home: runtime)
+        #expect(resealed.status == 0, "\(resealed.stderrText)")
+    }
+}

@@ -127,7 +127,7 @@ public struct BundleChecker {
             return
         }
         guard let old else { return }  // a new environment: nothing to extend
-        let label = "\(file.displayPath) at \(base.name)"
+        let label = "its version at \(base.name)"
         guard let parsed = try? SecretBundle(parsing: old), let trusted = TrustedHistory(parsed) else {
             result.log.error(.invalidInput, "\(label) is not a valid signed bundle: nothing to compare with", at: at(1))
             return

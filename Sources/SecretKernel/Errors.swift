@@ -18,6 +18,10 @@ public struct SecretKernelError: Error, Sendable, CustomStringConvertible {
         case undecryptable
         /// The configuration is unusable (e.g. no pinned admin).
         case misconfigured
+        /// The bundle does not extend the one trusted before (the bundle
+        /// served, or the trusted-state file's): an older version, or a
+        /// write removed or replaced.
+        case rollback
     }
 
     public var kind: Kind

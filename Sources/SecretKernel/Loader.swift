@@ -49,7 +49,7 @@ enum Loader {
                 for (user, fingerprint) in scan.header.users { names[fingerprint] = user }
                 try trusted.checkExtended(by: history, resealedByTime: true) { names[$0] ?? $0 }
             } catch {
-                throw SecretKernelError(.verificationFailed, "\(name): \(error)")
+                throw SecretKernelError(.rollback, "\(name): \(error)")
             }
         }
         do throws(BundleSealError) {

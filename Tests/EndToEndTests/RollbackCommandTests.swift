@@ -43,7 +43,7 @@ struct RollbackCommandTests {
         let check = try deployment.secretc(["check", "--base", "main"])
         #expect(check.status == 1)
         #expect(check.stdoutText.contains("secrets/production.bundle:"), "\(check.stdoutText)")
-        #expect(check.stdoutText.contains("does not extend secrets/production.bundle at main: the write"))
+        #expect(check.stdoutText.contains("does not extend its version at main: the write"))
         #expect(check.stdoutText.contains("by alice at "))
         #expect(check.stdoutText.contains("[ROLLBACK]"))
         #expect(!check.stdoutText.contains("rotated"))

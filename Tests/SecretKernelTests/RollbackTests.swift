@@ -36,7 +36,7 @@ struct RollbackTests {
         #expect {
             try kernel.reload(bytes: fixture.bytes)
         } throws: { error in
-            (error as? SecretKernelError)?.message.contains("by alice") == true
+            (error as? SecretKernelError)?.kind == .rollback && (error as? SecretKernelError)?.message.contains("by alice") == true
                 && (error as? SecretKernelError)?.message.contains("is missing") == true
         }
         #expect(kernel.getSecret("github", "TOKEN", user: "alice") == "github_pat_EXAMPLE_alice_rotated_0")

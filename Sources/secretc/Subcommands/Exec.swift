@@ -83,6 +83,11 @@ struct Exec: ParsableCommand {
         switch error.kind {
         case .keyUnavailable: return ["import a recipient's secret key into GNUPGHOME, or set SECRETC_GPG_KEY"]
         case .verificationFailed: return ["run `secretc check` to see every problem with the bundle"]
+        case .rollback:
+            return [
+                "deploy a bundle that extends the one trusted (a later commit); to go back on purpose, an admin "
+                    + "re-seals the wanted values with `secretc compile`, which extends it",
+            ]
         default: return []
         }
     }

@@ -79,6 +79,8 @@ class Bench:
         self.bin = os.path.abspath(options.bin)
         self.secretc = os.path.join(self.bin, "secretc")
         self.tool = os.path.join(self.bin, "secretc-bench")
+        # Each build keeps its generated data apart: a baseline may write another bundle format.
+        self.cache = CACHE if self.bin == os.path.join(ROOT, ".build/release") else os.path.join(self.bin, "bench-data")
         self.quick = options.quick
         self.runs = 5
         self.scratch = tempfile.mkdtemp(prefix="g.", dir="/tmp")  # short: gpg-agent sockets live in homes
@@ -111,7 +113,7 @@ class Bench:
         if slots in self.datasets:
             return self.datasets[slots]
         print(f"preparing the {slots}-slot data set …", file=sys.stderr)
-        lines = run([self.tool, "dataset", "--slots", str(slots), "--cache", CACHE], cwd=ROOT).decode().splitlines()
+        lines = run([self.tool, "dataset", "--slots", str(slots), "--cache", self.cache], cwd=ROOT).decode().splitlines()
         data = json.loads(lines[-1])
         root = os.path.dirname(data["config"])
         data["sops"] = os.path.join(root, "sops.enc.yaml")
@@ -166,7 +168,7 @@ class Bench:
         decrypt = ["gpg", "--homedir", self.home, "--batch", "--quiet", "--decrypt", message]
         results = os.path.join(self.scratch, "load.json")
         run([self.tool, "load", "--slots", str(slots), "--runs", "3", "--threads", "8", "--lookups", "200000",
-             "--cache", CACHE, "--json", results], cwd=ROOT)
+             "--cache", self.cache, "--json", results], cwd=ROOT)
         with open(results) as file:
             load = json.load(file)
         floor = statistics.median([timed(decrypt, env) for _ in range(4)][1:])
@@ -199,9 +201,7 @@ class Bench:
             os.replace(target + ".restore", target)
 
         def secretc():
-            value = f"bench-{next(counter)}.myshopify.com\n".encode()
-            return timed([self.secretc, "set", "shopify", "--config", data["config"], "--env", "production",
-                          "--user", "u00001", "STORE_DOMAIN"], env, input=value)
+            return self.set_value(data, env, f"bench-{next(counter)}.myshopify.com")
 
         def sops():
             return timed([self.sops, "set", work, '["u00001/shopify/STORE_DOMAIN"]',
@@ -238,6 +238,26 @@ class Bench:
         shutil.copyfile(data["pristine"], data["bundle"])
         self.record(f"set-1-of-{slots // 1000}k-cold", cold, "sops", theirs,
                     "whole process, one value; the first write after a pull verifies everything")
+
+    def set_value(self, data, env, value):
+        """Milliseconds of one whole-process `secretc set` of u00001's STORE_DOMAIN."""
+        return timed([self.secretc, "set", "shopify", "--config", data["config"], "--env", "production",
+                      "--user", "u00001", "STORE_DOMAIN"], env, input=f"{value}\n".encode())
+
+    def restore_bundle(self, data):
+        """The pristine bundle, as a checkout leaves it: a new file renamed into place, flushed."""
+        shutil.copyfile(data["pristine"], data["bundle"] + ".restore")
+        with open(data["bundle"] + ".restore", "rb+") as file:
+            os.fsync(file.fileno())
+        os.replace(data["bundle"] + ".restore", data["bundle"])
+
+    def check_once(self, keyed):
+        """secretc-bench check's median (ms) of 3 whole-process `secretc check` runs on 10,000 users."""
+        results = os.path.join(self.scratch, "check.json")
+        run([self.tool, "check", "--users", "10000", "--keyed-users", str(keyed), "--runs", "3", "--cache", self.cache,
+             "--json", results], cwd=ROOT)
+        with open(results) as file:
+            return json.load(file)["check_ms"]
 
     def diff_lines(self, slots):
         """Lines changed in the committed file by one single-value change."""
@@ -301,13 +321,50 @@ class Bench:
 
     def check(self):
         for keyed, name in ((100, "check-10k-users"), (1000, "check-10k-users-1k-keys")):
-            results = os.path.join(self.scratch, "check.json")
-            run([self.tool, "check", "--users", "10000", "--keyed-users", str(keyed), "--runs", "3", "--cache", CACHE,
-                 "--json", results], cwd=ROOT)
-            with open(results) as file:
-                check = json.load(file)
-            self.record(name, check["check_ms"],
+            self.record(name, self.check_once(keyed),
                         note=f"secretc check, whole process, {keyed} users with keys (target ≤ 1000 ms)")
+
+
+def compare(current, baseline, rounds):
+    """This build against a baseline build, scenario by scenario, in turns:
+    load-100k (whole-process exec), a warm set of one value of 100k, and
+    check of 10k users. Returns rows (name, current ms, baseline ms)."""
+    rows = []
+    loads = []
+    for bench in (current, baseline):
+        data = bench.dataset(100_000)
+        env = bench.env(data["admin"])
+        loads.append(lambda bench=bench, data=data, env=env: timed(
+            [bench.secretc, "exec", "--bundle", data["bundle"], "--env", "production", "--", "true"], env))
+    mine, theirs = alternate(rounds, loads[0], loads[1])
+    rows.append(("load-100k", mine, theirs))
+    print(f"load-100k        current {mine:8.1f} ms   baseline {theirs:8.1f} ms", file=sys.stderr)
+    # Warm sets: each build in short blocks of its own, the blocks in turns
+    # (a block's first write warms that build's write cache).
+    times = ([], [])
+    counter = iter(range(1_000_000))
+    for _ in range(rounds):
+        for index, bench in enumerate((current, baseline)):
+            data = bench.dataset(100_000)
+            env = bench.env(data["admin"])
+            for run_index in range(4):
+                bench.restore_bundle(data)
+                value = bench.set_value(data, env, f"bench-{next(counter)}.myshopify.com")
+                if run_index > 0:
+                    times[index].append(value)
+    for bench in (current, baseline):
+        bench.restore_bundle(bench.dataset(100_000))
+    mine, theirs = statistics.median(times[0]), statistics.median(times[1])
+    rows.append(("set-1-of-100k", mine, theirs))
+    print(f"set-1-of-100k    current {mine:8.1f} ms   baseline {theirs:8.1f} ms", file=sys.stderr)
+    checks = ([], [])
+    for _ in range(rounds):
+        for index, bench in enumerate((current, baseline)):
+            checks[index].append(bench.check_once(100))
+    mine, theirs = statistics.median(checks[0]), statistics.median(checks[1])
+    rows.append(("check-10k-users", mine, theirs))
+    print(f"check-10k-users  current {mine:8.1f} ms   baseline {theirs:8.1f} ms", file=sys.stderr)
+    return rows
 
 
 def table(results):
@@ -373,11 +430,31 @@ def main():
     parser.add_argument("--bin", required=True)
     parser.add_argument("--quick", action="store_true", help="load-5k, get-5k, diff-lines and merge only")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    parser.add_argument("--baseline-bin", metavar="DIR",
+                        help="compare with the secretc and secretc-bench in DIR (load-100k, set-100k, check) instead")
+    parser.add_argument("--rounds", type=int, default=5, help="turns per scenario with --baseline-bin")
     parser.add_argument("--only", metavar="NAMES",
                         help="comma-separated scenario groups to run (load-5k, get-5k, diff-lines, merge, load-100k, "
                              "floor-100k, set-100k, check); docs/performance.md is left as it is")
     options = parser.parse_args()
     os.environ["BENCH_SOPS"] = os.path.abspath(options.sops)
+    if options.baseline_bin:
+        current = Bench(options)
+        baseline = Bench(argparse.Namespace(**dict(vars(options), bin=options.baseline_bin)))
+        try:
+            rows = compare(current, baseline, options.rounds)
+        finally:
+            current.close()
+            baseline.close()
+        print("| scenario | this build | baseline | change |\n| --- | ---: | ---: | ---: |")
+        for name, mine, theirs in rows:
+            print(f"| {name} | {mine:.1f} ms | {theirs:.1f} ms | {(mine / theirs - 1) * 100:+.1f}% |")
+        if options.json:
+            with open(options.json, "w") as file:
+                json.dump({"comparison": [{"name": n, "current_ms": round(m, 1), "baseline_ms": round(t, 1)}
+                                          for n, m, t in rows]}, file, indent=2)
+                file.write("\n")
+        return
     bench = Bench(options)
     scenarios = [
         ("load-5k", True, lambda: bench.load(5000)),

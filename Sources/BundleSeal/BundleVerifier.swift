@@ -176,7 +176,10 @@ public struct BundleVerifier {
             throw failure("the signature is not a valid OpenPGP signature")
         }
         guard checks.count == 1, let check = checks.first else { throw failure("expected exactly one signature") }
-        switch check.status {
+        // A signature made while its key was valid stays valid after the key
+        // expires (OpenPGP; expiry stops new signatures only).
+        let madeBeforeExpiry = check.status == .keyExpired && check.keyExpired.map { check.timestamp > 0 && check.timestamp < $0 } == true
+        switch madeBeforeExpiry ? .good : check.status {
         case .good:
             guard check.signer == signer else { throw failure("signed by \(check.signer), not \(signer)") }
             // gpg accepts some altered bytes (see SignatureForm); a good signature must also be canonical.

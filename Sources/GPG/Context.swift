@@ -347,7 +347,12 @@ public final class Context {
         if checks.isEmpty { throw GPGError.invalidData("no valid OpenPGP signature found") }
         // The result pointers are gone now; resolve subkey fingerprints to primaries.
         for index in checks.indices where !checks[index].signer.isEmpty {
-            if let primary = try? key(checks[index].signer).fingerprint { checks[index].signer = primary }
+            guard let info = try? key(checks[index].signer) else { continue }
+            if checks[index].status == .keyExpired {
+                let expiries = [info.expires, info.subkeyExpiries[checks[index].signer]].compactMap { $0 }
+                checks[index].keyExpired = expiries.min().map { Int($0.timeIntervalSince1970) }
+            }
+            checks[index].signer = info.fingerprint
         }
         return checks
     }

@@ -28,6 +28,9 @@ public struct KeyInfo: Sendable, Hashable {
     /// The subkey gpg encrypts to: the newest valid one that can encrypt
     /// (nil when none can, or the key as a whole is unusable).
     public var encryptionSubkey: String?
+    /// When each subkey (by fingerprint, the primary's included) expires,
+    /// for those that do.
+    public var subkeyExpiries: [String: Date] = [:]
 
     public init(
         fingerprint: String, userIDs: [String], subkeyFingerprints: [String] = [],
@@ -74,9 +77,13 @@ extension KeyInfo {
         var nextExpiry: Int?
         var first = true
         var newestEncrypting: (fingerprint: String, created: Int)?
+        var expiries: [String: Date] = [:]
         while let current = subkey {
             let sub = current.pointee
-            if let fpr = sub.fpr { fingerprints.append(String(cString: fpr)) }
+            if let fpr = sub.fpr {
+                fingerprints.append(String(cString: fpr))
+                if sub.expires > 0 { expiries[String(cString: fpr)] = Date(timeIntervalSince1970: TimeInterval(sub.expires)) }
+            }
             if first {
                 primaryExpires = sub.expires > 0 ? Date(timeIntervalSince1970: TimeInterval(sub.expires)) : nil
                 primaryCreated = sub.timestamp > 0 ? Date(timeIntervalSince1970: TimeInterval(sub.timestamp)) : nil
@@ -109,6 +116,7 @@ extension KeyInfo {
             created: primaryCreated,
             nextExpiry: nextExpiry.map { Date(timeIntervalSince1970: TimeInterval($0)) },
             encryptionSubkey: keyUsable && canEncrypt ? newestEncrypting?.fingerprint : nil)
+        subkeyExpiries = expiries
     }
 }
 

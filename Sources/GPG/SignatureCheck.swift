@@ -24,6 +24,11 @@ public struct SignatureCheck: Sendable, Hashable {
     public var signer: String
     /// When the signature was made, in seconds since 1970 (0 when unknown).
     public var timestamp: Int
+    /// For ``Status/keyExpired``: when the signing key (the earlier of its
+    /// primary key's and the signing subkey's expiry) stopped being valid,
+    /// so a caller can tell a signature made before that (still valid, as
+    /// OpenPGP defines) from one made after.
+    public var keyExpired: Int?
 
     public init(status: Status, signer: String, timestamp: Int) {
         self.status = status

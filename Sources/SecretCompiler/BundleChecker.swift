@@ -93,6 +93,7 @@ public struct BundleChecker {
             return
         }
         result.verified[name] = verified
+        checkDataKeys(bundle, environment, lines, at, into: &result)
         if let base { checkExtends(base, bundle, file: file, declaredAt: environment.bundlePath.location, at, lines, into: &result) }
 
         if let skeleton = try? EnvironmentPolicy.skeleton(project, environment),
@@ -109,6 +110,52 @@ public struct BundleChecker {
             if values[SlotKey(owner: slot.user, plugin: slot.plugin, key: slot.key)] != true {
                 result.log.warning(
                     .incomplete, "required slot \(slot.path) has no value", at: slot.declaredAt)
+            }
+        }
+    }
+
+    /// Each epoch's data key must be encrypted to every declared recipient
+    /// and to nobody else, read from the message's packets without a key:
+    /// what loaders would otherwise find only at boot (a write they cannot
+    /// open is unavailable there).
+    private func checkDataKeys(
+        _ bundle: SecretBundle, _ environment: EnvironmentDeclaration, _ lines: [Substring], _ at: (Int) -> SourceLocation,
+        into result: inout Result
+    ) {
+        // Each declared recipient's key ids (any of its keys: gpg picks the subkey).
+        var owners: [String: String] = [:]
+        var recipients: [(name: String, ids: Set<String>)] = []
+        for recipient in environment.recipients ?? [] {
+            guard let key = project.keys[recipient.value] else { return }  // reported by the declarations' checks
+            let ids = Set(key.info.subkeyFingerprints.map { String($0.suffix(16)) })
+            for id in ids { owners[id] = recipient.value }
+            recipients.append((recipient.value, ids))
+        }
+        var names: [String: String] = [:]
+        for (user, fingerprint) in bundle.users { names[fingerprint] = user }
+        for epoch in bundle.epochs {
+            let line = at((lines.firstIndex { $0.hasPrefix("epoch ") && $0.contains(" \(epoch.id) ") } ?? 0) + 1)
+            let write = "the write \(epoch.id) by \(names[epoch.writer] ?? project.keyName(for: epoch.writer) ?? epoch.writer)"
+            let envelope: DataKeyEnvelope
+            do throws(DataKeyEnvelope.Problem) {
+                envelope = try DataKeyEnvelope(parsing: epoch.dataKeyMessage)
+            } catch {
+                result.log.error(.conflict, "\(write): \(error); its values cannot be read", at: line)
+                continue
+            }
+            if let stranger = envelope.recipientKeyIDs.first(where: { owners[$0] == nil }) {
+                result.log.error(
+                    .conflict,
+                    "\(write): its data key is encrypted to key id \(stranger), which is not a declared recipient's "
+                        + "(declared: \(recipients.map(\.name).joined(separator: ", ")))",
+                    at: line)
+            }
+            let reached = Set(envelope.recipientKeyIDs.compactMap { owners[$0] })
+            for recipient in recipients where !reached.contains(recipient.name) {
+                result.log.error(
+                    .conflict,
+                    "\(write): its data key is not encrypted to recipient '\(recipient.name)', who could not read its values",
+                    at: line)
             }
         }
     }

@@ -11,6 +11,9 @@ extension Compiler {
         public var values: Int
         /// Slots that held a value but are no longer declared (their values are gone).
         public var dropped: [String]
+        /// Slots whose value, re-sealed, does not match its manifest's current
+        /// pattern (it was written before the pattern changed).
+        public var unmatched: [String] = []
         /// The admin key name that signed.
         public var signer: String
     }
@@ -29,6 +32,7 @@ extension Compiler {
             var bundle = try EnvironmentPolicy.skeleton(project, environment)
             var values: [SlotKey: SecureBytes] = [:]
             var dropped: [String] = []
+            var unmatched: [String] = []
             let existing = try verifiedBundle(upgrading: true)
             if let existing, existing.bundle.slots.contains(where: { $0.value != nil }) {
                 let opened = try open(
@@ -37,6 +41,12 @@ extension Compiler {
                 for (slot, value) in opened {
                     if declared.contains(slot) { values[slot] = value } else { dropped.append(slot.description) }
                 }
+                // A pattern judges writes: a value written before its pattern
+                // tightened is re-sealed all the same, and said so.
+                unmatched = values.keys.filter { slot in
+                    guard let spec = project.manifests[slot.plugin]?.secret(slot.key), spec.pattern != nil else { return false }
+                    return !values[slot]!.withUnsafeBytes { spec.accepts(String(decoding: $0, as: UTF8.self)) }
+                }.sorted().map(\.description)
             }
             // The next policy, naming the one it replaces, signed before the
             // checkpoint: the checkpoint names the policy it is written under.
@@ -77,7 +87,8 @@ extension Compiler {
             let identity = try file.replace(with: bytes, spare: cache?.spare(for: file.url))
             // Made from the declarations and signed here: the next write need not verify it again.
             cache?.record(project, environment: environmentName, digest: BundleDigest(bytes).value, written: identity)
-            return CompileReport(created: existing == nil, values: values.count, dropped: dropped.sorted(), signer: adminName)
+            return CompileReport(
+                created: existing == nil, values: values.count, dropped: dropped.sorted(), unmatched: unmatched, signer: adminName)
         }
     }
 

@@ -302,7 +302,10 @@ enum Loader {
                                         contained.append((index, .authentication))
                                         continue
                                     }
-                                    if entry.length >= 0, !patterns.isEmpty {
+                                    // Patterns: only what a user signed. An admin's writes (set,
+                                    // compile) check them, and an admin's wrong value would
+                                    // refuse the bundle, not be contained.
+                                    if entry.length >= 0, !patterns.isEmpty, !dataKeys.byAdmin[epoch] {
                                         let name = Snapshot.PluginKey(
                                             plugin: String(decoding: UnsafeBufferPointer(rebasing: bytes[slots[index].plugin]), as: UTF8.self),
                                             key: String(decoding: UnsafeBufferPointer(rebasing: bytes[slots[index].key]), as: UTF8.self))

@@ -99,9 +99,13 @@ struct WriteCacheTests {
         let original = try Data(contentsOf: deployment.scratch.url.appendingPathComponent(manifest))
         try deployment.scratch.edit(manifest, replacing: #"^[a-z0-9][a-z0-9-]*\\.myshopify\\.com$"#, with: #"^[a-z]+\\.example$"#)
         #expect(try cachedWriter(deployment, ops) == nil)
-        // The new pattern applies (after a compile, as for any manifest change).
+        // The new pattern applies (after a compile, as for any manifest change);
+        // values written before it are re-sealed, each named in a warning.
         let both = try deployment.home(["ops", "runtime-production"])
-        #expect(try deployment.secretc(["compile", "--env", "production"], home: both).status == 0)
+        let compile = try deployment.secretc(["compile", "--env", "production"], home: both)
+        #expect(compile.status == 0)
+        #expect(compile.stderrText.contains("the value of alice/shopify/STORE_DOMAIN does not match its manifest's pattern"))
+        #expect(!compile.stderrText.contains("alice-example"))
         let refused = try deployment.secretc(
             ["set", "shopify", "--user", "alice", "--env", "production", "STORE_DOMAIN=shop.myshopify.com"], home: ops)
         #expect(refused.status == 1)

@@ -5,6 +5,25 @@ import Testing
 
 @Suite("gpgme wrapper against real gpg")
 struct ContextTests {
+    /// gpg reports a signature by a key that has expired since as
+    /// `keyExpired`; the check says when the key expired, so a signature
+    /// made before that can still be honoured (finding 9, gpg's path).
+    @Test func aSignatureMadeBeforeItsKeyExpiredSaysWhenTheKeyExpired() throws {
+        let home = try TemporaryGPGHome()
+        defer { home.close() }
+        let context = try Context(home: home.path)
+        let key = try context.generateKey(userID: "brief <brief@example.invalid>", expires: 2)
+        let payload = Array("secretc-epoch 2\n".utf8)
+        let signature = try context.signDetached(payload, as: key.fingerprint)
+        Thread.sleep(forTimeInterval: 3.2)
+        let checks = try context.verifyDetached(signature: signature, data: payload)
+        #expect(checks.count == 1)
+        #expect(checks.first?.status == .keyExpired)
+        #expect(checks.first?.signer == key.fingerprint)
+        let expired = try #require(checks.first?.keyExpired)
+        #expect(checks.first!.timestamp < expired && expired <= Int(Date().timeIntervalSince1970))
+    }
+
     @Test func importsAndDescribesAKey() throws {
         let source = try TemporaryGPGHome()
         let fingerprint = try source.generateKey("alice")

@@ -21,5 +21,9 @@ struct Compile: ParsableCommand {
         let what = report.created ? "created" : "re-sealed"
         Console.out("\(what) \(compiler.file.displayPath): \(plural(report.values, "value")), signed by \(report.signer)\n")
         for slot in report.dropped { Console.note("dropped the value of \(slot), which is no longer declared") }
+        for slot in report.unmatched {
+            Console.note("warning: the value of \(slot) does not match its manifest's pattern (written before it changed); "
+                + "`secretc set` would refuse it now")
+        }
     }
 }

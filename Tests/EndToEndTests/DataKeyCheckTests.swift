@@ -1,0 +1,70 @@
+import BundleFormat
+import BundleSeal
+import Foundation
+import GPG
+import TestSupport
+import Testing
+
+/// Finding 12: without any secret key, `check` reads each write's data-key
+/// message as OpenPGP packets and compares its recipients with the
+/// declared ones, so a write no runtime could open is found in CI.
+@Suite("check: data keys encrypted to the declared recipients")
+struct DataKeyCheckTests {
+    /// alice's write of her token, its data key replaced by `message`, re-signed by her.
+    func aliceWrite(_ deployment: ExampleDeployment, dataKey message: (Context) throws -> [UInt8]) throws {
+        let file = deployment.root.appendingPathComponent("secrets/production.bundle")
+        var bundle = try SecretBundle(parsing: Array(try Data(contentsOf: file)))
+        let alice = try deployment.home(["alice"])
+        try alice.gpg(["--import", deployment.root.appendingPathComponent("keys/runtime-production.asc").path])
+        let context = try Context(home: alice.path)
+        let slot = SlotKey(owner: "alice", plugin: "github", key: "TOKEN")
+        var (epoch, sealed) = try EpochSealer(onto: bundle, writer: bundle.users["alice"]!).seal(
+            [.init(slot: slot, value: SecureBytes("github_pat_EXAMPLE_alice_rotated_0"))], after: bundle.epochs,
+            encryptor: context, signer: context)
+        epoch.dataKeyMessage = try message(context)
+        let payload = epoch.payload(environment: bundle.environment, dataKeyDigest: Digest.sha256Hex(epoch.dataKeyMessage))
+        epoch.signature = try context.signDetached(payload, as: epoch.writer)
+        bundle.epochs.append(epoch)
+        for index in bundle.slots.indices where bundle.slots[index].slot == slot { bundle.slots[index].value = sealed[slot]! }
+        try Data(bundle.serialized()).write(to: file)
+    }
+
+    @Test func aDataKeyForAStrangerIsAnError() throws {
+        let deployment = try ExampleDeployment()
+        try aliceWrite(deployment) { context in
+            let stranger = try context.generateKey(userID: "stranger <stranger@example.invalid>")
+            return try context.encrypt([UInt8](repeating: 7, count: 32), to: [stranger.fingerprint])
+        }
+        let check = try deployment.secretc(["check"])
+        #expect(check.status == 1)
+        let lines = check.stdoutText.split(separator: "\n").filter { $0.contains("error:") }
+        #expect(lines.count == 2, "\(check.stdoutText)")
+        #expect(lines.allSatisfy { $0.hasPrefix("secrets/production.bundle:") && $0.contains("by alice") })
+        #expect(lines.contains { $0.contains("which is not a declared recipient's") })
+        #expect(lines.contains { $0.contains("not encrypted to recipient 'runtime-production'") })
+    }
+
+    @Test func aDataKeyThatIsNotSessionKeysAndOnePacketIsAnError() throws {
+        let deployment = try ExampleDeployment()
+        // A literal data packet (tag 11) holding 32 bytes in clear.
+        try aliceWrite(deployment) { _ in [0xCB, 38, UInt8(ascii: "b"), 0, 0, 0, 0, 0] + [UInt8](repeating: 7, count: 32) }
+        let check = try deployment.secretc(["check"])
+        #expect(check.status == 1)
+        #expect(check.stdoutText.contains("holds an OpenPGP packet of type 11"), "\(check.stdoutText)")
+    }
+
+    /// Real messages, from gpg and from the in-process encryptor, name
+    /// exactly the recipient's encryption subkey.
+    @Test func realMessagesNameTheRecipientsSubkey() throws {
+        let home = try TemporaryGPGHome()
+        defer { home.close() }
+        let context = try Context(home: home.path)
+        let first = try context.generateKey(userID: "one <one@example.invalid>")
+        let second = try context.generateKey(userID: "two <two@example.invalid>")
+        let message = try context.encrypt([UInt8](repeating: 1, count: 32), to: [first.fingerprint, second.fingerprint])
+        let envelope = try DataKeyEnvelope(parsing: message)
+        #expect(Set(envelope.recipientKeyIDs) == Set([first, second].map { String($0.encryptionSubkey!.suffix(16)) }))
+        #expect(throws: DataKeyEnvelope.Problem.self) { try DataKeyEnvelope(parsing: Array(message.dropLast(3))) }
+        #expect(throws: DataKeyEnvelope.Problem.self) { try DataKeyEnvelope(parsing: message + message) }
+    }
+}

@@ -7,9 +7,9 @@ import Foundation
 /// takes it from the base revision's bundle; a loader from the bundle it
 /// serves, and across restarts from its trusted-state file (``text``).
 ///
-/// Holds no value and no key: the environment, the policy's serial and id,
-/// and per epoch its id, the digest of its signature, its time, writer and
-/// parents.
+/// Holds no value and no key: the environment, the policy's serial, id,
+/// signer and admins, and per epoch its id, the digest of its signature,
+/// its time, writer, policy serial and parents.
 public struct TrustedHistory: Sendable, Equatable {
     public struct Entry: Sendable, Equatable {
         public var id: String
@@ -33,23 +33,32 @@ public struct TrustedHistory: Sendable, Equatable {
 
     public var environment: String
     public var policy: PolicyReference
+    /// Who signed the policy, and the admins it names: the admins a later
+    /// policy must be signed by (the chain an admin rotation follows).
+    public var policySigner: String
+    public var admins: [String]
     public var epochs: [Entry]
 
     /// The history of a parsed bundle; nil when its policy is not signed.
     public init?(_ bundle: SecretBundle) {
-        guard let policy = bundle.policyReference else { return nil }
-        self.init(environment: bundle.environment, policy: policy, epochs: bundle.epochs)
+        guard let policy = bundle.policyReference, let signer = bundle.policy?.signer else { return nil }
+        self.init(environment: bundle.environment, policy: policy, signer: signer, admins: bundle.admins, epochs: bundle.epochs)
     }
 
     /// The history of a scanned bundle; nil when its policy is not signed.
     public init?(_ scan: ScannedBundle) {
-        guard let policy = scan.header.policyReference else { return nil }
-        self.init(environment: scan.header.environment, policy: policy, epochs: scan.epochs)
+        guard let policy = scan.header.policyReference, let signer = scan.header.policy?.signer else { return nil }
+        self.init(
+            environment: scan.header.environment, policy: policy, signer: signer, admins: scan.header.admins, epochs: scan.epochs)
     }
 
-    private init(environment: String, policy: PolicyReference, epochs: [some EpochHistory]) {
+    private init(
+        environment: String, policy: PolicyReference, signer: String, admins: [String], epochs: [some EpochHistory]
+    ) {
         self.environment = environment
         self.policy = policy
+        policySigner = signer
+        self.admins = admins.sorted()
         self.epochs = epochs.map {
             Entry(
                 id: $0.id, digest: Digest.sha256Hex($0.signature), time: $0.time, writer: $0.writer,
@@ -90,6 +99,21 @@ public struct TrustedHistory: Sendable, Equatable {
         if newer.policy.serial == policy.serial, newer.policy.id != policy.id {
             throw .rollback("its policy \(newer.policy.serial) is not the trusted policy with that serial")
         }
+        if newer.policy.id != policy.id {
+            // Admin rotation: each policy is signed by an admin of the one
+            // before, through the versions in between (oldest first).
+            var trusted = Set(admins)
+            for step in known.sorted(by: { $0.policy.serial < $1.policy.serial })
+            where step.policy.serial > policy.serial && step.policy.serial < newer.policy.serial
+                && trusted.contains(step.policySigner) {
+                trusted = Set(step.admins)
+            }
+            guard trusted.contains(newer.policySigner) else {
+                throw .rollback(
+                    "its policy is signed by \(name(newer.policySigner)), who is not an admin of the trusted policy "
+                        + "(a new admin is added by a policy an existing admin signs)")
+            }
+        }
         let present = Dictionary(newer.epochs.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         // Every signed link seen: newer's own first, then the ones in between, then ours.
         var links: [String: [String]] = [:]
@@ -123,11 +147,14 @@ public struct TrustedHistory: Sendable, Equatable {
     static let magic = "secretc-state 1"
 
     /// The trusted-state file's text: `secretc-state 1`, `environment E`,
-    /// `policy SERIAL ID`, then `epoch ID DIGEST TIME WRITER SERIAL PARENTS`
+    /// `policy SERIAL ID SIGNER`, `admins FP,FP…`, then `epoch ID DIGEST TIME WRITER SERIAL PARENTS`
     /// per epoch (SERIAL its policy's; PARENTS as in the epoch line:
     /// `after=…` or `subsumes=…`).
     public var text: String {
-        var lines = [Self.magic, "environment \(environment)", "policy \(policy.serial) \(policy.id)"]
+        var lines = [
+            Self.magic, "environment \(environment)", "policy \(policy.serial) \(policy.id) \(policySigner)",
+            "admins \(admins.joined(separator: ","))",
+        ]
         for epoch in epochs {
             lines.append(
                 "epoch \(epoch.id) \(epoch.digest) \(epoch.time) \(epoch.writer) \(epoch.policySerial) \(epoch.parents.field)")
@@ -143,27 +170,37 @@ public struct TrustedHistory: Sendable, Equatable {
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         if lines.last == "" { lines.removeLast() }
         guard lines.first == Self.magic else { throw bad(1, "expected '\(Self.magic)'") }
-        guard lines.count >= 3 else { throw bad(lines.count + 1, "the file ends early") }
+        guard lines.count >= 4 else { throw bad(lines.count + 1, "the file ends early") }
         let environmentLine = lines[1].split(separator: " ", omittingEmptySubsequences: false)
         guard environmentLine.count == 2, environmentLine[0] == "environment", !environmentLine[1].isEmpty else {
             throw bad(2, "expected 'environment NAME'")
         }
         let policyLine = lines[2].split(separator: " ", omittingEmptySubsequences: false)
-        guard policyLine.count == 3, policyLine[0] == "policy", let serial = Int(policyLine[1]), serial >= 0,
-              Self.isHex(policyLine[2])
-        else { throw bad(3, "expected 'policy SERIAL ID'") }
+        guard policyLine.count == 4, policyLine[0] == "policy", let serial = Int(policyLine[1]), serial >= 0,
+              Self.isHex(policyLine[2]), Self.isFingerprint(policyLine[3])
+        else { throw bad(3, "expected 'policy SERIAL ID SIGNER'") }
+        let adminsLine = lines[3].split(separator: " ", omittingEmptySubsequences: false)
+        guard adminsLine.count == 2, adminsLine[0] == "admins" else { throw bad(4, "expected 'admins FINGERPRINT,…'") }
+        let adminList = adminsLine[1].split(separator: ",", omittingEmptySubsequences: false)
+        guard adminList.allSatisfy(Self.isFingerprint) else { throw bad(4, "expected 'admins FINGERPRINT,…'") }
+        policySigner = String(policyLine[3])
+        admins = adminList.map(String.init)
         environment = String(environmentLine[1])
         policy = PolicyReference(serial: serial, id: String(policyLine[2]))
         epochs = []
-        for (offset, line) in lines.dropFirst(3).enumerated() {
+        for (offset, line) in lines.dropFirst(4).enumerated() {
             let fields = line.split(separator: " ", omittingEmptySubsequences: false)
             guard fields.count == 7, fields[0] == "epoch", !fields[1].isEmpty, Self.isHex(fields[2]),
                   let time = Int(fields[3]), !fields[4].isEmpty, let serial = Int(fields[5]), let parents = Self.parents(fields[6])
-            else { throw bad(offset + 4, "expected 'epoch ID DIGEST TIME WRITER SERIAL PARENTS'") }
+            else { throw bad(offset + 5, "expected 'epoch ID DIGEST TIME WRITER SERIAL PARENTS'") }
             epochs.append(Entry(
                 id: String(fields[1]), digest: String(fields[2]), time: time, writer: String(fields[4]), policySerial: serial,
                 parents: parents))
         }
+    }
+
+    private static func isFingerprint(_ text: Substring) -> Bool {
+        text.utf8.count == 40 && text.utf8.allSatisfy { (48...57).contains($0) || (65...70).contains($0) }
     }
 
     private static func isHex(_ text: Substring) -> Bool {

@@ -16,10 +16,14 @@ enum Loader {
     static func load(
         _ bytes: [UInt8], name: String, _ configuration: SecretKernel.Configuration, extending trusted: TrustedHistory?
     ) throws(SecretKernelError) -> Snapshot {
-        let pins = Set(configuration.trustedAdmins.map { $0.uppercased() })
-        guard !pins.isEmpty else {
+        let configured = Set(configuration.trustedAdmins.map { $0.uppercased() })
+        guard !configured.isEmpty else {
             throw SecretKernelError(.misconfigured, "no trusted admin fingerprint is configured (SECRETC_TRUSTED_ADMINS)")
         }
+        // The pins bootstrap trust; once a bundle is trusted, its policy's
+        // admins sign the next policy (admin rotation, as TUF's root chain):
+        // an admin that policy removed is no longer trusted, pinned or not.
+        let pins = trusted.map { Set($0.admins) } ?? configured
         let keys = keySource(configuration)
         // gpgme's start-up (and binding a context to the home) overlaps parsing.
         if case .gnupgHome(let home) = keys {

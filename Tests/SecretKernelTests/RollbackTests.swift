@@ -87,7 +87,7 @@ struct RollbackTests {
         try FileManager.default.copyItem(atPath: good, toPath: shared)
         chmod(shared, 0o666)
         let garbage = scratch.url.appendingPathComponent("garbage.state").path
-        try Data("secretc-state 1\nenvironment production\npolicy x\n".utf8).write(to: URL(fileURLWithPath: garbage))
+        try Data("secretc-state 1\nenvironment production\npolicy x\nadmins \n".utf8).write(to: URL(fileURLWithPath: garbage))
         chmod(garbage, 0o600)
         for (path, reason) in [(link, "symbolic link"), (shared, "written by others"), (garbage, "line 3")] {
             #expect {
@@ -107,7 +107,9 @@ struct RollbackTests {
             .init(id: id, digest: String(repeating: "a", count: 64), time: time, writer: "W", policySerial: serial, parents: parents)
         }
         let policy = PolicyReference(serial: 1, id: String(repeating: "b", count: 64))
-        var trusted = try TrustedHistory(parsing: "secretc-state 1\nenvironment production\npolicy 1 \(policy.id)\n")
+        let admin = KernelFixture.admin
+        var trusted = try TrustedHistory(
+            parsing: "secretc-state 1\nenvironment production\npolicy 1 \(policy.id) \(admin)\nadmins \(admin)\n")
         trusted.epochs = [entry("e1", 10, serial: 1, .after([])), entry("e2", 20, serial: 1, .after(["e1"]))]
         var newer = trusted
         newer.policy = PolicyReference(serial: 3, id: String(repeating: "c", count: 64))
@@ -118,13 +120,94 @@ struct RollbackTests {
         #expect(throws: BundleSealError.self) { try trusted.checkExtended(by: newer, resealedByTime: true) }
     }
 
+    /// The policy `signer` signs, with `change` applied and the next serial;
+    /// with `reseal`, every value re-sealed into `signer`'s checkpoint, as
+    /// `compile` does (removing an admin drops its writes this way).
+    func policy(
+        _ base: [UInt8], signedBy signer: String, reseal: Bool = false, _ change: (inout SecretBundle) -> Void
+    ) throws -> [UInt8] {
+        var bundle = try SecretBundle(parsing: base)
+        change(&bundle)
+        let home = try TemporaryGPGHome()
+        defer { home.close() }
+        try home.gpg(["--import", KernelFixture.secretKey(signer).path])
+        try home.gpg(["--import", KernelFixture.example.appendingPathComponent("keys/runtime-production.asc").path])
+        let context = try Context(home: home.path)
+        let fingerprint = signer == "ops" ? KernelFixture.admin : bundle.users[signer]!
+        try PolicySigner.signAnew(&bundle, as: fingerprint, with: context)
+        guard reseal else { return bundle.serialized() }
+        let values = KernelFixture.values.map { entry -> EpochSealer.Change in
+            let parts = entry.key.split(separator: "/").map(String.init)
+            return .init(
+                slot: SlotKey(owner: parts[0] == "-" ? nil : parts[0], plugin: parts[1], key: parts[2]),
+                value: SecureBytes(entry.value))
+        }.sorted { $0.slot < $1.slot }
+        let (epoch, sealed) = try EpochSealer(
+            environment: bundle.environment, writer: fingerprint, recipients: bundle.recipients,
+            policy: bundle.policyReference!, parents: .subsumes(bundle.epochs.map(\.id).sorted())
+        ).seal(values, after: bundle.epochs, encryptor: context, signer: context)
+        bundle.epochs = [epoch]
+        for index in bundle.slots.indices {
+            bundle.slots[index].value = sealed[bundle.slots[index].slot] ?? nil
+        }
+        return bundle.serialized()
+    }
+
+    /// Admin rotation (TUF's root chain): ops adds alice as an admin, alice
+    /// removes ops. A reader pinned to ops follows that chain by reloads,
+    /// and across a restart through its state; a policy ops signs after its
+    /// removal is refused though ops is still pinned; a fresh reader pinned
+    /// to ops alone does not trust alice's policy.
+    @Test(arguments: [true, false])
+    func readersFollowAnAdminRotation(inProcess: Bool) throws {
+        let state = scratch.url.appendingPathComponent("rotation.state").path
+        let alice = try SecretBundle(parsing: fixture.bytes).users["alice"]!
+        let added = try policy(fixture.bytes, signedBy: "ops") { $0.admins = ($0.admins + [alice]).sorted() }
+        let rotated = try policy(added, signedBy: "alice", reseal: true) { $0.admins = [alice] }
+        let reclaimed = try policy(rotated, signedBy: "ops") { $0.admins = [KernelFixture.admin, alice].sorted() }
+
+        let kernel = try SecretKernel(configuration(fixture.bytes, inProcess: inProcess, state: state))
+        try kernel.reload(bytes: added)
+        try kernel.reload(bytes: rotated)
+        #expect(kernel.getSecret("github", "APP_ID") == "123456")
+        #expect {
+            try kernel.reload(bytes: reclaimed)
+        } throws: { error in
+            (error as? SecretKernelError)?.message.contains("policy") == true
+        }
+        // A restart keeps following the chain from the state.
+        _ = try SecretKernel(configuration(rotated, inProcess: inProcess, state: state))
+        #expect(throws: SecretKernelError.self) { try SecretKernel(configuration(reclaimed, inProcess: inProcess, state: state)) }
+        // Without state, only the pins count.
+        #expect(throws: SecretKernelError.self) { try SecretKernel(configuration(rotated, inProcess: inProcess)) }
+    }
+
+    /// Finding 4 in review: a change that makes a new admin and signs the
+    /// policy with that admin's key does not extend the base (`check
+    /// --base` applies this rule); the same admin, added by a policy an
+    /// existing admin signed in a version in between, does.
+    @Test func aSelfAppointedAdminDoesNotExtendTheBase() throws {
+        let alice = try SecretBundle(parsing: fixture.bytes).users["alice"]!
+        let base = try #require(TrustedHistory(try SecretBundle(parsing: fixture.bytes)))
+        let selfAppointed = try policy(fixture.bytes, signedBy: "alice") { $0.admins = ($0.admins + [alice]).sorted() }
+        #expect(throws: BundleSealError.self) {
+            try base.checkExtended(by: try #require(TrustedHistory(try SecretBundle(parsing: selfAppointed))))
+        }
+        let added = try policy(fixture.bytes, signedBy: "ops") { $0.admins = ($0.admins + [alice]).sorted() }
+        let next = try policy(added, signedBy: "alice") { _ in }
+        let between = try #require(TrustedHistory(try SecretBundle(parsing: added)))
+        let newer = try #require(TrustedHistory(try SecretBundle(parsing: next)))
+        #expect(throws: BundleSealError.self) { try base.checkExtended(by: newer) }
+        try base.checkExtended(by: newer, through: [between])
+    }
+
     /// The state's text round-trips, and every malformed line is named.
     @Test func theStateTextRoundTrips() throws {
         let history = try #require(TrustedHistory(try SecretBundle(parsing: fixture.bytes)))
         #expect(try TrustedHistory(parsing: history.text) == history)
         var lines = history.text.split(separator: "\n").map(String.init)
-        lines[3] = lines[3].replacingOccurrences(of: "after=", with: "before=")
-        #expect(throws: BundleSealError.rollback("trusted state, line 4: expected 'epoch ID DIGEST TIME WRITER SERIAL PARENTS'")) {
+        lines[4] = lines[4].replacingOccurrences(of: "after=", with: "before=")
+        #expect(throws: BundleSealError.rollback("trusted state, line 5: expected 'epoch ID DIGEST TIME WRITER SERIAL PARENTS'")) {
             try TrustedHistory(parsing: lines.joined(separator: "\n"))
         }
     }

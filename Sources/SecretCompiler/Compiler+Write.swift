@@ -233,14 +233,23 @@ public struct SlotWriter {
         guard case .upsert(let changes) = request else { return nil }
         var seen = Set<String>()
         var values: [(key: String, value: SecureBytes?)] = []
+        let names = manifest.secrets.map(\.key.value)
         for change in changes {
+            // A word that is not even a key name may be a value typed in the
+            // wrong place: it is never echoed.
+            guard NameKind.secretKey.accepts(change.key) else {
+                throw CompilerError(
+                    .notFound,
+                    "an argument is not a declared key of plugin '\(plugin)' (not shown: it is not a key name, "
+                        + "and may be a value)",
+                    hints: ["declared: \(names.joined(separator: ", "))", "give a value as KEY=@FILE, or as KEY alone to be asked for it"])
+            }
             guard seen.insert(change.key).inserted else {
                 throw CompilerError(.invalidInput, "'\(change.key)' is given twice")
             }
             guard let spec = manifest.secret(change.key) else {
-                let names = manifest.secrets.map(\.key.value)
                 throw CompilerError(
-                    .notFound, "plugin '\(plugin)' declares no secret '\(change.key)'",
+                    .notFound, "plugin '\(plugin)' declares no secret '\(change.key)'\(Suggestion.hint(for: change.key, in: names))",
                     hints: ["declared: \(names.joined(separator: ", "))"])
             }
             let value = change.value.flatMap { $0.isEmpty ? nil : $0 }

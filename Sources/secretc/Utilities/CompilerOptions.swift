@@ -42,6 +42,9 @@ struct WriteTarget {
     let cached: SlotWriter?
     let compiler: Compiler?
 
+    /// The environment the write goes to.
+    var environmentName: String { cached?.environmentName ?? compiler?.environmentName ?? options.env ?? "?" }
+
     func write(_ request: SlotWriter.Request, _ owner: OwnerOptions) throws -> (report: WriteReport, environment: String) {
         if let cached,
            let report = try secretcRun({ try cached.write(request, plugin: owner.plugin, user: owner.user, as: owner.signer) })

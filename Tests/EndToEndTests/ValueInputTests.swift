@@ -1,0 +1,98 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// Issue: nothing lost without a word. A bare KEY with no value behind it
+/// (end of input, an empty line, an empty file, an empty answer at the
+/// prompt) is an error that writes nothing; only `KEY=` or `unset`
+/// deletes. A value typed where a key belongs is never echoed.
+@Suite("set: values are never lost or shown by mistake")
+struct ValueInputTests {
+    func unchanged(_ deployment: ExampleDeployment, _ before: String, _ result: ProcessResult) throws {
+        #expect(result.status == 1, "\(result.stdoutText)")
+        #expect(try deployment.bundle() == before, "the bundle changed")
+        #expect(!result.stdoutText.contains("deleted"))
+    }
+
+    @Test func endOfInputAndEmptyLinesWriteNothing() throws {
+        let deployment = try ExampleDeployment()
+        let ops = try deployment.home(["ops"])
+        let before = try deployment.bundle()
+        let cases: [(arguments: [String], input: String, says: String)] = [
+            (["APP_ID"], "", "standard input ended before its line"),
+            (["TOKEN", "APP_ID"], "ghp_EXAMPLEexampleEXAMPLEexampleEXAMPLE9\n", "no value for APP_ID"),
+            (["APP_ID"], "\n", "its line on standard input is empty"),
+        ]
+        for (arguments, input, says) in cases {
+            let result = try deployment.secretc(["set", "github", "--env", "production"] + arguments, home: ops, input: input)
+            try unchanged(deployment, before, result)
+            #expect(result.stderrText.contains(says), "\(result.stderrText)")
+            #expect(result.stderrText.contains("to delete it, write `"))
+        }
+        let empty = deployment.scratch.url.appendingPathComponent("empty")
+        try Data().write(to: empty)
+        let file = try deployment.secretc(["set", "github", "--env", "production", "APP_ID=@\(empty.path)"], home: ops)
+        try unchanged(deployment, before, file)
+        // KEY= still deletes, explicitly.
+        let deleted = try deployment.secretc(["set", "github", "--env", "production", "APP_ID="], home: ops)
+        #expect(deleted.status == 0)
+        #expect(deleted.stdoutText.hasPrefix("deleted -/github/APP_ID"))
+    }
+
+    @Test func aValueTypedAsAKeyIsNeverShown() throws {
+        let deployment = try ExampleDeployment()
+        let alice = try deployment.home(["alice"])
+        let before = try deployment.bundle()
+        for word in ["sk-CANARY-12345", "sk-CANARY-12345=x", "sk_canary_12345"] {
+            let result = try deployment.secretc(["set", "github", "--user", "alice", "--env", "production", word], home: alice)
+            try unchanged(deployment, before, result)
+            #expect(!result.stderrText.contains("CANARY") && !result.stderrText.contains("canary"), "\(result.stderrText)")
+            #expect(result.stderrText.contains("not a key name"))
+        }
+        let typo = try deployment.secretc(["set", "github", "--user", "alice", "--env", "production", "TOKN=x"], home: alice)
+        try unchanged(deployment, before, typo)
+        #expect(typo.stderrText.contains("did you mean 'TOKEN'?"), "\(typo.stderrText)")
+        #expect(typo.stderrText.contains("declared: TOKEN"))
+    }
+
+    /// At a terminal (a pseudo-terminal here), the prompt names what it asks
+    /// for, echoes nothing, and an empty answer writes nothing.
+    @Test func thePromptNamesTheSlotAndAnEmptyAnswerWritesNothing() throws {
+        let deployment = try ExampleDeployment()
+        let alice = try deployment.home(["alice"])
+        let before = try deployment.bundle()
+        let script = """
+            import os, pty, sys, time
+            pid, fd = pty.fork()
+            if pid == 0:
+                os.execv(sys.argv[1], sys.argv[1:])
+            out = b""
+            while b"(input hidden): " not in out:
+                out += os.read(fd, 1024)
+            os.write(fd, b"\\n")
+            while True:
+                try:
+                    chunk = os.read(fd, 1024)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            _, status = os.waitpid(pid, 0)
+            sys.stdout.write(out.decode(errors="replace"))
+            sys.exit(os.waitstatus_to_exitcode(status))
+            """
+        let result = try run(
+            "/usr/bin/env",
+            ["python3", "-c", script, Secretc.executable, "set", "github", "--user", "alice", "--env", "production", "TOKEN"],
+            environment: [
+                "GNUPGHOME": alice.path, "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
+                "SECRETC_CACHE_DIR": deployment.cache.path,
+            ],
+            directory: deployment.root.path)
+        #expect(result.status == 1, "\(result.stdoutText)")
+        #expect(result.stdoutText.contains("production alice/github TOKEN (input hidden): "), "\(result.stdoutText)")
+        #expect(result.stdoutText.contains("no value for TOKEN: the answer is empty; nothing was written"))
+        #expect(try deployment.bundle() == before)
+    }
+}

@@ -59,8 +59,17 @@ public struct BundleFile: Sendable {
         } catch {
             throw CompilerError(.unavailable, "cannot create \(url.deletingLastPathComponent().path)")
         }
-        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw CompilerError(.unavailable, "cannot open \(lockPath): \(String(cString: strerror(errno)))") }
+        // Never through a symbolic link someone left in its place.
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            let why = errno == ELOOP ? "it is a symbolic link" : String(cString: strerror(errno))
+            throw CompilerError(.unavailable, "cannot open \(lockPath): \(why)")
+        }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw CompilerError(.unavailable, "cannot lock \(lockPath): it is not a regular file")
+        }
         defer { close(fd) }
         guard flock(fd, LOCK_EX) == 0 else { throw CompilerError(.unavailable, "cannot lock \(lockPath)") }
         defer { flock(fd, LOCK_UN) }
@@ -125,17 +134,28 @@ public struct BundleFile: Sendable {
     @discardableResult
     public func replace(with pieces: [ArraySlice<UInt8>], spare: URL? = nil) throws(CompilerError) -> FileIdentity? {
         let folder = url.deletingLastPathComponent()
+        // The bundle keeps its permissions (a new one: 0644), as `sed -i` and git keep a file's.
+        var current = stat()
+        let mode = lstat(url.path, &current) == 0 && current.st_mode & S_IFMT == S_IFREG ? current.st_mode & 0o7777 : 0o644
         if let spare, let fd = Self.openSpare(spare.path) {
             defer { close(fd) }
-            if Self.write(pieces, to: fd), let identity = try install(fd, from: spare.path, keeping: spare.path) {
+            if fchmod(fd, mode) == 0, Self.write(pieces, to: fd),
+               let identity = try install(fd, from: spare.path, keeping: spare.path)
+            {
                 return identity
             }
             // Not written, or not movable here (another file system): a new file instead.
         }
-        let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
-        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        // A new file with a name no one can guess, never through a link: a
+        // symbolic link left at a predictable name would have been followed.
+        let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(UInt64.random(in: 0...UInt64.max)).tmp")
+        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw CompilerError(.unavailable, "cannot write \(temporary.path)") }
         defer { close(fd) }
+        guard fchmod(fd, mode) == 0 else {
+            unlink(temporary.path)
+            throw CompilerError(.unavailable, "cannot write \(temporary.path)")
+        }
         guard Self.write(pieces, to: fd), let identity = try install(fd, from: temporary.path, keeping: spare?.path) else {
             unlink(temporary.path)
             throw CompilerError(.unavailable, "cannot replace \(displayPath): \(String(cString: strerror(errno)))")
@@ -187,7 +207,10 @@ public struct BundleFile: Sendable {
             if failure == EXDEV { return nil }
             throw CompilerError(.unavailable, "cannot replace \(displayPath): \(String(cString: strerror(failure)))")
         }
-        if linked, let next, let keeping, rename(next, keeping) != 0 { unlink(next) }
+        if linked, let next, let keeping {
+            // The kept version is no one's bundle any more: only its owner reads it.
+            if rename(next, keeping) == 0 { chmod(keeping, 0o600) } else { unlink(next) }
+        }
         let directory = open(url.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY)
         if directory >= 0 {
             fsync(directory)

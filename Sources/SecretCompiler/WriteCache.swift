@@ -43,6 +43,20 @@ public struct WriteCache: Sendable {
         return WriteCache(folder: URL(fileURLWithPath: home).appendingPathComponent(".cache/secretc"))
     }
 
+    /// Why the folder must not be used, or nil: it must be a folder (not a
+    /// link) of this user that nobody else may write, as ssh requires of
+    /// `~/.ssh` — whoever could write there could make a writer skip
+    /// checking the bundle. A folder that does not exist yet is fine (it is
+    /// made 0700).
+    public var problem: String? {
+        var info = stat()
+        guard lstat(folder.path, &info) == 0 else { return errno == ENOENT ? nil : "cannot be examined" }
+        if info.st_mode & S_IFMT != S_IFDIR { return "is not a folder (a symbolic link?)" }
+        if info.st_uid != geteuid() { return "is owned by another user (uid \(info.st_uid))" }
+        if info.st_mode & 0o022 != 0 { return "may be written by other users (chmod go-w)" }
+        return nil
+    }
+
     /// What an entry says about a project whose files all still hash as recorded.
     public struct Entry: Sendable {
         public let facts: WriteFacts

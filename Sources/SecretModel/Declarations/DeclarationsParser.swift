@@ -70,8 +70,10 @@ struct DeclarationsParser {
     ) -> [(name: Located<String>, path: Located<String>, url: URL)] {
         guard let mapping = reader.mapping(node, section) else { return [] }
         return mapping.pairs.compactMap { key, value in
-            guard let name = name(key, kind), let path = reader.string(value, what(name.value)) else { return nil }
-            return (name, path, resolve(path.value))
+            guard let name = name(key, kind), let path = reader.string(value, what(name.value)),
+                  let url = confined(path, what(name.value))
+            else { return nil }
+            return (name, path, url)
         }
     }
 
@@ -108,13 +110,14 @@ struct DeclarationsParser {
             }
             let bundle = fields["bundle"].flatMap { reader.string($0.value, "the bundle of \(what)") }
                 ?? Located("secrets/\(envName.value).bundle", at: envName.location)
+            guard let bundleURL = confined(bundle, "the bundle of \(what)") else { return nil }
             var quota = fields["quota"].flatMap { reader.int($0.value, "the quota of \(what)") }
             if let value = quota?.value, value < 1, let at = quota?.location {
                 reader.log.error(.invalidInput, "the quota of \(what) must be at least 1, not \(value)", at: at)
                 quota = nil
             }
             return EnvironmentDeclaration(
-                name: envName, recipients: recipients, bundlePath: bundle, bundleURL: resolve(bundle.value), quota: quota)
+                name: envName, recipients: recipients, bundlePath: bundle, bundleURL: bundleURL, quota: quota)
         }
     }
 
@@ -219,8 +222,34 @@ struct DeclarationsParser {
         return sequence.compactMap { name(&reader, $0, kind) }
     }
 
-    private func resolve(_ path: String) -> URL {
-        path.hasPrefix("/") ? URL(fileURLWithPath: path) : directory.appendingPathComponent(path)
+    /// `path` resolved against the declarations' folder, when it stays
+    /// inside that folder after `..` and symbolic links are resolved; else
+    /// an error at the path (which quotes nothing of the file it names) and
+    /// nil. A pull request's declarations must not make `check` read, and
+    /// quote, a file elsewhere on the machine (git's and CI's concern too).
+    private mutating func confined(_ path: Located<String>, _ what: String) -> URL? {
+        func refuse(_ why: String) -> URL? {
+            reader.log.error(.forbidden, "\(what) '\(path.value)' \(why); paths stay inside the folder of secretc.yaml", at: path.location)
+            return nil
+        }
+        guard !path.value.hasPrefix("/") else { return refuse("is absolute") }
+        let root = directory.standardizedFileURL.resolvingSymlinksInPath().path
+        let lexical = directory.appendingPathComponent(path.value).standardizedFileURL
+        guard Self.isInside(lexical.path, directory.standardizedFileURL.path) else { return refuse("leads outside it") }
+        // Symbolic links: of the file itself when it exists, else of its
+        // nearest folder that does (a bundle not yet created).
+        var existing = lexical
+        while !FileManager.default.fileExists(atPath: existing.path), existing.path.count > root.count {
+            existing.deleteLastPathComponent()
+        }
+        guard Self.isInside(existing.resolvingSymlinksInPath().path, root) else {
+            return refuse("leads outside it through a symbolic link")
+        }
+        return lexical
+    }
+
+    private static func isInside(_ path: String, _ root: String) -> Bool {
+        path == root || path.hasPrefix(root.hasSuffix("/") ? root : root + "/")
     }
 }
 

@@ -52,11 +52,15 @@ public enum Scaffold {
 
         """
 
-    /// Lines `init` makes sure `.gitignore` has: secret keys never belong in git.
+    /// Lines `init` makes sure `.gitignore` has: secret keys never belong in
+    /// git, nor a writer's lock file or a temporary file a killed write left.
     public static let gitignoreLines = [
         "# secretc: secret keys never belong in the repository",
         "*.sec.asc",
         "*.secret.asc",
         "secret-keys/",
+        "# secretc: a writer's lock, and what a killed write leaves",
+        "*.bundle.lock",
+        ".*.bundle.*.tmp",
     ]
 }

@@ -15,23 +15,38 @@ struct BundleOptions: ParsableArguments {
 
     /// A compiler for the chosen environment of a project that passes `check`.
     func compiler() throws -> Compiler {
+        try compiler(cache: Self.writeCache())
+    }
+
+    private func compiler(cache: WriteCache?) throws -> Compiler {
         let loaded = try project.loadValidProject()
         var compiler = try secretcRun { try Compiler(project: loaded, environment: env, passphrase: passphrase) }
-        compiler.cache = WriteCache.standard()
+        compiler.cache = cache
         return compiler
+    }
+
+    /// The write cache, unless its folder is unsafe: then a warning, and none.
+    static func writeCache() -> WriteCache? {
+        guard let cache = WriteCache.standard() else { return nil }
+        if let problem = cache.problem {
+            Console.note("warning: the write cache folder \(cache.folder.path) \(problem): not used (writes verify everything)")
+            return nil
+        }
+        return cache
     }
 
     /// Where `set` and `unset` write: the write cache's record of the project
     /// when every file it was read from is unchanged, else the loaded project.
     func writeTarget() throws -> WriteTarget {
-        if let cache = WriteCache.standard(),
+        let cache = Self.writeCache()
+        if let cache,
            let writer = try secretcRun({
                try SlotWriter.cached(config: project.configURL(), environment: env, cache: cache, passphrase: passphrase)
            })
         {
             return WriteTarget(options: self, cached: writer, compiler: nil)
         }
-        return WriteTarget(options: self, cached: nil, compiler: try compiler())
+        return WriteTarget(options: self, cached: nil, compiler: try compiler(cache: cache))
     }
 }
 

@@ -1,0 +1,119 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// Issue: nothing lost, nothing leaked — files secretc reads and writes.
+/// Paths in the declarations stay inside the project; nothing is written
+/// through a symbolic link; a bundle keeps its mode; declarations and the
+/// write cache that another user could control are not used.
+@Suite("files: inside the project, never through links, never another user's")
+struct HygieneTests {
+    /// A file outside the project holding a canary, as a CI machine's service-account key would.
+    func outsideSecret(_ deployment: ExampleDeployment) throws -> URL {
+        let outside = deployment.scratch.url.appendingPathComponent("outside")
+        try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
+        let file = outside.appendingPathComponent("sa.json")
+        try Data("{\n  \"private_key\": \"CANARY-PRIVATE-KEY\",\n  \"secrets\": []\n}\n".utf8).write(to: file)
+        return file
+    }
+
+    @Test func pathsLeadingOutsideTheProjectAreRefusedAndNothingIsQuoted() throws {
+        let deployment = try ExampleDeployment()
+        let secret = try outsideSecret(deployment)
+        let original = try String(contentsOf: deployment.config, encoding: .utf8)
+        // `..`, an absolute path, and a symbolic link inside the project pointing out.
+        try FileManager.default.createSymbolicLink(
+            at: deployment.root.appendingPathComponent("plugins/linked"), withDestinationURL: secret.deletingLastPathComponent())
+        for path in ["../outside/sa.json", secret.path, "plugins/linked/sa.json"] {
+            try original.replacingOccurrences(of: "plugins/shopify/manifest.json", with: path)
+                .write(to: deployment.config, atomically: true, encoding: .utf8)
+            for format in ["text", "json", "github"] {
+                let result = try Secretc.run(["check", "--format", format], in: deployment.root.path)
+                #expect(result.status == 1, "\(path)")
+                #expect(!result.stdoutText.contains("CANARY") && !result.stderrText.contains("CANARY"), "\(path) \(format)")
+                #expect(result.stdoutText.contains("FORBIDDEN"), "\(path) \(format): \(result.stdoutText)")
+            }
+            let text = try Secretc.run(["check"], in: deployment.root.path)
+            #expect(text.stdoutText.contains("secretc.yaml:"), "\(text.stdoutText)")
+            #expect(text.stdoutText.contains("paths stay inside the folder of secretc.yaml"))
+        }
+        // A bundle declared outside is refused too, and compile creates nothing there.
+        try original.replacingOccurrences(of: "bundle: secrets/production.bundle", with: "bundle: ../outside/production.bundle")
+            .write(to: deployment.config, atomically: true, encoding: .utf8)
+        let compile = try deployment.secretc(
+            ["compile", "--env", "production"], home: try deployment.home(["ops", "runtime-production"]))
+        #expect(compile.status != 0)
+        #expect(compile.stderrText.contains("paths stay inside the folder of secretc.yaml"), "\(compile.stderrText)")
+        #expect(!FileManager.default.fileExists(
+            atPath: secret.deletingLastPathComponent().appendingPathComponent("production.bundle").path))
+    }
+
+    @Test func nothingIsWrittenThroughASymbolicLinkAndTheModeIsKept() throws {
+        let deployment = try ExampleDeployment()
+        let ops = try deployment.home(["ops"])
+        let bundle = deployment.root.appendingPathComponent("secrets/production.bundle")
+        let victim = deployment.scratch.url.appendingPathComponent("victim")
+        // A lock file that is a link: refused, the link's target never created.
+        let lock = deployment.root.appendingPathComponent("secrets/production.bundle.lock")
+        try? FileManager.default.removeItem(at: lock)
+        try FileManager.default.createSymbolicLink(at: lock, withDestinationURL: victim)
+        let refused = try deployment.secretc(["set", "github", "--env", "production", "APP_ID=7"], home: ops)
+        #expect(refused.status == 1)
+        #expect(refused.stderrText.contains("symbolic link"), "\(refused.stderrText)")
+        #expect(!FileManager.default.fileExists(atPath: victim.path))
+        try FileManager.default.removeItem(at: lock)
+        // Links at every temporary name a writer used to pick are never followed.
+        for pid in 1..<64 {
+            try? FileManager.default.createSymbolicLink(
+                at: deployment.root.appendingPathComponent("secrets/.production.bundle.\(pid).tmp"), withDestinationURL: victim)
+        }
+        chmod(bundle.path, 0o444)
+        let written = try deployment.secretc(["set", "github", "--env", "production", "APP_ID=8"], home: ops)
+        #expect(written.status == 0, "\(written.stderrText)")
+        #expect(!FileManager.default.fileExists(atPath: victim.path))
+        let attributes = try FileManager.default.attributesOfItem(atPath: bundle.path)
+        #expect(attributes[.type] as? FileAttributeType == .typeRegular)
+        #expect((attributes[.posixPermissions] as? Int) == 0o444)
+    }
+
+    @Test func initIgnoresLocksAndTemporaryFiles() throws {
+        let scratch = try TemporaryDirectory()
+        let result = try Secretc.run(["init", "--directory", scratch.path, "--admin", "ops"], in: scratch.path)
+        #expect(result.status == 0, "\(result.stderrText)")
+        let ignore = try String(contentsOf: scratch.url.appendingPathComponent(".gitignore"), encoding: .utf8)
+        #expect(ignore.contains("*.bundle.lock\n"))
+        #expect(ignore.contains(".*.bundle.*.tmp\n"))
+    }
+
+    /// git's safe.directory: a secretc.yaml another user owns, found in a
+    /// folder above, is not used; --config uses it on purpose.
+    @Test func declarationsAboveOwnedByAnotherUserAreNotUsed() throws {
+        guard geteuid() == 0 else { return }  // chown needs root (as CI runs)
+        let deployment = try ExampleDeployment()
+        let below = deployment.root.appendingPathComponent("service")
+        try FileManager.default.createDirectory(at: below, withIntermediateDirectories: true)
+        chown(deployment.config.path, 4242, 4242)
+        let result = try Secretc.run(["check"], in: below.path)
+        #expect(result.status == 1)
+        #expect(result.stderrText.contains("is owned by another user (uid 4242)"), "\(result.stderrText)")
+        #expect(result.stderrText.contains("pass --config"))
+        #expect(try Secretc.run(["check", "--config", deployment.config.path], in: below.path).status == 0)
+        // In its own folder it is the user's choice, as for a repository one clones.
+        #expect(try Secretc.run(["check"], in: deployment.root.path).status == 0)
+    }
+
+    /// ssh's rule for ~/.ssh: a write cache folder others may write is not used.
+    @Test func aWriteCacheOthersMayWriteIsNotUsed() throws {
+        let deployment = try ExampleDeployment()
+        let ops = try deployment.home(["ops"])
+        let shared = deployment.scratch.url.appendingPathComponent("shared-cache")
+        try FileManager.default.createDirectory(at: shared, withIntermediateDirectories: true)
+        chmod(shared.path, 0o777)
+        let result = try deployment.secretc(
+            ["set", "github", "--env", "production", "APP_ID=9"], home: ops, environment: ["SECRETC_CACHE_DIR": shared.path])
+        #expect(result.status == 0, "\(result.stderrText)")
+        #expect(result.stderrText.contains("warning: the write cache folder"), "\(result.stderrText)")
+        #expect(result.stderrText.contains("may be written by other users"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: shared.path).isEmpty)
+    }
+}

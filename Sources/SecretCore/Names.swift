@@ -85,3 +85,37 @@ extension UInt8 {
     @usableFromInline var isLetter: Bool { isLower || isUpper }
     @usableFromInline var isDigit: Bool { self >= UInt8(ascii: "0") && self <= UInt8(ascii: "9") }
 }
+
+/// Environment variables a secret must never set: `secretc exec` passes
+/// secrets to a program as variables, and these change what that program
+/// loads, runs, trusts or where it connects — a write-only user's value in
+/// `LD_PRELOAD` would run their code beside every deployment-wide secret.
+/// Compared without case (`http_proxy` works as well as `HTTP_PROXY`).
+public enum ReservedVariable {
+    /// Whole names: the shell's, the dynamic loader's, interpreters' start-up
+    /// hooks, proxies and certificate stores, editors and pagers, home folders.
+    static let names: Set<String> = [
+        "PATH", "IFS", "ENV", "BASH_ENV", "PS1", "PS2", "PS4", "PROMPT_COMMAND", "SHELLOPTS", "BASHOPTS", "CDPATH",
+        "GLOBIGNORE", "HOME", "SHELL", "USER", "LOGNAME", "TMPDIR", "PERLLIB", "RUBYOPT", "RUBYLIB", "CLASSPATH",
+        "GCONV_PATH", "GLIBC_TUNABLES", "HOSTALIASES", "LOCALDOMAIN", "RES_OPTIONS", "EDITOR", "VISUAL", "PAGER",
+        "LESSOPEN", "LESSCLOSE", "SSH_ASKPASS", "SUDO_ASKPASS", "SSH_AUTH_SOCK", "SSL_CERT_FILE", "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "FTP_PROXY",
+        "GNUPGHOME", "KRB5CCNAME", "OPENSSL_CONF", "OPENSSL_ENGINES",
+    ]
+    /// Prefixes: loaders, interpreters, tools, and what secretc itself reads.
+    static let prefixes = [
+        "LD_", "DYLD_", "PYTHON", "PERL5", "NODE_", "NPM_CONFIG_", "RUBY", "GEM_", "BUNDLE_", "JAVA_", "_JAVA_",
+        "JDK_JAVA_", "GIT_", "MALLOC_", "BASH_FUNC_", "XDG_", "GPG_", "GNUPG", "SECRETC_", "DOTNET_", "COMPlus_",
+        "CORECLR_", "GOFLAGS", "GODEBUG", "RUSTC", "CARGO_",
+    ]
+
+    /// Why `name` may not be set by a secret, or nil when it may.
+    public static func reason(_ name: String) -> String? {
+        let upper = name.uppercased()
+        if names.contains(upper) || prefixes.contains(where: { upper.hasPrefix($0.uppercased()) }) {
+            return "'\(name)' changes what a program loads, runs, trusts or connects to (or is secretc's own): "
+                + "a secret may not set it"
+        }
+        return nil
+    }
+}

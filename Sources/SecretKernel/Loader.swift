@@ -56,16 +56,24 @@ enum Loader {
                 throw SecretKernelError(.rollback, "\(name): \(error)")
             }
         }
+        let snapshot = try verifiedSnapshot(scan, name, configuration, keys, pins, &phases)
+        snapshot.phases = phases.ended
+        snapshot.history = history
+        try refuseReservedVariables(snapshot, name)
+        return snapshot
+    }
+
+    /// The fast path, else (a signer's key is not Ed25519, or it refused) the reference path.
+    private static func verifiedSnapshot(
+        _ scan: ScannedBundle, _ name: String, _ configuration: SecretKernel.Configuration, _ keys: SecretKernel.KeySource,
+        _ pins: Set<String>, _ phases: inout Phases
+    ) throws(SecretKernelError) -> Snapshot {
         do throws(BundleSealError) {
             let snapshot = try load(scan, configuration, keys, &phases) { () throws(BundleSealError) in
                 guard configuration.verifiesInProcess else { return nil }
                 return try ScanVerifier.checkSignatures(scan, trustedAdmins: pins)
             }
-            if let snapshot {
-                snapshot.phases = phases.ended
-                snapshot.history = history
-                return snapshot
-            }
+            if let snapshot { return snapshot }
             configuration.logger.debug("a signer's key is not Ed25519; verifying the bundle step by step with gpg")
         } catch {
             configuration.logger.debug("fast load refused the bundle; verifying it step by step", metadata: ["reason": "\(error)"])
@@ -77,8 +85,6 @@ enum Loader {
                 ScanVerifier.Signatures(verifiedAs: try BundleVerifier(trustedAdmins: pins).verify(scan.materialized()))
             }
             guard let snapshot else { preconditionFailure("a verifier built on a reference verification never declines") }
-            snapshot.phases = phases.ended
-            snapshot.history = history
             return snapshot
         } catch {
             throw SecretKernelError(error, bundle: name, recipients: scan.header.recipients)
@@ -183,6 +189,19 @@ enum Loader {
         } catch {
             table.free()
             throw error
+        }
+    }
+
+    /// Refuses a bundle whose slots would set a variable no secret may
+    /// (LD_PRELOAD, PATH, …): the admin who signed its policy signed
+    /// something wrong, which `check` reports in CI. The few distinct names
+    /// the snapshot serves under are checked, not every slot's copy.
+    private static func refuseReservedVariables(_ snapshot: Snapshot, _ name: String) throws(SecretKernelError) {
+        for (slot, variable) in snapshot.environmentVariables {
+            if let reason = ReservedVariable.reason(variable) {
+                throw SecretKernelError(
+                    .invalidBundle, "\(name): invalid bundle: the environment variable of \(slot.plugin)/\(slot.key): \(reason)")
+            }
         }
     }
 

@@ -76,6 +76,22 @@ struct HygieneTests {
         #expect((attributes[.posixPermissions] as? Int) == 0o444)
     }
 
+    /// A manifest may not name a variable that changes what `exec`'s child
+    /// loads or runs (LD_PRELOAD, PATH, proxies, …), by `env` or by default.
+    @Test func variablesThatChangeWhatAProgramRunsAreRefused() throws {
+        let deployment = try ExampleDeployment()
+        for (manifest, old, new) in [
+            ("gridos/plugins/github/manifest.json", "\"env\": \"GITHUB_TOKEN\"", "\"env\": \"LD_PRELOAD\""),
+            ("gridos/plugins/github/manifest.json", "\"env\": \"LD_PRELOAD\"", "\"env\": \"https_proxy\""),
+        ] {
+            try deployment.scratch.edit(manifest, replacing: old, with: new)
+            let result = try Secretc.run(["check"], in: deployment.root.path)
+            #expect(result.status == 1)
+            #expect(result.stdoutText.contains("plugins/github/manifest.json:"), "\(result.stdoutText)")
+            #expect(result.stdoutText.contains("a secret may not set it [FORBIDDEN]"), "\(result.stdoutText)")
+        }
+    }
+
     @Test func initIgnoresLocksAndTemporaryFiles() throws {
         let scratch = try TemporaryDirectory()
         let result = try Secretc.run(["init", "--directory", scratch.path, "--admin", "ops"], in: scratch.path)

@@ -194,6 +194,24 @@ sRLihF78fw6C3G7RbiLBZF5AU18hKi6EedSoTssuZnVMCn9fNic50zNi+Ex+vjxFSsVslWBqQ92U
         }
     }
 
+    /// A policy that has a secret set LD_PRELOAD (an admin's mistake, or a
+    /// stolen admin key) is refused by loaders on both paths: `exec` would
+    /// run a value as code beside every secret.
+    @Test(arguments: [true, false])
+    func aReservedVariableRefusesTheBundle(inProcess: Bool) throws {
+        let bytes = try fixture.resigned { bundle in
+            for index in bundle.slots.indices where bundle.slots[index].slot.key == "TOKEN" {
+                bundle.slots[index].attributes.env = "LD_PRELOAD"
+            }
+        }
+        #expect {
+            try SecretKernel(configuration(bytes, inProcess: inProcess))
+        } throws: { error in
+            (error as? SecretKernelError)?.kind == .invalidBundle
+                && (error as? SecretKernelError)?.message.contains("'LD_PRELOAD'") == true
+        }
+    }
+
     /// A runtime that holds no recipient's key is told so: it is not mistaken
     /// for every writer's fault.
     @Test func aRuntimeWithoutTheKeyIsRefusedWhole() throws {

@@ -179,7 +179,13 @@ public struct ProjectValidator {
             for secret in manifest.secrets {
                 let variable = secret.environmentVariable(plugin: plugin.slug.value)
                 let owner = "\(plugin.slug.value).\(secret.key.value)"
-                if let other = owners[variable] {
+                if let reason = ReservedVariable.reason(variable) {
+                    log.error(
+                        .forbidden,
+                        "environment variable of \(owner): \(reason)"
+                            + (secret.env == nil ? " (it is the default name; give the key an `env` of its own)" : ""),
+                        at: secret.env?.location ?? secret.key.location)
+                } else if let other = owners[variable] {
                     log.error(
                         .conflict, "environment variable '\(variable)' of \(owner) is also used by \(other)",
                         at: secret.env?.location ?? secret.key.location)

@@ -92,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "secretc",
             dependencies: [
-                "SecretCore", "SecretModel", "SecretCompiler", "SecretKernel", "BundleFormat", "GPG",
+                "SecretCore", "SecretModel", "SecretCompiler", "SecretKernel", "BundleFormat", "CLinux", "GPG",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

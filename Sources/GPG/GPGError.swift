@@ -39,7 +39,7 @@ public enum GPGError: Error, Sendable, CustomStringConvertible, Equatable {
         case .unusableKey(let fingerprint, let reason):
             return "key \(fingerprint) cannot be used: \(reason)"
         case .passphraseRequired(let key):
-            return "secret key \(key) is protected by a passphrase; set SECRETC_PASSPHRASE or use gpg-agent with a cached passphrase"
+            return "secret key \(key) is protected by a passphrase; set SECRETC_GPG_PASSPHRASE or use gpg-agent with a cached passphrase"
         case .badPassphrase(let key):
             return "the passphrase for secret key \(key) was refused"
         case .invalidData(let why):

@@ -64,6 +64,12 @@ extension SecretKernel {
         /// link or used when others may write it. nil: only reloads within
         /// one process are compared.
         public var trustedState: String?
+        /// Marks the process non-dumpable when the kernel is made (as
+        /// ssh-agent and gpg-agent do): no core file, and no debugger or
+        /// other process of the same user may read its memory. Values are
+        /// left out of core files either way. Set false to keep core dumps
+        /// of a service that holds no other secret worth that protection.
+        public var protectsProcess = true
         /// Whether the signatures may be checked in process (Ed25519 keys);
         /// false always verifies step by step with gpg. Tests set it to run
         /// both paths on one bundle.

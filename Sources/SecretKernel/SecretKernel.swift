@@ -37,6 +37,7 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
     public init(_ configuration: Configuration) throws(SecretKernelError) {
         self.configuration = configuration
         logsLookups = configuration.logger.logLevel <= .debug
+        if configuration.protectsProcess { _ = secretc_set_non_dumpable() }
         do {
             let trusted = try configuration.trustedState.flatMap { path throws(SecretKernelError) in try TrustedStateFile.read(path) }
             let snapshot = try Self.load(configuration.bundle, configuration, extending: trusted)

@@ -1,5 +1,6 @@
 import BundleFormat
 import BundleSeal
+import CLinux
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -228,6 +229,8 @@ struct LookupTable: @unchecked Sendable {  // immutable once its values are in p
         }
         let records = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 8), alignment: 8)
         adviseHugePages(records)  // written once, below and as the values are opened
+        // The values live here: never in a core file (as gpg-agent keeps its keys).
+        _ = secretc_exclude_from_core_dumps(records.baseAddress, UInt(records.count))
         let raw = UnsafeRawBufferPointer(bytes)
         var offset = 0
         for position in slots.indices {

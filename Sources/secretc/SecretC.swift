@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLinux
 import Foundation
 
 @main
@@ -18,6 +19,9 @@ struct SecretC: ParsableCommand {
     /// Runs a command and maps every failure onto the documented exit codes:
     /// 1 for problems found, 2 for usage errors, never a stack trace.
     static func main() {
+        // secretc holds values in memory: no core file, no same-user debugger.
+        _ = secretc_set_non_dumpable()
+        LaunchEnvironment.takeSecrets()
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -37,4 +41,23 @@ struct SecretC: ParsableCommand {
             Foundation.exit(2)
         }
     }
+}
+
+/// The environment secretc was started with. Its `SECRETC_GPG_*` variables
+/// (a runtime key, a passphrase) are taken out of the process environment
+/// before anything runs, so that no gpg, gpg-agent or `exec`'d program
+/// started from here inherits them; secretc reads them from here.
+enum LaunchEnvironment {
+    nonisolated(unsafe) private(set) static var values: [String: String] = [:]
+
+    static func takeSecrets() {
+        values = ProcessInfo.processInfo.environment
+        for name in values.keys where name.hasPrefix("SECRETC_GPG_") || name == "SECRETC_PASSPHRASE" { unsetenv(name) }
+        if values["SECRETC_PASSPHRASE"] != nil {
+            Console.note("warning: SECRETC_PASSPHRASE is not read; the passphrase goes in SECRETC_GPG_PASSPHRASE")
+        }
+    }
+
+    /// The passphrase for a secret key, when one is given.
+    static var passphrase: String? { values["SECRETC_GPG_PASSPHRASE"] }
 }

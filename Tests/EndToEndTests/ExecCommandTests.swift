@@ -88,6 +88,57 @@ struct ExecCommandTests {
         #expect(!get.stderrText.contains("CANARY") && get.stdoutText.isEmpty)
     }
 
+    /// One name for the passphrase; no SECRETC_GPG_* reaches the command,
+    /// nor the gpg-agent secretc starts (both would keep it for their life).
+    @Test func noSECRETC_GPGVariableReachesTheCommandOrTheAgent() throws {
+        let deployment = try ExampleDeployment()
+        let runtime = try deployment.home(["runtime-production"])
+        try runtime.gpg(["--batch", "--quiet", "--no-tty", "--list-keys"])  // a home in use
+        _ = try run("/usr/bin/env", ["gpgconf", "--homedir", runtime.path, "--kill", "gpg-agent"])
+        let probe = "grep -l CANARY-PASSPHRASE /proc/[0-9]*/environ 2>/dev/null; env | grep -c '^SECRETC_GPG_' || true; "
+            + "pgrep -f gpg-agent >/dev/null && echo agent-running"
+        let result = try deployment.secretc(
+            ["exec", "--env", "production", "--", "/bin/sh", "-c", probe], home: runtime,
+            environment: ["SECRETC_GPG_PASSPHRASE": "CANARY-PASSPHRASE", "SECRETC_GPG_OTHER": "CANARY-PASSPHRASE-2"])
+        #expect(result.status == 0, "\(result.stderrText)")
+        #expect(result.stdoutText == "0\nagent-running\n", "\(result.stdoutText)")
+        // The old name is not read, and says so.
+        let old = try deployment.secretc(
+            ["exec", "--env", "production", "--", "/bin/true"], home: runtime, environment: ["SECRETC_PASSPHRASE": "x"])
+        #expect(old.stderrText.contains("SECRETC_PASSPHRASE is not read; the passphrase goes in SECRETC_GPG_PASSPHRASE"))
+    }
+
+    /// secretc holds values in memory: it marks itself non-dumpable (its
+    /// /proc entries then belong to root, not to the user running it).
+    @Test func secretcIsNotDumpable() throws {
+        guard geteuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else { return }
+        let deployment = try ExampleDeployment()
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: deployment.scratch.path)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = [
+            "--reuid=4242", "--regid=4242", "--clear-groups", Secretc.executable, "set", "github", "--env", "production", "APP_ID",
+        ]
+        process.currentDirectoryURL = deployment.root
+        process.environment = ["PATH": "/usr/bin:/bin", "SECRETC_CACHE_DIR": "", "HOME": "/nonexistent"]
+        let input = Pipe()
+        process.standardInput = input
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // It waits for the value on standard input: look at it meanwhile.
+        var owner: uid_t?
+        for _ in 0..<50 where owner == nil || owner == 4242 {
+            Thread.sleep(forTimeInterval: 0.1)
+            var info = stat()
+            if stat("/proc/\(process.processIdentifier)/status", &info) == 0 { owner = info.st_uid }
+            if let owner, owner == 0 { break }
+        }
+        try input.fileHandleForWriting.close()
+        process.waitUntilExit()
+        #expect(owner == 0, "a dumpable process's /proc entries belong to its user (4242)")
+    }
+
     @Test func theCommandNeverRunsWhenLoadingFails() throws {
         let deployment = try ExampleDeployment()
         let runtime = try deployment.home(["runtime-production"])

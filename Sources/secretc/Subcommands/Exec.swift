@@ -15,7 +15,8 @@ struct Exec: ParsableCommand {
             then replaces itself with COMMAND. The command sees the deployment-wide values, plus --user's own \
             values, under their env names (the manifest's `env`, else SLUG_KEY); a user's value wins over the \
             deployment-wide one. Variables already set are kept unless a secret sets the same name. \
-            SECRETC_GPG_KEY and SECRETC_GPG_PASSPHRASE are removed from the command's environment. Expired, \
+            SECRETC_GPG_KEY, SECRETC_GPG_PASSPHRASE and every other SECRETC_GPG_* variable are removed from the \
+            command's environment (and from any gpg or gpg-agent secretc starts). Expired, \
             inactive and out-of-scope values are left out. A value its writer signed that cannot be used (its data \
             key does not decrypt, it fails AES-GCM or its pattern) is unavailable: a warning on standard error \
             names the writer and why, and its variable is removed, never replaced by another value; the other \
@@ -58,7 +59,9 @@ struct Exec: ParsableCommand {
         guard let program = arguments.first else {
             throw CLIFailure(message: "no command to run", hints: ["secretc exec --env production -- ./server"], exitCode: 2)
         }
-        let environment = ProcessInfo.processInfo.environment
+        // As started: SECRETC_GPG_KEY for the key source. (The process
+        // environment CMD inherits no longer holds any SECRETC_GPG_*.)
+        let environment = LaunchEnvironment.values
         let target = try RuntimeTarget.resolve(project: project, bundle: bundle, env: env)
         let kernel: SecretKernel
         do {
@@ -71,8 +74,6 @@ struct Exec: ParsableCommand {
         }
         for name in kernel.unavailableVariables(user: user) { unsetenv(name) }
         for (name, value) in kernel.environmentVariables(user: user) { setenv(name, value, 1) }
-        unsetenv("SECRETC_GPG_KEY")
-        unsetenv("SECRETC_GPG_PASSPHRASE")
         let argv = arguments.map { strdup($0) } + [nil]
         execvp(program, argv)
         let reason = String(cString: strerror(errno))

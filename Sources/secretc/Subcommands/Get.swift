@@ -39,7 +39,7 @@ struct Get: ParsableCommand {
         do {
             kernel = try SecretKernel(.init(
                 bundle: .path(target.bundle), keys: .automatic, trustedAdmins: target.trustedAdmins,
-                expectedEnvironment: target.environment,
+                expectedEnvironment: target.environment, environment: LaunchEnvironment.values,
                 logger: ConsoleLogHandler.logger))
         } catch {
             throw CLIFailure(message: error.message, hints: Exec.hints(for: error))

@@ -76,7 +76,7 @@ struct Init: ParsableCommand {
         let key: KeyInfo
         let armored: String
         do {
-            context = try Context(passphrase: ProcessInfo.processInfo.environment["SECRETC_PASSPHRASE"])
+            context = try Context(passphrase: LaunchEnvironment.passphrase)
             key = try context.generateKey(userID: "\(name) (secretc) <\(name)@secretc.invalid>")
             armored = try context.exportPublicKey(key.fingerprint)
         } catch let error as GPGError {

@@ -11,7 +11,7 @@ struct BundleOptions: ParsableArguments {
     @Option(help: "The environment (may be left out when only one is declared).")
     var env: String?
 
-    private var passphrase: String? { ProcessInfo.processInfo.environment["SECRETC_PASSPHRASE"] }
+    private var passphrase: String? { LaunchEnvironment.passphrase }
 
     /// A compiler for the chosen environment of a project that passes `check`.
     func compiler() throws -> Compiler {

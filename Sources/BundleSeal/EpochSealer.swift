@@ -84,6 +84,15 @@ public struct EpochSealer {
         guard time <= SecretBundle.latestTime else {
             throw .history(epoch: id, reason: "no time is left after the latest epoch's (\(latestTime))")
         }
+        // An epoch dated ahead of this clock (a writer's clock, or a forged
+        // time) would drag this write's time past its own signature's, which
+        // every reader refuses: refuse to write instead, and say who can fix it.
+        guard time <= Int(now.timeIntervalSince1970) + History.skew else {
+            throw .history(
+                epoch: id,
+                reason: "the latest write is dated \(latestTime), ahead of this clock (\(Int(now.timeIntervalSince1970))): "
+                    + "a write after it cannot be signed truthfully; an admin re-seals the bundle (`secretc compile`)")
+        }
         var claims: [Claim] = []
         var values: [SlotKey: SealedValue?] = [:]
         for change in changes {
@@ -227,6 +236,13 @@ public enum BundleOpener {
     public static func dataKey(_ message: [UInt8], epoch: String, with context: Context) throws(BundleSealError) -> SymmetricKey {
         guard message.count <= maximumDataKeyMessage else {
             throw .undecryptable("epoch \(epoch)'s data-key message is larger than \(maximumDataKeyMessage) bytes")
+        }
+        // Only public-key session keys and one encrypted packet reach gpg:
+        // a passphrase-encrypted one would make gpg ask the runtime for one.
+        do throws(DataKeyEnvelope.Problem) {
+            _ = try DataKeyEnvelope(parsing: message)
+        } catch {
+            throw .undecryptable("epoch \(epoch): \(error)")
         }
         let plaintext: SecureBytes
         do {

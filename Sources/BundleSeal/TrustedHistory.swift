@@ -37,12 +37,17 @@ public struct TrustedHistory: Sendable, Equatable {
     /// policy must be signed by (the chain an admin rotation follows).
     public var policySigner: String
     public var admins: [String]
+    /// The id of the policy this one replaced (from a bundle; not kept in
+    /// the state file): when it is the trusted one, a single re-seal came
+    /// between, and its checkpoint names exactly what it re-sealed.
+    public var previousPolicy: String?
     public var epochs: [Entry]
 
     /// The history of a parsed bundle; nil when its policy is not signed.
     public init?(_ bundle: SecretBundle) {
         guard let policy = bundle.policyReference, let signer = bundle.policy?.signer else { return nil }
         self.init(environment: bundle.environment, policy: policy, signer: signer, admins: bundle.admins, epochs: bundle.epochs)
+        previousPolicy = bundle.previousPolicy
     }
 
     /// The history of a scanned bundle; nil when its policy is not signed.
@@ -50,6 +55,7 @@ public struct TrustedHistory: Sendable, Equatable {
         guard let policy = scan.header.policyReference, let signer = scan.header.policy?.signer else { return nil }
         self.init(
             environment: scan.header.environment, policy: policy, signer: signer, admins: scan.header.admins, epochs: scan.epochs)
+        previousPolicy = scan.header.previousPolicy
     }
 
     private init(
@@ -126,7 +132,9 @@ public struct TrustedHistory: Sendable, Equatable {
             guard reached.insert(id).inserted else { continue }
             pending += links[id] ?? []
         }
-        let horizon = resealedByTime
+        // Judged by time only when a re-seal may have been missed: not when
+        // the newer policy directly replaces the trusted one.
+        let horizon = resealedByTime && newer.previousPolicy != policy.id
             ? newer.epochs.filter { $0.parents.isCheckpoint && $0.policySerial > policy.serial }.map(\.time).max() ?? .min
             : .min
         for epoch in epochs {

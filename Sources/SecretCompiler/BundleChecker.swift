@@ -33,7 +33,57 @@ public struct BundleChecker {
         for environment in project.declarations.environments {
             check(environment, into: &result)
         }
+        if let base { checkAgainst(base, into: &result) }
         return result
+    }
+
+    /// The rollback rule for every bundle the base revision's declarations
+    /// had, found by environment (so a moved bundle is followed, and a bundle
+    /// whose environment was dropped from secretc.yaml is still compared
+    /// while the file exists); a bundle that is gone while its environment
+    /// is still declared is an error.
+    private func checkAgainst(_ base: BaseRevision, into result: inout Result) {
+        let config = project.declarations.file
+        let configAt = SourceLocation(file: config.displayPath, line: 1, column: 1)
+        let baseText: [UInt8]?
+        do throws(CompilerError) {
+            baseText = try base.contents(of: config.url)
+        } catch {
+            result.log.error(.notFound, error.message, at: configAt)
+            return
+        }
+        guard let baseText else { return }  // no declarations at the base: nothing to extend
+        guard let declared = Declarations.parse(SourceFile(url: config.url, text: String(decoding: baseText, as: UTF8.self))) else {
+            result.log.error(.rollback, "\(config.displayPath) at \(base.name) cannot be read: nothing to compare with", at: configAt)
+            return
+        }
+        for environment in declared.environments {
+            let old: [UInt8]?
+            do throws(CompilerError) {
+                old = try base.contents(of: environment.bundleURL)
+            } catch {
+                result.log.error(.notFound, error.message, at: configAt)
+                continue
+            }
+            guard let old else { continue }  // no bundle there yet at the base
+            let current = project.declarations.environments.first { $0.name.value == environment.name.value }
+            let file = BundleFile(url: current?.bundleURL ?? environment.bundleURL)
+            guard let bytes = try? file.read() else {
+                if let current {
+                    result.log.error(
+                        .rollback,
+                        "the bundle of environment '\(environment.name.value)' existed at \(base.name) and is gone: "
+                            + "a later change could put back any older version unnoticed",
+                        at: current.bundlePath.location)
+                }
+                continue
+            }
+            let text = String(decoding: bytes, as: UTF8.self)
+            result.sources[file.displayPath] = text
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            guard let bundle = try? SecretBundle(parsing: bytes) else { continue }  // reported by the checks above
+            checkExtends(base, old, bundle, file: file, lines: lines, into: &result)
+        }
     }
 
     private func check(_ environment: EnvironmentDeclaration, into result: inout Result) {
@@ -94,7 +144,16 @@ public struct BundleChecker {
         }
         result.verified[name] = verified
         checkDataKeys(bundle, environment, lines, at, into: &result)
-        if let base { checkExtends(base, bundle, file: file, declaredAt: environment.bundlePath.location, at, lines, into: &result) }
+        let clock = Int(now.timeIntervalSince1970)
+        for epoch in bundle.epochs where epoch.time > clock + 300 {
+            let line = at((lines.firstIndex { $0.hasPrefix("epoch ") && $0.contains(" \(epoch.id) ") } ?? 0) + 1)
+            let writer = bundle.users.first { $0.value == epoch.writer }?.key ?? project.keyName(for: epoch.writer) ?? epoch.writer
+            result.log.error(
+                .conflict,
+                "the write \(epoch.id) by \(writer) is dated \(Date(timeIntervalSince1970: TimeInterval(epoch.time)).formatted(.iso8601)), "
+                    + "ahead of this clock: no later write can be signed truthfully; an admin re-seals the bundle (`secretc compile`)",
+                at: line)
+        }
 
         if let skeleton = try? EnvironmentPolicy.skeleton(project, environment),
            !EnvironmentPolicy.matches(bundle, skeleton) {
@@ -136,6 +195,12 @@ public struct BundleChecker {
         for epoch in bundle.epochs {
             let line = at((lines.firstIndex { $0.hasPrefix("epoch ") && $0.contains(" \(epoch.id) ") } ?? 0) + 1)
             let write = "the write \(epoch.id) by \(names[epoch.writer] ?? project.keyName(for: epoch.writer) ?? epoch.writer)"
+            guard epoch.dataKeyMessage.count <= BundleOpener.maximumDataKeyMessage else {
+                result.log.error(
+                    .conflict, "\(write): its data-key message is larger than \(BundleOpener.maximumDataKeyMessage) bytes; "
+                        + "readers refuse it unread", at: line)
+                continue
+            }
             let envelope: DataKeyEnvelope
             do throws(DataKeyEnvelope.Problem) {
                 envelope = try DataKeyEnvelope(parsing: epoch.dataKeyMessage)
@@ -163,17 +228,10 @@ public struct BundleChecker {
     /// The rollback rule against `base` (docs/bundle-format.md §6a): the
     /// bundle at the base revision must be extended by this one.
     private func checkExtends(
-        _ base: BaseRevision, _ bundle: SecretBundle, file: BundleFile, declaredAt: SourceLocation,
-        _ at: (Int) -> SourceLocation, _ lines: [Substring], into result: inout Result
+        _ base: BaseRevision, _ old: [UInt8], _ bundle: SecretBundle, file: BundleFile, lines: [Substring],
+        into result: inout Result
     ) {
-        let old: [UInt8]?
-        do throws(CompilerError) {
-            old = try base.contents(of: file.url)
-        } catch {
-            result.log.error(.notFound, error.message, at: declaredAt)
-            return
-        }
-        guard let old else { return }  // a new environment: nothing to extend
+        func at(_ line: Int) -> SourceLocation { SourceLocation(file: file.displayPath, line: max(1, line), column: 1) }
         let label = "its version at \(base.name)"
         guard let parsed = try? SecretBundle(parsing: old), let trusted = TrustedHistory(parsed) else {
             result.log.error(.invalidInput, "\(label) is not a valid signed bundle: nothing to compare with", at: at(1))
@@ -190,9 +248,7 @@ public struct BundleChecker {
             } catch {
                 // Re-seals in between dropped what named the base's epochs:
                 // follow the signed links of every version committed since.
-                let between = base.laterVersions(of: file.url).compactMap { bytes in
-                    (try? ScannedBundle(scanning: bytes)).flatMap { TrustedHistory($0) }
-                }
+                let between = Self.verifiedVersions(base.laterVersions(of: file.url).reversed(), from: parsed.admins)
                 guard !between.isEmpty else { throw error }
                 try trusted.checkExtended(by: current, through: between, naming: name)
             }
@@ -205,6 +261,33 @@ public struct BundleChecker {
                 ?? lines.firstIndex { $0.hasPrefix(named.isEmpty ? "policy " : "epoch ") }
             result.log.error(.rollback, "does not extend \(label): \(why)", at: at((number ?? 0) + 1))
         }
+    }
+
+    /// The histories of `versions` (oldest first) whose every signature
+    /// verifies under the admins trusted at that step, starting from
+    /// `admins` and following each verified policy: a version committed in
+    /// between is only a witness when it is signed, never its text alone.
+    static func verifiedVersions(_ versions: some Sequence<[UInt8]>, from admins: [String]) -> [TrustedHistory] {
+        var trusted = Set(admins)
+        var histories: [TrustedHistory] = []
+        for bytes in versions {
+            guard let scan = try? ScannedBundle(scanning: bytes), scan.header.formatVersion == SecretBundle.version,
+                  let history = TrustedHistory(scan)
+            else { continue }
+            let verified: Bool
+            do throws(BundleSealError) {
+                if try ScanVerifier.checkSignatures(scan, trustedAdmins: trusted) == nil {
+                    _ = try BundleVerifier(trustedAdmins: trusted).verify(scan.materialized())
+                }
+                verified = true
+            } catch {
+                verified = false
+            }
+            guard verified else { continue }
+            histories.append(history)
+            trusted = Set(history.admins)
+        }
+        return histories
     }
 
     /// A short account of what differs between a bundle's policy and the declarations.

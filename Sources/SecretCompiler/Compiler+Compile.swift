@@ -73,8 +73,9 @@ extension Compiler {
                     ? deletable.map { EpochSealer.Change(slot: $0, value: nil) }
                     : values.sorted { $0.key < $1.key }.map { EpochSealer.Change(slot: $0.key, value: $0.value) }
                 do throws(BundleSealError) {
-                    let (epoch, sealed) = try sealer.seal(
-                        changes, after: existing?.bundle.epochs ?? [], encryptor: encryptor, signer: context)
+                    // A checkpoint replaces every epoch: it is dated now, even
+                    // when one of them was dated ahead (which it thus repairs).
+                    let (epoch, sealed) = try sealer.seal(changes, afterTime: 0, encryptor: encryptor, signer: context)
                     bundle.epochs = [epoch]
                     for index in bundle.slots.indices {
                         if let value = sealed[bundle.slots[index].slot] { bundle.slots[index].value = value }

@@ -39,10 +39,7 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         logsLookups = configuration.logger.logLevel <= .debug
         if configuration.protectsProcess { _ = secretc_set_non_dumpable() }
         do {
-            let trusted = try configuration.trustedState.flatMap { path throws(SecretKernelError) in try TrustedStateFile.read(path) }
-            let snapshot = try Self.load(configuration.bundle, configuration, extending: trusted)
-            try Self.remember(snapshot, configuration)
-            current = SnapshotCell(snapshot)
+            current = SnapshotCell(try Self.load(configuration.bundle, configuration, extending: nil, remembering: true))
         } catch {
             configuration.logger.error("secret bundle refused: \(error.message)")
             throw error
@@ -225,8 +222,7 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
             let fresh: Snapshot
             do throws(SecretKernelError) {
                 // The served bundle's history: a reload never goes back on it.
-                fresh = try Self.load(source, configuration, extending: current.read { $0.history })
-                try Self.remember(fresh, configuration)
+                fresh = try Self.load(source, configuration, extending: current.read { $0.history }, remembering: true)
             } catch {
                 configuration.logger.error(
                     "secret bundle reload refused; still serving the loaded bundle: \(error.message)",
@@ -274,10 +270,19 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
 
     // MARK: Internals
 
-    /// Records `snapshot`'s history in the trusted-state file, if one is configured.
-    private static func remember(_ snapshot: Snapshot, _ configuration: Configuration) throws(SecretKernelError) {
-        guard let path = configuration.trustedState, let history = snapshot.history else { return }
-        try TrustedStateFile.write(history, to: path)
+    /// Loads `source` so that it extends `served` (the bundle in service,
+    /// if any); with a trusted-state file, under its lock, extending the
+    /// history the file holds (as new as any this process served: it is
+    /// written after every load) and recording the new one in it.
+    private static func load(
+        _ source: BundleSource, _ configuration: Configuration, extending served: TrustedHistory?, remembering: Bool
+    ) throws(SecretKernelError) -> Snapshot {
+        guard let path = configuration.trustedState else { return try load(source, configuration, extending: served) }
+        return try TrustedStateFile.withLock(path) { () throws(SecretKernelError) -> Snapshot in
+            let snapshot = try load(source, configuration, extending: try TrustedStateFile.read(path) ?? served)
+            if remembering, let history = snapshot.history { try TrustedStateFile.write(history, to: path) }
+            return snapshot
+        }
     }
 
     private static func load(_ source: BundleSource, _ configuration: Configuration, extending trusted: TrustedHistory?)

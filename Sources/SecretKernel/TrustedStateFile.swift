@@ -15,7 +15,9 @@ enum TrustedStateFile {
 
     /// The history in `path`, or nil when there is no file yet (first use).
     static func read(_ path: String) throws(SecretKernelError) -> TrustedHistory? {
-        let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        try checkFolder(of: path)
+        // O_NONBLOCK: a FIFO put in its place must not hang the loader before it is refused.
+        let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else {
             if errno == ENOENT { return nil }
             throw failure(path, errno == ELOOP ? "is a symbolic link" : "cannot be read (\(String(cString: strerror(errno))))")
@@ -46,6 +48,7 @@ enum TrustedStateFile {
     /// Replaces `path` with `history`: a new file (created exclusively, never
     /// through a link, mode 0600) in the same folder, flushed, renamed over it.
     static func write(_ history: TrustedHistory, to path: String) throws(SecretKernelError) {
+        try checkFolder(of: path)
         let folder = (path as NSString).deletingLastPathComponent
         let temporary = (folder.isEmpty ? "." : folder) + "/.\((path as NSString).lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
@@ -71,6 +74,41 @@ enum TrustedStateFile {
         if directory >= 0 {
             _ = fsync(directory)
             close(directory)
+        }
+    }
+
+    /// Runs `body` holding an exclusive lock on `PATH.lock`, so that two
+    /// loaders sharing the file never let an older bundle's history
+    /// overwrite a newer one's (read, check, write happen under it).
+    static func withLock<T>(_ path: String, _ body: () throws(SecretKernelError) -> T) throws(SecretKernelError) -> T {
+        try checkFolder(of: path)
+        let lockPath = path + ".lock"
+        let descriptor = open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0o600)
+        guard descriptor >= 0 else {
+            throw failure(lockPath, errno == ELOOP ? "is a symbolic link" : "cannot be opened (\(String(cString: strerror(errno))))")
+        }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+            throw failure(lockPath, "is not a regular file")
+        }
+        guard flock(descriptor, LOCK_EX) == 0 else { throw failure(lockPath, "cannot be locked") }
+        defer { flock(descriptor, LOCK_UN) }
+        return try body()
+    }
+
+    /// The file's folder must be this user's (or root's) and writable by no
+    /// one else, unless sticky (as /tmp): else another user could remove
+    /// the state and have the next load trust whatever it is given.
+    private static func checkFolder(of path: String) throws(SecretKernelError) {
+        let folder = (path as NSString).deletingLastPathComponent
+        var status = stat()
+        guard stat(folder.isEmpty ? "." : folder, &status) == 0 else { throw failure(path, "is in a folder that cannot be examined") }
+        guard status.st_uid == geteuid() || status.st_uid == 0 else {
+            throw failure(path, "is in a folder that belongs to another user")
+        }
+        guard status.st_mode & 0o022 == 0 || status.st_mode & S_ISVTX != 0 else {
+            throw failure(path, "is in a folder others may write (chmod go-w, or use a folder of your own)")
         }
     }
 

@@ -21,6 +21,8 @@ struct SecretC: ParsableCommand {
     static func main() {
         // secretc holds values in memory: no core file, no same-user debugger.
         _ = secretc_set_non_dumpable()
+        // A closed pipe on the other end is an error to report, not a signal that kills.
+        signal(SIGPIPE, SIG_IGN)
         LaunchEnvironment.takeSecrets()
         do {
             var command = try parseAsRoot()

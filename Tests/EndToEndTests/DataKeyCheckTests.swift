@@ -53,6 +53,17 @@ struct DataKeyCheckTests {
         #expect(check.stdoutText.contains("holds an OpenPGP packet of type 11"), "\(check.stdoutText)")
     }
 
+    @Test func anOversizedDataKeyIsAnError() throws {
+        let deployment = try ExampleDeployment()
+        try aliceWrite(deployment) { context in
+            let runtime = try #require(try context.listKeys().first { $0.displayName.contains("runtime") })
+            return try context.encrypt((0..<70_000).map { _ in UInt8.random(in: 0...255) }, to: [runtime.fingerprint])
+        }
+        let check = try deployment.secretc(["check"])
+        #expect(check.status == 1)
+        #expect(check.stdoutText.contains("its data-key message is larger than 65536 bytes"), "\(check.stdoutText)")
+    }
+
     /// Real messages, from gpg and from the in-process encryptor, name
     /// exactly the recipient's encryption subkey.
     @Test func realMessagesNameTheRecipientsSubkey() throws {

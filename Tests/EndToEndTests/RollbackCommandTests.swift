@@ -1,4 +1,7 @@
+import BundleFormat
+import BundleSeal
 import Foundation
+import GPG
 import TestSupport
 import Testing
 
@@ -96,6 +99,135 @@ struct RollbackCommandTests {
         #expect(check.status == 1)
         #expect(check.stdoutText.contains("by alice at "), "\(check.stdoutText)")
         #expect(check.stdoutText.contains("[ROLLBACK]"))
+    }
+
+    func commit(_ deployment: ExampleDeployment, _ bytes: [UInt8], _ message: String) throws {
+        try Data(bytes).write(to: deployment.root.appendingPathComponent("secrets/production.bundle"))
+        _ = try git(deployment, ["commit", "-qam", message])
+    }
+
+    /// A commit in between is a witness only when it verifies: an unsigned
+    /// epoch line claiming to build on alice's write (under an id the
+    /// base's checkpoint names) does not make her write's removal a re-seal.
+    @Test func anUnsignedVersionInBetweenIsNoWitness() throws {
+        let deployment = try repositoryWithARotation()
+        // main: a re-seal, then alice rotates again.
+        let admin = try deployment.home(["ops", "runtime-production"])
+        #expect(try deployment.secretc(["compile", "--env", "production", "--as", "ops"], home: admin).status == 0)
+        _ = try git(deployment, ["commit", "-qam", "re-seal"])
+        #expect(try deployment.secretc(
+            ["set", "github", "--user", "alice", "--env", "production", "TOKEN=github_pat_EXAMPLE_alice_rotated_2222"],
+            home: try deployment.home(["alice"])).status == 0)
+        _ = try git(deployment, ["commit", "-qam", "alice rotates again"])
+        _ = try git(deployment, ["checkout", "-q", "-b", "pr"])
+        var forged = try SecretBundle(parsing: Array(try Data(contentsOf: deployment.root.appendingPathComponent("secrets/production.bundle"))))
+        let checkpoint = try #require(forged.epochs.first { $0.parents.isCheckpoint })
+        var fake = forged.epochs.last!
+        fake.time += 1
+        fake.id = try #require(checkpoint.parents.ids.first)
+        fake.parents = .after([forged.epochs.last!.id])
+        forged.epochs.append(fake)
+        try commit(deployment, forged.serialized(), "a fake link")
+        // The rollback: the re-sealed bundle, before alice's second rotation.
+        try commit(deployment, try git(deployment, ["show", "main~1:secrets/production.bundle"]).stdout, "the rollback")
+        let check = try deployment.secretc(["check", "--base", "main"])
+        #expect(check.status == 1, "\(check.stdoutText)")
+        #expect(check.stdoutText.contains("[ROLLBACK]"))
+    }
+
+    /// Nor does a version in between whose policy names a new admin without
+    /// a valid signature: the new admin's own policy does not extend the base.
+    @Test func anUnsignedAdminInBetweenIsNoWitness() throws {
+        let deployment = try repositoryWithARotation()
+        _ = try git(deployment, ["checkout", "-q", "-b", "pr"])
+        var bundle = try SecretBundle(parsing: Array(try Data(contentsOf: deployment.root.appendingPathComponent("secrets/production.bundle"))))
+        let alice = bundle.users["alice"]!
+        bundle.admins = (bundle.admins + [alice]).sorted()
+        bundle.policySerial += 1
+        try String(contentsOf: deployment.config, encoding: .utf8).replacingOccurrences(of: "admins: [ops]", with: "admins: [ops, alice]")
+            .write(to: deployment.config, atomically: true, encoding: .utf8)
+        try commit(deployment, bundle.serialized(), "alice is an admin (the old signature)")
+        let home = try deployment.home(["alice"])
+        try PolicySigner.signAnew(&bundle, as: alice, with: try Context(home: home.path))
+        try commit(deployment, bundle.serialized(), "alice signs")
+        let check = try deployment.secretc(["check", "--base", "main"])
+        #expect(check.status == 1, "\(check.stdoutText)")
+        #expect(check.stdoutText.contains("who is not an admin of the trusted policy"), "\(check.stdoutText)")
+    }
+
+    /// A write dated ahead (a writer's clock, or a forged one) is an error in
+    /// CI; the next write is refused rather than signed with a time past its
+    /// signature's; an admin's re-seal repairs the bundle.
+    @Test func aWriteDatedAheadIsCaughtAndRepairedByARecompile() throws {
+        let deployment = try ExampleDeployment()
+        let file = deployment.root.appendingPathComponent("secrets/production.bundle")
+        var bundle = try SecretBundle(parsing: Array(try Data(contentsOf: file)))
+        let alice = try deployment.home(["alice"])
+        try alice.gpg(["--import", deployment.root.appendingPathComponent("keys/runtime-production.asc").path])
+        let context = try Context(home: alice.path)
+        let ahead = Date().addingTimeInterval(7_200)
+        let slot = SlotKey(owner: "alice", plugin: "github", key: "TOKEN")
+        var (epoch, sealed) = try EpochSealer(onto: bundle, writer: bundle.users["alice"]!).seal(
+            [.init(slot: slot, value: SecureBytes("github_pat_EXAMPLE_alice_ahead_00000"))], after: bundle.epochs, now: ahead,
+            encryptor: context, signer: context)
+        // Signed by a clock two hours ahead, as `gpg --faked-system-time` does.
+        let payload = epoch.payload(environment: bundle.environment, dataKeyDigest: Digest.sha256Hex(epoch.dataKeyMessage))
+        let payloadFile = deployment.scratch.url.appendingPathComponent("payload")
+        try Data(payload).write(to: payloadFile)
+        epoch.signature = try alice.gpg([
+            "--batch", "--faked-system-time", "\(Int(ahead.timeIntervalSince1970))!", "--local-user", epoch.writer,
+            "--detach-sign", "--output", "-", payloadFile.path,
+        ])
+        bundle.epochs.append(epoch)
+        for index in bundle.slots.indices where bundle.slots[index].slot == slot { bundle.slots[index].value = sealed[slot]! }
+        try Data(bundle.serialized()).write(to: file)
+
+        let check = try deployment.secretc(["check"])
+        #expect(check.status == 1)
+        #expect(check.stdoutText.contains("by alice is dated"), "\(check.stdoutText)")
+        let before = try deployment.bundle()
+        let write = try deployment.secretc(
+            ["set", "shopify", "--user", "carol", "--env", "production", "STORE_DOMAIN=carol-new.myshopify.com"],
+            home: try deployment.home(["carol"]))
+        #expect(write.status == 1, "\(write.stdoutText)")
+        #expect(write.stderrText.contains("an admin re-seals the bundle"), "\(write.stderrText)")
+        #expect(try deployment.bundle() == before)
+        let compile = try deployment.secretc(
+            ["compile", "--env", "production", "--as", "ops"], home: try deployment.home(["ops", "runtime-production"]))
+        #expect(compile.status == 0, "\(compile.stderrText)")
+        #expect(try deployment.secretc(["check"]).status == 0)
+    }
+
+    /// Bundles are found by environment at the base, not by path: a moved
+    /// bundle is compared, a deleted one is an error while its environment
+    /// is declared, and one whose environment was dropped is still compared.
+    @Test func movedDeletedOrUndeclaredBundlesAreStillCompared() throws {
+        let deployment = try repositoryWithARotation()
+        _ = try git(deployment, ["checkout", "-q", "-b", "pr"])
+        let old = try git(deployment, ["show", "main~1:secrets/production.bundle"]).stdout
+        let config = try String(contentsOf: deployment.config, encoding: .utf8)
+        func expectRollback(_ what: String) throws {
+            let check = try deployment.secretc(["check", "--base", "main"])
+            #expect(check.status == 1, "\(what): \(check.stdoutText)")
+            #expect(check.stdoutText.contains("[ROLLBACK]"), "\(what): \(check.stdoutText)")
+        }
+        // Moved, with the old content.
+        _ = try git(deployment, ["mv", "secrets/production.bundle", "secrets/prod.bundle"])
+        try Data(old).write(to: deployment.root.appendingPathComponent("secrets/prod.bundle"))
+        try config.replacingOccurrences(of: "bundle: secrets/production.bundle", with: "bundle: secrets/prod.bundle")
+            .write(to: deployment.config, atomically: true, encoding: .utf8)
+        try expectRollback("moved")
+        // Deleted while declared.
+        try FileManager.default.removeItem(at: deployment.root.appendingPathComponent("secrets/prod.bundle"))
+        try expectRollback("deleted")
+        // The environment dropped from the declarations, its old bundle back in place.
+        try Data(old).write(to: deployment.root.appendingPathComponent("secrets/production.bundle"))
+        var dropped = config.components(separatedBy: "\n")
+        let start = try #require(dropped.firstIndex(of: "  production:"))
+        dropped.removeSubrange(start...(start + 3))
+        try dropped.joined(separator: "\n").replacingOccurrences(of: "environments: [production]", with: "environments: [staging]")
+            .write(to: deployment.config, atomically: true, encoding: .utf8)
+        try expectRollback("undeclared")
     }
 
     @Test func anUnknownBaseNamesTheFetchAShallowCloneNeeds() throws {

@@ -201,6 +201,49 @@ struct RollbackTests {
         try base.checkExtended(by: newer, through: [between])
     }
 
+    /// A re-seal made from a bundle that never had a write the reader
+    /// trusts: with one re-seal between them (its policy replaces the
+    /// trusted one), the checkpoint names exactly what it re-sealed, so the
+    /// missing write is a rollback — time is not a reason to accept it.
+    @Test(arguments: [true, false])
+    func aStaleResealIsRefused(inProcess: Bool) throws {
+        let state = scratch.url.appendingPathComponent("stale.state").path
+        let rotated = try fixture.written([aliceToken: "github_pat_EXAMPLE_alice_rotated_0"], by: "alice")
+        _ = try SecretKernel(configuration(rotated, inProcess: inProcess, state: state))
+        let stale = try policy(fixture.bytes, signedBy: "ops", reseal: true) { _ in }
+        #expect {
+            try SecretKernel(configuration(stale, inProcess: inProcess, state: state))
+        } throws: { error in
+            (error as? SecretKernelError)?.kind == .rollback && (error as? SecretKernelError)?.message.contains("by alice") == true
+        }
+        // The same re-seal of the trusted bundle extends it.
+        _ = try SecretKernel(configuration(try policy(rotated, signedBy: "ops", reseal: true) { _ in }, inProcess: inProcess, state: state))
+    }
+
+    /// A FIFO in the state's place is refused at once (not waited on), and
+    /// so is a state in a folder others may write (they could remove it).
+    @Test func aStateFileInUnsafePlacesIsRefused() throws {
+        let fifo = scratch.url.appendingPathComponent("fifo.state").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let start = Date()
+        #expect {
+            try SecretKernel(configuration(fixture.bytes, inProcess: true, state: fifo))
+        } throws: { error in
+            (error as? SecretKernelError)?.message.contains("not a regular file") == true
+        }
+        #expect(Date().timeIntervalSince(start) < 5)
+        let open = scratch.url.appendingPathComponent("open")
+        try FileManager.default.createDirectory(at: open, withIntermediateDirectories: true)
+        chmod(open.path, 0o777)
+        #expect {
+            try SecretKernel(configuration(fixture.bytes, inProcess: true, state: open.appendingPathComponent("s").path))
+        } throws: { error in
+            (error as? SecretKernelError)?.message.contains("folder others may write") == true
+        }
+        chmod(open.path, 0o1777)  // sticky, as /tmp: others cannot remove what is ours
+        _ = try SecretKernel(configuration(fixture.bytes, inProcess: true, state: open.appendingPathComponent("s").path))
+    }
+
     /// The state's text round-trips, and every malformed line is named.
     @Test func theStateTextRoundTrips() throws {
         let history = try #require(TrustedHistory(try SecretBundle(parsing: fixture.bytes)))

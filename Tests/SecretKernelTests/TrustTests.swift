@@ -153,6 +153,22 @@ sRLihF78fw6C3G7RbiLBZF5AU18hKi6EedSoTssuZnVMCn9fNic50zNi+Ex+vjxFSsVslWBqQ92U
         try expectOnlyAlicesTokenUnavailable(kernel, logs, reason: "data key does not decrypt", inProcess: inProcess)
     }
 
+    /// A data key encrypted with a passphrase (not to a public key) used to
+    /// make gpg ask the runtime for one and refuse the whole bundle: its
+    /// packets are read first, and only alice's slot is unavailable.
+    @Test(arguments: [true, false])
+    func aPassphraseDataKeyLosesOnlyHerValue(inProcess: Bool) throws {
+        let home = try TemporaryGPGHome()
+        defer { home.close() }
+        let symmetric = try home.gpg(
+            ["--batch", "--pinentry-mode", "loopback", "--passphrase", "x", "--symmetric", "--output", "-"],
+            input: [UInt8](repeating: 7, count: 32))
+        let bytes = try aliceWrite(resign: true) { epoch, _ in epoch.dataKeyMessage = symmetric }
+        let logs = CapturedLogs()
+        let kernel = try SecretKernel(configuration(bytes, inProcess: inProcess, logger: logs.logger))
+        try expectOnlyAlicesTokenUnavailable(kernel, logs, reason: "packet of type 3", inProcess: inProcess)
+    }
+
     /// Finding 1: alice signs a claim for bytes that are not sealed under
     /// her data key (they fail AES-GCM): only her slot is unavailable.
     @Test(arguments: [true, false])

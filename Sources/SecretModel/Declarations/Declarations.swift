@@ -6,6 +6,13 @@ public struct Declarations: Sendable {
     /// The format version this secretc reads.
     public static let supportedVersion = 1
 
+    /// The declarations in `file` (e.g. as a git revision held them), or nil
+    /// when they are too broken to read; paths are confined as always.
+    public static func parse(_ file: SourceFile) -> Declarations? {
+        var parser = DeclarationsParser(file: file)
+        return parser.parse().0
+    }
+
     public var file: SourceFile
     public var version: Int
     public var keys: [KeyDeclaration]

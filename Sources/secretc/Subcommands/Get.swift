@@ -51,7 +51,7 @@ struct Get: ParsableCommand {
             let slot = "\(target.environment)/\(user ?? "-")/\(plugin)/\(key)"
             throw CLIFailure(message: "slot \(slot) serves no value: \(error.reason)")
         }
-        FileHandle.standardOutput.write(Data(secret.value.utf8))
+        Console.write(STDOUT_FILENO, secret.value)
         if isatty(STDOUT_FILENO) == 1 { Console.out("\n") }
     }
 }

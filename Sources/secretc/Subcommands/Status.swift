@@ -37,7 +37,7 @@ struct Status: ParsableCommand {
         let bundles = checker.check()
         let errors = bundles.log.sorted().filter { $0.severity == .error }
         guard errors.isEmpty else {
-            FileHandle.standardError.write(Data(DiagnosticFormatter(format: .text).render(errors).utf8))
+            Console.write(STDERR_FILENO, DiagnosticFormatter(format: .text).render(errors))
             throw CLIFailure(message: "a bundle cannot be trusted", hints: ["run `secretc check` for the full report"])
         }
         let report = StatusReport(environment: env, user: user, plugin: plugin).build(loaded) {

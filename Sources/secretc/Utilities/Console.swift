@@ -12,19 +12,31 @@ struct CLIFailure: Error {
 /// Writing to the terminal in secretc's voice.
 enum Console {
     static func out(_ text: String) {
-        FileHandle.standardOutput.write(Data(text.utf8))
+        Self.write(STDOUT_FILENO, text)
     }
 
     static func error(_ message: String) {
-        FileHandle.standardError.write(Data("secretc: error: \(message)\n".utf8))
+        Self.write(STDERR_FILENO, "secretc: error: \(message)\n")
     }
 
     static func hint(_ message: String) {
-        FileHandle.standardError.write(Data("secretc: hint: \(message)\n".utf8))
+        Self.write(STDERR_FILENO, "secretc: hint: \(message)\n")
     }
 
     static func note(_ message: String) {
-        FileHandle.standardError.write(Data("secretc: \(message)\n".utf8))
+        Self.write(STDERR_FILENO, "secretc: \(message)\n")
+    }
+
+    /// Writes all of `text`, or as much as the reader takes: a closed pipe
+    /// (EPIPE, SIGPIPE being ignored) ends the output, not the process.
+    static func write(_ descriptor: Int32, _ text: String) {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let count = bytes.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { return }
+            bytes = bytes.dropFirst(count)
+        }
     }
 
     static func report(_ failure: CLIFailure) {
@@ -58,7 +70,7 @@ struct ConsoleLogHandler: LogHandler {
         let text = ([event.message.description] + fields).joined(separator: " ")
         // Names and patterns come from the bundle: no control character reaches the terminal.
         let escaped = text.unicodeScalars.map { $0.properties.generalCategory == .control ? $0.escaped(asASCII: true) : String($0) }
-        FileHandle.standardError.write(Data("secretc: warning: \(escaped.joined())\n".utf8))
+        Console.write(STDERR_FILENO, "secretc: warning: \(escaped.joined())\n")
     }
 
     static var logger: Logger { Logger(label: "secretc") { _ in ConsoleLogHandler() } }

@@ -64,7 +64,7 @@ struct ProjectOptions: ParsableArguments {
         let errors = validation.log.sorted().filter { $0.severity == .error }
         guard let project = validation.project, errors.isEmpty else {
             let formatter = DiagnosticFormatter(format: .text, colour: false, sources: validation.sources)
-            FileHandle.standardError.write(Data(formatter.render(errors).utf8))
+            Console.write(STDERR_FILENO, formatter.render(errors))
             throw CLIFailure(
                 message: "the declarations have \(plural(errors.count, "error"))",
                 hints: ["run `secretc check` for the full report"])

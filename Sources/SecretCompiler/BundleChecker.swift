@@ -78,12 +78,17 @@ public struct BundleChecker {
                 }
                 continue
             }
-            let text = String(decoding: bytes, as: UTF8.self)
-            result.sources[file.displayPath] = text
-            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            let lines = quoted(file, bytes, into: &result)
             guard let bundle = try? SecretBundle(parsing: bytes) else { continue }  // reported by the checks above
             checkExtends(base, old, bundle, file: file, lines: lines, into: &result)
         }
+    }
+
+    /// Keeps `bytes` as `file`'s text, for diagnostics to quote; its lines.
+    private func quoted(_ file: BundleFile, _ bytes: [UInt8], into result: inout Result) -> [Substring] {
+        let text = String(decoding: bytes, as: UTF8.self)
+        result.sources[file.displayPath] = text
+        return text.split(separator: "\n", omittingEmptySubsequences: false)
     }
 
     private func check(_ environment: EnvironmentDeclaration, into result: inout Result) {
@@ -106,9 +111,7 @@ public struct BundleChecker {
                 at: environment.bundlePath.location)
             return
         }
-        let text = String(decoding: bytes, as: UTF8.self)
-        result.sources[file.displayPath] = text
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let lines = quoted(file, bytes, into: &result)
         func at(_ line: Int) -> SourceLocation { SourceLocation(file: file.displayPath, line: max(1, line), column: 1) }
         func line(startingWith prefix: String) -> Int {
             (lines.firstIndex { $0.hasPrefix(prefix) } ?? 0) + 1

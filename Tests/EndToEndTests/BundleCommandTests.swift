@@ -1,4 +1,7 @@
+import BundleFormat
+import BundleSeal
 import Foundation
+import GPG
 import SecretCompiler
 import TestSupport
 import Testing
@@ -49,6 +52,30 @@ final class ExampleDeployment: @unchecked Sendable {
             .merging(environment) { _, given in given }
         if let home { extra["GNUPGHOME"] = home.path }
         return try Secretc.run(arguments, in: root.path, input: input.map { Array($0.utf8) }, environment: extra)
+    }
+
+    /// A write of `value` into `user`'s `slot` made by hand (sealed and
+    /// signed with the user's key, as a tool other than secretc could),
+    /// with `change` applied to the epoch first — it is re-signed after —
+    /// then put into the production bundle. `now` dates the epoch.
+    func handWrite(
+        _ value: String, to slot: SlotKey, by user: String, now: Date = Date(),
+        sign: ((TemporaryGPGHome, [UInt8], String) throws -> [UInt8])? = nil,
+        change: (inout Epoch, Context) throws -> Void = { _, _ in }
+    ) throws {
+        let file = root.appendingPathComponent("secrets/production.bundle")
+        var bundle = try SecretBundle(parsing: Array(try Data(contentsOf: file)))
+        let home = try self.home([user])
+        try home.gpg(["--import", root.appendingPathComponent("keys/runtime-production.asc").path])
+        let context = try Context(home: home.path)
+        var (epoch, sealed) = try EpochSealer(onto: bundle, writer: bundle.users[user]!).seal(
+            [.init(slot: slot, value: SecureBytes(value))], after: bundle.epochs, now: now, encryptor: context, signer: context)
+        try change(&epoch, context)
+        let payload = epoch.payload(environment: bundle.environment, dataKeyDigest: Digest.sha256Hex(epoch.dataKeyMessage))
+        epoch.signature = try sign?(home, payload, epoch.writer) ?? context.signDetached(payload, as: epoch.writer)
+        bundle.epochs.append(epoch)
+        for index in bundle.slots.indices where bundle.slots[index].slot == slot { bundle.slots[index].value = sealed[slot]! }
+        try Data(bundle.serialized()).write(to: file)
     }
 
     func bundle(_ environment: String = "production") throws -> String {

@@ -12,21 +12,9 @@ import Testing
 struct DataKeyCheckTests {
     /// alice's write of her token, its data key replaced by `message`, re-signed by her.
     func aliceWrite(_ deployment: ExampleDeployment, dataKey message: (Context) throws -> [UInt8]) throws {
-        let file = deployment.root.appendingPathComponent("secrets/production.bundle")
-        var bundle = try SecretBundle(parsing: Array(try Data(contentsOf: file)))
-        let alice = try deployment.home(["alice"])
-        try alice.gpg(["--import", deployment.root.appendingPathComponent("keys/runtime-production.asc").path])
-        let context = try Context(home: alice.path)
-        let slot = SlotKey(owner: "alice", plugin: "github", key: "TOKEN")
-        var (epoch, sealed) = try EpochSealer(onto: bundle, writer: bundle.users["alice"]!).seal(
-            [.init(slot: slot, value: SecureBytes("github_pat_EXAMPLE_alice_rotated_0"))], after: bundle.epochs,
-            encryptor: context, signer: context)
-        epoch.dataKeyMessage = try message(context)
-        let payload = epoch.payload(environment: bundle.environment, dataKeyDigest: Digest.sha256Hex(epoch.dataKeyMessage))
-        epoch.signature = try context.signDetached(payload, as: epoch.writer)
-        bundle.epochs.append(epoch)
-        for index in bundle.slots.indices where bundle.slots[index].slot == slot { bundle.slots[index].value = sealed[slot]! }
-        try Data(bundle.serialized()).write(to: file)
+        try deployment.handWrite(
+            "github_pat_EXAMPLE_alice_rotated_0", to: SlotKey(owner: "alice", plugin: "github", key: "TOKEN"), by: "alice",
+            change: { epoch, context in epoch.dataKeyMessage = try message(context) })
     }
 
     @Test func aDataKeyForAStrangerIsAnError() throws {

@@ -58,18 +58,7 @@ struct ExecCommandTests {
     /// the caller's; a warning names her, never the value.
     @Test func anUnusableValueIsLeftOutWithAWarning() throws {
         let deployment = try ExampleDeployment()
-        let file = deployment.root.appendingPathComponent("secrets/production.bundle")
-        var bundle = try SecretBundle(parsing: Array(try Data(contentsOf: file)))
-        let alice = try deployment.home(["alice"])
-        try alice.gpg(["--import", deployment.root.appendingPathComponent("keys/runtime-production.asc").path])
-        let context = try Context(home: alice.path)
-        let slot = SlotKey(owner: "alice", plugin: "github", key: "TOKEN")
-        let (epoch, sealed) = try EpochSealer(onto: bundle, writer: bundle.users["alice"]!).seal(
-            [.init(slot: slot, value: SecureBytes("CANARY-not-a-token"))], after: bundle.epochs, encryptor: context,
-            signer: context)
-        bundle.epochs.append(epoch)
-        for index in bundle.slots.indices where bundle.slots[index].slot == slot { bundle.slots[index].value = sealed[slot]! }
-        try Data(bundle.serialized()).write(to: file)
+        try deployment.handWrite("CANARY-not-a-token", to: SlotKey(owner: "alice", plugin: "github", key: "TOKEN"), by: "alice")
 
         let result = try deployment.secretc(
             ["exec", "--env", "production", "--user", "alice", "--"] + Self.printer(["GITHUB_TOKEN", "SHOPIFY_STORE_DOMAIN"]),

@@ -160,27 +160,19 @@ struct RollbackCommandTests {
     /// signature's; an admin's re-seal repairs the bundle.
     @Test func aWriteDatedAheadIsCaughtAndRepairedByARecompile() throws {
         let deployment = try ExampleDeployment()
-        let file = deployment.root.appendingPathComponent("secrets/production.bundle")
-        var bundle = try SecretBundle(parsing: Array(try Data(contentsOf: file)))
-        let alice = try deployment.home(["alice"])
-        try alice.gpg(["--import", deployment.root.appendingPathComponent("keys/runtime-production.asc").path])
-        let context = try Context(home: alice.path)
         let ahead = Date().addingTimeInterval(7_200)
-        let slot = SlotKey(owner: "alice", plugin: "github", key: "TOKEN")
-        var (epoch, sealed) = try EpochSealer(onto: bundle, writer: bundle.users["alice"]!).seal(
-            [.init(slot: slot, value: SecureBytes("github_pat_EXAMPLE_alice_ahead_00000"))], after: bundle.epochs, now: ahead,
-            encryptor: context, signer: context)
         // Signed by a clock two hours ahead, as `gpg --faked-system-time` does.
-        let payload = epoch.payload(environment: bundle.environment, dataKeyDigest: Digest.sha256Hex(epoch.dataKeyMessage))
-        let payloadFile = deployment.scratch.url.appendingPathComponent("payload")
-        try Data(payload).write(to: payloadFile)
-        epoch.signature = try alice.gpg([
-            "--batch", "--faked-system-time", "\(Int(ahead.timeIntervalSince1970))!", "--local-user", epoch.writer,
-            "--detach-sign", "--output", "-", payloadFile.path,
-        ])
-        bundle.epochs.append(epoch)
-        for index in bundle.slots.indices where bundle.slots[index].slot == slot { bundle.slots[index].value = sealed[slot]! }
-        try Data(bundle.serialized()).write(to: file)
+        try deployment.handWrite(
+            "github_pat_EXAMPLE_alice_ahead_00000", to: SlotKey(owner: "alice", plugin: "github", key: "TOKEN"), by: "alice",
+            now: ahead,
+            sign: { home, payload, writer in
+                let payloadFile = deployment.scratch.url.appendingPathComponent("payload")
+                try Data(payload).write(to: payloadFile)
+                return try home.gpg([
+                    "--batch", "--faked-system-time", "\(Int(ahead.timeIntervalSince1970))!", "--local-user", writer,
+                    "--detach-sign", "--output", "-", payloadFile.path,
+                ])
+            })
 
         let check = try deployment.secretc(["check"])
         #expect(check.status == 1)

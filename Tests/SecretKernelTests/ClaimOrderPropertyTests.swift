@@ -12,24 +12,12 @@ import Testing
 /// same bundle with two values swapped.
 @Suite("SecretKernel: fast and step-by-step paths agree on generated claims")
 struct ClaimOrderPropertyTests {
-    /// A seeded generator, so a failure names a reproducible case.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// Owners whose ids are prefixes of each other or differ in `.`/`-`; all share alice's key.
     static let owners: [String?] = [nil, "alice", "al", "al.1", "al-1", "al1", "al10", "al_"]
     static let plugins = ["github", "shopify", "stripe"]
 
     /// A key made to collide: a short stem, then digits and underscores.
-    static func key(_ random: inout SplitMix) -> String {
+    static func key(_ random: inout SplitMix64) -> String {
         let stems = ["K", "K1", "KA", "A", "K_"]
         var key = stems[Int(random.next() % UInt64(stems.count))]
         for _ in 0..<Int(random.next() % 4) { key += ["0", "1", "9", "_", "A"][Int(random.next() % 5)] }
@@ -39,7 +27,7 @@ struct ClaimOrderPropertyTests {
     @Test(arguments: [1, 2, 63, 64, 65, 1_023, 1_024, 1_025, 2_500, 5_000])
     func bothPathsAgree(claims: Int) throws {
         let fixture = try KernelFixture()
-        var random = SplitMix(state: UInt64(claims))
+        var random = SplitMix64(seed: UInt64(claims))
         var bundle = try SecretBundle(parsing: fixture.bytes)
         let aliceKey = bundle.users["alice"]!
         for owner in Self.owners.compactMap({ $0 }) where bundle.users[owner] == nil { bundle.users[owner] = aliceKey }

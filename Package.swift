@@ -138,7 +138,9 @@ let package = Package(
         ),
         .testTarget(
             name: "BundleTests",
-            dependencies: ["BundleFormat", "BundleSeal", "GPG", "TestSupport"],
+            dependencies: [
+                "BundleFormat", "BundleSeal", "GPG", "SecretKernel", "TestSupport", .product(name: "Logging", package: "swift-log"),
+            ],
             exclude: ["VectorGenerator", "reference_reader.py"],
             resources: [.copy("Vectors")],
             swiftSettings: strictSettings

@@ -52,7 +52,13 @@ public enum BundleMerge {
             } else if mine == old {
                 merged.slots[index].value = other
             } else {
-                throw Conflict(description: "both sides wrote slot \(slot)")
+                func write(_ value: SealedValue?, in bundle: SecretBundle) -> String {
+                    guard let value, let epoch = bundle.epochs.first(where: { $0.id == value.epoch }) else { return "deleted it" }
+                    let writer = bundle.users.first { $0.value == epoch.writer }?.key ?? epoch.writer
+                    return "epoch \(epoch.id) by \(writer) at \(epoch.time)"
+                }
+                throw Conflict(
+                    description: "both sides wrote slot \(slot) (ours: \(write(mine, in: ours)); theirs: \(write(other, in: theirs)))")
             }
         }
         return merged

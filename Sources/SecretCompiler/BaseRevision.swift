@@ -74,7 +74,7 @@ public struct BaseRevision: Sendable {
     }
 
     /// git's standard output, or nil when it fails (or is not installed).
-    private static func git(_ arguments: [String], in directory: String) -> [UInt8]? {
+    static func git(_ arguments: [String], in directory: String) -> [UInt8]? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["git", "-C", directory] + arguments

@@ -34,7 +34,26 @@ public struct BundleChecker {
             check(environment, into: &result)
         }
         if let base { checkAgainst(base, into: &result) }
+        checkMergeDriver(into: &result)
         return result
+    }
+
+    /// `.gitattributes` naming the `secretc` merge driver in a clone where
+    /// git does not know it: git would then merge bundles as text.
+    private func checkMergeDriver(into result: inout Result) {
+        let root = project.declarations.file.url.deletingLastPathComponent()
+        let attributes = root.appendingPathComponent(".gitattributes")
+        guard let text = try? String(contentsOf: attributes, encoding: .utf8),
+              let number = text.split(separator: "\n", omittingEmptySubsequences: false)
+                .firstIndex(where: { $0.contains("merge=secretc") }),
+              BaseRevision.git(["rev-parse", "--is-inside-work-tree"], in: root.path) != nil,
+              BaseRevision.git(["config", "--get", "merge.secretc.driver"], in: root.path) == nil
+        else { return }
+        result.log.warning(
+            .notFound,
+            "this names the merge driver 'secretc', which git does not know in this clone, so bundles merge as text; "
+                + "run: git config merge.secretc.driver \"secretc merge-bundles %O %A %B\"",
+            at: SourceLocation(file: SourceFile.displayPath(for: attributes), line: number + 1, column: 1))
     }
 
     /// The rollback rule for every bundle the base revision's declarations
@@ -109,6 +128,17 @@ public struct BundleChecker {
                 "bundle '\(environment.bundlePath.value)' does not exist yet: its \(count) slots are pending "
                     + "(an admin runs `secretc compile --env \(name)`)",
                 at: environment.bundlePath.location)
+            return
+        }
+        // A merge the driver could not make: both sides, between markers.
+        if bytes.starts(with: Array("<<<<<<< ".utf8)) {
+            let first = String(decoding: bytes.prefix { $0 != 10 }.prefix(2_000), as: UTF8.self)
+            let why = first.hasPrefix("<<<<<<< secretc merge conflict: ") ? String(first.dropFirst(32)) : "a git merge conflict"
+            result.log.error(
+                .conflict,
+                "the bundle has an unresolved merge conflict: \(why); take one side with `git checkout --ours \(environment.bundlePath.value)` "
+                    + "(or --theirs), then redo the other side's writes with `secretc set` (or `secretc compile` if a side re-sealed)",
+                at: SourceLocation(file: file.displayPath, line: 1, column: 1))
             return
         }
         let lines = quoted(file, bytes, into: &result)

@@ -2,12 +2,15 @@ import BundleFormat
 import BundleSeal
 import Foundation
 import GPG
+import Logging
+import SecretKernel
 import TestSupport
 import Testing
 
 /// Runs `Vectors/*.txt`: a header (`expect:` ok or the exact error, `pinned:`
-/// the trusted admin), an empty line, then a bundle. Each is parsed,
-/// verified and opened with the example's EXAMPLE-ONLY runtime key.
+/// the trusted admin, `unavailable:` the slots a loader contains), an empty
+/// line, then a bundle. Each is parsed, verified step by step, then loaded
+/// as a service loads it with the example's EXAMPLE-ONLY runtime key.
 /// Regenerate with `swift run secretc-vectors Tests/BundleTests/Vectors`.
 @Suite("bundle vectors")
 struct BundleVectorTests {
@@ -35,17 +38,36 @@ struct BundleVectorTests {
             "examples/gridos/example-secret-keys/runtime-production.EXAMPLE-ONLY.asc"))))
         let outcome: String
         var failure: BundleSealError?
+        var unavailable: [String] = []
         do {
+            // Steps 1–6, step by step.
             let bundle: SecretBundle
             do { bundle = try SecretBundle(parsing: bundleBytes) } catch { throw BundleSealError.format(error) }
-            let verified = try BundleVerifier(trustedAdmins: [String(pinned)]).verify(bundle)
-            let values = try BundleOpener.open(verified, with: Context(home: runtime.path))
-            outcome = values.isEmpty ? "no values" : "ok"
+            _ = try BundleVerifier(trustedAdmins: [String(pinned)]).verify(bundle)
+            // Step 7 as a loader takes it: a user's unusable write is contained.
+            let kernel = try SecretKernel(.init(
+                bundle: .bytes(bundleBytes), keys: .gnupgHome(runtime.path), trustedAdmins: [String(pinned)],
+                environment: [:], logger: Logger(label: "vectors", factory: { _ in SwiftLogNoOpLogHandler() })))
+            for line in bundle.slots where line.value != nil {
+                do {
+                    _ = try kernel.slotValue(line.slot.plugin, line.slot.key, owner: line.slot.owner)
+                } catch where error.reason == .unavailable {
+                    unavailable.append(line.slot.description)
+                } catch {}
+            }
+            outcome = "ok"
         } catch let error as BundleSealError {
             outcome = error.description
             failure = error
+        } catch let error as SecretKernelError {
+            outcome = error.message.hasPrefix("bundle: ") ? String(error.message.dropFirst("bundle: ".count)) : error.message
+            failure = .undecryptable(error.message)
         }
         #expect(outcome == String(expect), "\(name)")
+        let promised = header.first { $0.hasPrefix("unavailable: ") }.map {
+            $0.dropFirst("unavailable: ".count).split(separator: ", ").map(String.init)
+        } ?? []
+        #expect(unavailable == promised, "\(name)")
 
         // The loaders' fast path (steps 1–6 on the scanned bytes) reaches the same verdict.
         let fast = Self.fastPath(bundleBytes, pinned: String(pinned))

@@ -36,6 +36,37 @@ struct ReferenceReaderTests {
         #expect(result.stdoutText.split(separator: "\n").map(String.init) == expected)
     }
 
+    /// Every vector: the reader loads what `expect: ok` vectors promise —
+    /// the same slots unavailable — and refuses the others.
+    @Test(arguments: BundleVectorTests.names)
+    func agreesOnTheVector(_ name: String) throws {
+        let bytes = Array(try Data(contentsOf: BundleVectorTests.folder.appendingPathComponent(name)))
+        let split = try #require(bytes.firstRange(of: Array("\n\n".utf8)))
+        let header = String(decoding: bytes[..<split.lowerBound], as: UTF8.self).split(separator: "\n")
+        let pinned = try #require(header.first { $0.hasPrefix("pinned: ") }).dropFirst("pinned: ".count)
+        let unavailable = header.first { $0.hasPrefix("unavailable: ") }.map {
+            $0.dropFirst("unavailable: ".count).split(separator: ", ").map(String.init)
+        } ?? []
+        let runtime = try TemporaryGPGHome()
+        defer { runtime.close() }
+        try runtime.gpg(["--import"], input: Array(try Data(contentsOf: Secretc.packageRoot.appendingPathComponent(
+            "examples/gridos/example-secret-keys/runtime-production.EXAMPLE-ONLY.asc"))))
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("vector-\(UUID().uuidString).bundle")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try Data(bytes[split.upperBound...]).write(to: file)
+        let result = try run(
+            "/usr/bin/env", ["python3", Self.reader, file.path, String(pinned)],
+            environment: ["GNUPGHOME": runtime.path, "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin"])
+        if header.contains("expect: ok") {
+            #expect(result.status == 0, "\(name): \(result.stderrText)")
+            let contained = result.stdoutText.split(separator: "\n").filter { $0.hasSuffix("\tunavailable") }
+                .map { String($0.dropLast("\tunavailable".count)) }
+            #expect(contained == unavailable, "\(name)")
+        } else {
+            #expect(result.status == 1, "\(name): \(result.stdoutText)")
+        }
+    }
+
     @Test func refusesWhatSecretcRefuses() throws {
         let fixture = try BundleFixture()
         let bundle = try fixture.makeBundle()

@@ -2,11 +2,12 @@
 """An independent reader of secretc bundles, written from docs/bundle-format.md
 alone: the gpg command line, SHA-256, base64 and AES-256-GCM (Python's
 `cryptography` package). It verifies steps 1-7 of the spec and prints each
-value as `owner/plugin/KEY<TAB>base64(value)`, or exits 1 with the reason.
+value as `owner/plugin/KEY<TAB>base64(value)` (or `<TAB>unavailable` for a
+user's write that step 7 contains), or exits 1 with the reason.
 
 usage: reference_reader.py BUNDLE PINNED_ADMIN_FPR[,FPR...]   (GNUPGHOME holds a recipient's secret key)
 """
-import base64, hashlib, os, subprocess, sys, tempfile
+import base64, hashlib, os, re, subprocess, sys, tempfile, urllib.parse
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 
@@ -32,6 +33,37 @@ def verify(home, signature, payload, signer):
     return int(valid[0][4])  # VALIDSIG fpr date timestamp ...: when it was signed
 
 
+def session_keys_then_one_packet(message):
+    """RFC 4880 packets: version-3 public-key session keys (tag 1), then one encrypted packet (18 or 20)."""
+    at, tags = 0, []
+    while at < len(message):
+        header = message[at]; at += 1
+        if not header & 0x80: return False
+        if header & 0x40:
+            tag, partial, first = header & 0x3F, True, True
+            while partial:
+                if at >= len(message): return False
+                octet = message[at]; at += 1
+                partial = False
+                if octet < 192: length = octet
+                elif octet < 224: length = ((octet - 192) << 8) + message[at] + 192; at += 1
+                elif octet == 255: length = int.from_bytes(message[at:at + 4], "big"); at += 4
+                else: length, partial = 1 << (octet & 0x1F), True
+                if tag == 1 and first and (length < 10 or at >= len(message) or message[at] != 3): return False
+                first = False
+                at += length
+        else:
+            tag, kind = (header >> 2) & 0x0F, header & 3
+            if kind == 3: return False
+            size = (1, 2, 4)[kind]
+            length = int.from_bytes(message[at:at + size], "big"); at += size
+            if tag == 1 and (length < 10 or at >= len(message) or message[at] != 3): return False
+            at += length
+        if at > len(message): return False
+        tags.append(tag)
+    return len(tags) >= 2 and all(t == 1 for t in tags[:-1]) and tags[-1] in (18, 20)
+
+
 def main():
     path, pinned = sys.argv[1], set(sys.argv[2].split(","))
     raw = open(path, "rb").read()
@@ -41,6 +73,7 @@ def main():
     if lines[0] != "secretc-bundle 2":
         fail("unsupported version line: " + lines[0])
     environment, recipients, admins, users, keys, policy, epochs, slots = None, [], [], {}, {}, None, [], []
+    patterns = {}
     for line in lines[1:]:
         f = line.split(" ")
         if f[0] == "environment": environment = f[1]
@@ -48,7 +81,9 @@ def main():
         elif f[0] == "admin": admins.append(f[1])
         elif f[0] == "user": users[f[1]] = f[2]
         elif f[0] == "key": keys[f[1]] = base64.b64decode(f[2], validate=True)
-        elif f[0] == "field": pass  # the plugin schema; covered by the policy signature
+        elif f[0] == "field":  # the plugin schema (covered by the policy signature); its pattern
+            for part in f[3].split(";"):
+                if part.startswith("pattern="): patterns[(f[1], f[2])] = urllib.parse.unquote(part[len("pattern="):])
         elif f[0] == "policy": policy = (f[3], base64.b64decode(f[4], validate=True), int(f[1]), f[2])
         elif f[0] == "epoch":
             claims = []
@@ -108,19 +143,43 @@ def main():
             if not claim or claim[0]["id"] != epoch_id or claim[1] != hashlib.sha256(data).digest():
                 fail("value does not match its claim " + "/".join(slot))
         # Step 7: decrypt data keys with the recipient's key (the caller's GNUPGHOME), open values.
-        data_keys = {}
+        # A failure in a user's epoch makes its values unavailable; in an admin's it refuses.
+        by_id = {e["id"]: e for e in epochs}
+        data_keys, opened = {}, 0
+        for s in slots:
+            if s[4] == "-": continue
+            epoch_id = s[4].split(".", 1)[0]
+            if epoch_id in data_keys: continue
+            message = by_id[epoch_id]["key"]
+            key = None
+            if len(message) <= 65536 and session_keys_then_one_packet(message):
+                result = subprocess.run(["gpg", "--batch", "--quiet", "--decrypt"], input=message, capture_output=True)
+                if result.returncode == 0 and len(result.stdout) == 32: key = result.stdout
+            if key is None and by_id[epoch_id]["writer"] in admins: fail("cannot decrypt an admin's data key")
+            opened += key is not None
+            data_keys[epoch_id] = key
+        if data_keys and not opened:
+            held = subprocess.run(["gpg", "--batch", "--list-secret-keys"] + recipients, capture_output=True)
+            if held.returncode != 0: fail("no secret key of a recipient")
         for s in slots:
             if s[4] == "-": continue
             epoch_id, data = s[4].split(".", 1)
-            if epoch_id not in data_keys:
-                message = next(e["key"] for e in epochs if e["id"] == epoch_id)
-                result = subprocess.run(["gpg", "--batch", "--quiet", "--decrypt"], input=message, capture_output=True)
-                if result.returncode != 0 or len(result.stdout) != 32: fail("cannot decrypt the data key")
-                data_keys[epoch_id] = result.stdout
-            data = base64.b64decode(data)
-            aad = ("secretc-value 1\n%s\n%s\n%s\n%s\n%s" % (environment, s[1], s[2], s[3], epoch_id)).encode()
-            value = AESGCM(data_keys[epoch_id]).decrypt(data[:12], data[12:], aad)
-            print("%s/%s/%s\t%s" % (s[1], s[2], s[3], base64.b64encode(value).decode()))
+            name, user_epoch = "%s/%s/%s" % (s[1], s[2], s[3]), by_id[epoch_id]["writer"] not in admins
+            value = None
+            if data_keys[epoch_id] is not None:
+                data = base64.b64decode(data)
+                aad = ("secretc-value 1\n%s\n%s\n%s\n%s\n%s" % (environment, s[1], s[2], s[3], epoch_id)).encode()
+                try:
+                    value = AESGCM(data_keys[epoch_id]).decrypt(data[:12], data[12:], aad)
+                except Exception:
+                    if not user_epoch: fail("an admin's value does not authenticate: " + name)
+            pattern = patterns.get((s[2], s[3]))
+            if value is not None and user_epoch and pattern is not None:
+                try:
+                    if re.fullmatch(pattern, value.decode("utf-8")) is None: value = None
+                except UnicodeDecodeError:
+                    value = None
+            print("%s\t%s" % (name, "unavailable" if value is None else base64.b64encode(value).decode()))
     finally:
         subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
         subprocess.run(["rm", "-rf", home])

@@ -4,18 +4,45 @@ import Testing
 
 @Suite("secretc check, end to end")
 struct CheckCommandTests {
+    /// The example as a clone has it, with the merge driver configured
+    /// (without it, `check` warns: see `warnsWhenGitDoesNotKnowTheMergeDriver`).
+    func exampleClone() throws -> (TemporaryDirectory, URL) {
+        let scratch = try TemporaryDirectory()
+        let root = try scratch.copy("examples/gridos")
+        for arguments in [["init", "-q"], ["config", "merge.secretc.driver", "secretc merge-bundles %O %A %B"]] {
+            _ = try run("/usr/bin/env", ["git", "-C", root.path] + arguments)
+        }
+        return (scratch, root)
+    }
+
     @Test func passesOnTheExample() throws {
-        let result = try Secretc.run(["check", "--config", "examples/gridos/secretc.yaml"], in: Secretc.packageRoot.path)
+        let (scratch, root) = try exampleClone()
+        let result = try Secretc.run(["check", "--config", "gridos/secretc.yaml"], in: scratch.path)
         #expect(result.status == 0)
         #expect(result.stdoutText == "quota: production 11 of 500, staging 11 of 100 slots\ncheck: ok (3 plugins, 4 users, 2 environments, 22 slots)\n")
         #expect(result.stderrText == "")
+        withExtendedLifetime(root) {}
     }
 
     @Test func findsTheConfigUpwardFromTheWorkingDirectory() throws {
-        let directory = Secretc.packageRoot.appendingPathComponent("examples/gridos/plugins/stripe").path
-        let result = try Secretc.run(["check"], in: directory)
+        let (scratch, root) = try exampleClone()
+        defer { withExtendedLifetime(scratch) {} }
+        let result = try Secretc.run(["check"], in: root.appendingPathComponent("plugins/stripe").path)
         #expect(result.status == 0)
         #expect(result.stdoutText.hasSuffix("check: ok (3 plugins, 4 users, 2 environments, 22 slots)\n"))
+    }
+
+    /// A clone whose .gitattributes names the driver git does not know:
+    /// bundles would merge as text, so `check` says how to configure it.
+    @Test func warnsWhenGitDoesNotKnowTheMergeDriver() throws {
+        let (scratch, root) = try exampleClone()
+        defer { withExtendedLifetime(scratch) {} }
+        _ = try run("/usr/bin/env", ["git", "-C", root.path, "config", "--unset", "merge.secretc.driver"])
+        let result = try Secretc.run(["check"], in: root.path)
+        #expect(result.status == 0)
+        #expect(result.stdoutText.hasPrefix(".gitattributes:1:1: warning: this names the merge driver 'secretc'"), "\(result.stdoutText)")
+        #expect(result.stdoutText.contains("git config merge.secretc.driver"))
+        #expect(try Secretc.run(["check", "--strict"], in: root.path).status == 1)
     }
 
     /// Three problems in three files: all reported, in file order, with lines and carets.

@@ -92,6 +92,23 @@ struct HygieneTests {
         }
     }
 
+    /// A manifest's text cannot drive the terminal or forge an annotation:
+    /// control and bidirectional characters are shown escaped in every format.
+    @Test func controlCharactersInManifestsAreShownEscaped() throws {
+        let deployment = try ExampleDeployment()
+        try deployment.scratch.edit(
+            "gridos/plugins/github/manifest.json", replacing: "\"env\": \"GITHUB_TOKEN\"",
+            with: #""env": "X\u001b[2J\n::error file=evil::spoofed\u202e""#)
+        for format in ["text", "github", "json"] {
+            let result = try Secretc.run(["check", "--format", format], in: deployment.root.path)
+            #expect(result.status == 1)
+            let output = result.stdoutText + result.stderrText
+            #expect(!output.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x202E }, "\(format)")
+            #expect(!output.split(separator: "\n").contains { $0.hasPrefix("::error file=evil") }, "\(format): \(output)")
+            if format != "json" { #expect(output.contains("\\u{1b}[2J"), "\(format): \(output)") }
+        }
+    }
+
     @Test func initIgnoresLocksAndTemporaryFiles() throws {
         let scratch = try TemporaryDirectory()
         let result = try Secretc.run(["init", "--directory", scratch.path, "--admin", "ops"], in: scratch.path)

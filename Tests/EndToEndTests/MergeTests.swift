@@ -54,5 +54,19 @@ struct MergeTests {
         let merge = try git(["merge", "-q", "--no-edit", "one"], in: root)
         #expect(merge.status != 0)
         #expect(merge.stderrText.contains("both sides wrote slot -/github/APP_ID"))
+        // The file holds both sides between markers: check names both writes
+        // and the resolution, and refuses until one side is taken.
+        let check = try deployment.secretc(["check"])
+        #expect(check.status == 1)
+        #expect(check.stdoutText.hasPrefix("secrets/production.bundle:1:1: error: the bundle has an unresolved merge conflict"),
+                "\(check.stdoutText)")
+        #expect(check.stdoutText.contains("ours: epoch ") && check.stdoutText.contains("theirs: epoch "))
+        #expect(check.stdoutText.contains("git checkout --ours secrets/production.bundle"))
+        // Resolved as check says: ours taken, theirs redone.
+        _ = try git(["checkout", "--ours", "secrets/production.bundle"], in: root)
+        #expect(try deployment.secretc(["check"]).status == 0)
+        #expect(try deployment.secretc(["set", "github", "--env", "production", "APP_ID=111"], home: ops).status == 0)
+        _ = try git(["commit", "-qam", "merged: theirs redone"], in: root)
+        #expect(try deployment.secretc(["check"]).status == 0)
     }
 }

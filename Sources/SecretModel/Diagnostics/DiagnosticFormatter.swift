@@ -1,4 +1,5 @@
 import Foundation
+import SecretCore
 
 /// Renders diagnostics for people (compiler style), for tools (JSON) and for
 /// GitHub Actions (workflow annotations).
@@ -41,11 +42,13 @@ public struct DiagnosticFormatter: Sendable {
         } else {
             painted = "\(diagnostic.location): \(severity)"
         }
-        var out = "\(painted) \(diagnostic.message) [\(diagnostic.code.rawValue)]\n"
+        var out = "\(painted) \(VisibleText.escaped(diagnostic.message)) [\(diagnostic.code.rawValue)]\n"
         if let line = sourceLine(diagnostic.location) {
-            let prefix = line.unicodeScalars.prefix(max(0, diagnostic.location.column - 1))
-            let padding = String(prefix.map { $0 == "\t" ? "\t" : " " })
-            out += "    \(line)\n    \(padding)^\n"
+            let prefix = VisibleText.escaped(
+                String(String.UnicodeScalarView(line.unicodeScalars.prefix(max(0, diagnostic.location.column - 1)))),
+                keepingTabs: true)
+            let padding = String(prefix.unicodeScalars.map { $0 == "\t" ? "\t" : " " })
+            out += "    \(VisibleText.escaped(line, keepingTabs: true))\n    \(padding)^\n"
         }
         return out
     }
@@ -75,8 +78,9 @@ public struct DiagnosticFormatter: Sendable {
         return "::\(command) \(properties)::\(escapeData(diagnostic.message))\n"
     }
 
+    /// GitHub's workflow-command escaping, after every control character is made visible.
     private func escapeData(_ text: String) -> String {
-        text.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "\r", with: "%0D")
+        VisibleText.escaped(text).replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "\r", with: "%0D")
             .replacingOccurrences(of: "\n", with: "%0A")
     }
 
@@ -97,7 +101,7 @@ public struct DiagnosticFormatter: Sendable {
         let entries = diagnostics.map {
             Entry(
                 file: $0.location.file, line: $0.location.line, column: $0.location.column,
-                severity: $0.severity.rawValue, code: $0.code.rawValue, message: $0.message)
+                severity: $0.severity.rawValue, code: $0.code.rawValue, message: VisibleText.escaped($0.message))
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -8,9 +8,10 @@ struct MergeBundles: ParsableCommand {
         abstract: "git merge driver for bundles: merge writes to different slots from two branches.",
         discussion: """
             Configure once per clone: git config merge.secretc.driver "secretc merge-bundles %O %A %B" \
-            (secretc init writes the .gitattributes line). Writes the merge into OURS and exits 0, or leaves \
-            OURS untouched and exits 1 (a conflict for git) when both sides wrote the same slot, both changed \
-            the policy, or one side compiled while the other wrote. The merge is not re-signed: run \
+            (secretc init writes the .gitattributes line). Writes the merge into OURS and exits 0; when both \
+            sides wrote the same slot, both changed the policy, or one side compiled while the other wrote, it \
+            writes both sides between conflict markers into OURS and exits 1 (a conflict for git): `secretc \
+            check` then names both writes and how to resolve. The merge is not re-signed: run \
             `secretc check` after merging.
             """)
 
@@ -33,7 +34,16 @@ struct MergeBundles: ParsableCommand {
         do {
             merged = try BundleMerge.merge(base: try load(base), ours: try load(ours), theirs: try load(theirs))
         } catch let conflict as BundleMerge.Conflict {
-            throw CLIFailure(message: "cannot merge the bundle: \(conflict)")
+            // Like git's own conflicts: the file holds both sides between
+            // markers, which no reader accepts and `check` explains, so the
+            // other side's write can never be lost without a word.
+            let marked = Array("<<<<<<< secretc merge conflict: \(conflict)\n".utf8)
+                + Array((FileManager.default.contents(atPath: ours) ?? Data())) + Array("=======\n".utf8)
+                + Array((FileManager.default.contents(atPath: theirs) ?? Data())) + Array(">>>>>>> theirs\n".utf8)
+            try? Data(marked).write(to: URL(fileURLWithPath: ours), options: .atomic)
+            throw CLIFailure(
+                message: "cannot merge the bundle: \(conflict)",
+                hints: ["resolve it as `secretc check` explains: take one side, then redo the other side's writes"])
         }
         do {
             try Data(merged.serialized()).write(to: URL(fileURLWithPath: ours), options: .atomic)

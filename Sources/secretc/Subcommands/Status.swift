@@ -80,7 +80,7 @@ struct Status: ParsableCommand {
                 if let expires = slot.expires { notes.append("expires \(expires)") }
                 if let writer = slot.writtenBy, let time = slot.updatedAt { notes.append("by \(writer) \(time)") }
                 if let scopes = slot.scopes { notes.append("scopes \(scopes.joined(separator: ","))") }
-                let label = labels[slot.key] ?? ""
+                let label = VisibleText.escaped(labels[slot.key] ?? "")
                 let key = slot.key.padding(toLength: keyWidth, withPad: " ", startingAt: 0)
                 let state = slot.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
                 out += "  \(key)  \(state) \(label)\(notes.isEmpty ? "" : "  (\(notes.joined(separator: "; ")))")\n"

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SecretCore
 
 /// A failure the user can act on: one `secretc: error:` line, then hints.
 struct CLIFailure: Error {
@@ -16,15 +17,15 @@ enum Console {
     }
 
     static func error(_ message: String) {
-        Self.write(STDERR_FILENO, "secretc: error: \(message)\n")
+        Self.write(STDERR_FILENO, "secretc: error: \(VisibleText.escaped(message))\n")
     }
 
     static func hint(_ message: String) {
-        Self.write(STDERR_FILENO, "secretc: hint: \(message)\n")
+        Self.write(STDERR_FILENO, "secretc: hint: \(VisibleText.escaped(message))\n")
     }
 
     static func note(_ message: String) {
-        Self.write(STDERR_FILENO, "secretc: \(message)\n")
+        Self.write(STDERR_FILENO, "secretc: \(VisibleText.escaped(message))\n")
     }
 
     /// Writes all of `text`, or as much as the reader takes: a closed pipe
@@ -69,8 +70,7 @@ struct ConsoleLogHandler: LogHandler {
         let fields = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         let text = ([event.message.description] + fields).joined(separator: " ")
         // Names and patterns come from the bundle: no control character reaches the terminal.
-        let escaped = text.unicodeScalars.map { $0.properties.generalCategory == .control ? $0.escaped(asASCII: true) : String($0) }
-        Console.write(STDERR_FILENO, "secretc: warning: \(escaped.joined())\n")
+        Console.write(STDERR_FILENO, "secretc: warning: \(VisibleText.escaped(text))\n")
     }
 
     static var logger: Logger { Logger(label: "secretc") { _ in ConsoleLogHandler() } }

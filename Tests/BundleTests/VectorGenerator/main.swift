@@ -1,6 +1,8 @@
 // Generates Tests/BundleTests/Vectors/*.txt from the example deployment's
 // production bundle and its EXAMPLE-ONLY keys: one file per case, each a
-// header (`expect:`, `pinned:`), an empty line, then the bundle bytes.
+// header (`expect:`, `pinned:`, and for a write a loader contains,
+// `unavailable:` the slots it serves nothing for), an empty line, then the
+// bundle bytes.
 // (version-1.txt, a bundle of the previous format, is kept as it is.)
 //
 //     swift run secretc-vectors Tests/BundleTests/Vectors
@@ -56,8 +58,27 @@ func index(_ bundle: SecretBundle, _ key: SlotKey) -> Int { bundle.slots.firstIn
     return bundle
 }
 
-var cases: [(name: String, expect: String, pinned: String, bytes: [UInt8])] = []
-@MainActor func add(_ name: String, _ expect: String, _ bytes: [UInt8], pinned: String = ops) { cases.append((name, expect, pinned, bytes)) }
+var cases: [(name: String, expect: String, pinned: String, unavailable: [String], bytes: [UInt8])] = []
+@MainActor func add(_ name: String, _ expect: String, _ bytes: [UInt8], pinned: String = ops, unavailable: [String] = []) {
+    cases.append((name, expect, pinned, unavailable, bytes))
+}
+
+/// `bundle` plus `writer`'s write of `values`, with `change` applied to the
+/// epoch and the slots, then signed again by `writer` (a hand-made write
+/// whose signature is good: only a key holder can find what is wrong).
+@MainActor func handWrite(
+    _ bundle: SecretBundle, _ values: [SlotKey: String], as writer: String, _ signer: Context,
+    _ change: (inout Epoch, inout [SlotLine]) -> Void
+) -> SecretBundle {
+    var bundle = write(bundle, values.mapValues { $0 }, as: writer, signer)
+    var epoch = bundle.epochs.removeLast()
+    change(&epoch, &bundle.slots)
+    let payload = epoch.payload(environment: bundle.environment, dataKeyDigest: Digest.sha256Hex(epoch.dataKeyMessage))
+    guard let signature = try? signer.signDetached(payload, as: writer) else { fail("cannot sign") }
+    epoch.signature = signature
+    bundle.epochs.append(epoch)
+    return bundle
+}
 func text(_ bundle: SecretBundle) -> String { String(decoding: bundle.serialized(), as: UTF8.self) }
 func edit(_ bundle: SecretBundle, _ change: (inout [String]) -> Void) -> [UInt8] {
     var lines = text(bundle).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -206,9 +227,47 @@ add("time-beyond-year-9999", "invalid bundle: line \(text(base).split(separator:
         lines[at] = fields.joined(separator: " ")
     })
 
+// Fail small (§6, step 7): a user's write that only a key holder can find
+// unusable costs that user's slots; the same failure in an admin's write
+// refuses the bundle.
+do {
+    let (strangerHome, stranger) = home([])
+    defer { strangerHome.remove() }
+    guard let strangerKey = try? stranger.generateKey(userID: "stranger <stranger@example.invalid>"),
+          let strangerDataKey = try? stranger.encrypt([UInt8](repeating: 7, count: 32), to: [strangerKey.fingerprint])
+    else { fail("cannot make a stranger's data key") }
+    add("user-data-key-for-a-stranger", "ok",
+        handWrite(base, [aliceToken: "github_pat_EXAMPLE_alice_rotated_000"], as: aliceFingerprint, alice) { epoch, _ in
+            epoch.dataKeyMessage = strangerDataKey
+        }.serialized(), unavailable: ["alice/github/TOKEN"])
+    add("user-value-fails-aes-gcm", "ok",
+        handWrite(base, [aliceToken: "github_pat_EXAMPLE_alice_rotated_000"], as: aliceFingerprint, alice) { epoch, slots in
+            let at = slots.firstIndex { $0.slot == aliceToken }!
+            slots[at].value!.bytes[slots[at].value!.bytes.count - 1] ^= 1
+            let claim = epoch.claims.firstIndex { $0.slot == aliceToken }!
+            epoch.claims[claim].digest = Digest.sha256(slots[at].value!.bytes)
+        }.serialized(), unavailable: ["alice/github/TOKEN"])
+    add("user-value-fails-pattern", "ok",
+        write(base, [aliceToken: "github_pat_EXAMPLE_alice_rotated_000\nevil"], as: aliceFingerprint, alice).serialized(),
+        unavailable: ["alice/github/TOKEN"])
+    // A literal packet: 32 bytes in clear where session keys belong.
+    let literal: [UInt8] = [0xCB, 38, UInt8(ascii: "b"), 0, 0, 0, 0, 0] + [UInt8](repeating: 7, count: 32)
+    add("user-data-key-not-session-keys", "ok",
+        handWrite(base, [aliceToken: "github_pat_EXAMPLE_alice_rotated_000"], as: aliceFingerprint, alice) { epoch, _ in
+            epoch.dataKeyMessage = literal
+        }.serialized(), unavailable: ["alice/github/TOKEN"])
+    let adminWrite = handWrite(base, [appID: "654321"], as: ops, admin) { epoch, _ in epoch.dataKeyMessage = strangerDataKey }
+    add("admin-data-key-for-a-stranger",
+        "cannot decrypt: epoch \(adminWrite.epochs.last!.id), signed by an admin: "
+            + "no secret key for any recipient of the message in the GnuPG home",
+        adminWrite.serialized())
+}
+
 try? FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
 for vector in cases {
-    var file = Array("expect: \(vector.expect)\npinned: \(vector.pinned)\n\n".utf8)
+    var header = "expect: \(vector.expect)\npinned: \(vector.pinned)\n"
+    if !vector.unavailable.isEmpty { header += "unavailable: \(vector.unavailable.joined(separator: ", "))\n" }
+    var file = Array((header + "\n").utf8)
     file += vector.bytes
     guard FileManager.default.createFile(atPath: output.appendingPathComponent("\(vector.name).txt").path, contents: Data(file))
     else { fail("cannot write \(vector.name).txt") }

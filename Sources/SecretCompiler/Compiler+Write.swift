@@ -168,9 +168,17 @@ public struct SlotWriter {
     {
         Context.warmUp()  // gpgme's start-up overlaps reading and hashing the bundle
         guard let manifest = facts.manifests[plugin] else {
-            throw CompilerError(.notFound, "plugin '\(plugin)' is not declared")
+            let names = facts.manifests.keys.sorted()
+            throw CompilerError(
+                .notFound, "plugin '\(plugin)' is not declared\(Suggestion.hint(for: plugin, in: names))",
+                hints: ["declared: \(names.joined(separator: ", "))"])
         }
-        if let user, !facts.users.contains(user) { throw CompilerError(.notFound, "user '\(user)' is not declared") }
+        if let user, !facts.users.contains(user) {
+            let names = facts.users.sorted()
+            throw CompilerError(
+                .notFound, "user '\(user)' is not declared\(Suggestion.hint(for: user, in: names))",
+                hints: ["declared: \(names.joined(separator: ", "))"])
+        }
         let values = try validate(request, manifest, plugin: plugin)
         // The data key's encryption needs nothing of the bundle: gpg does it
         // while the signer is found and the bundle is read and checked.

@@ -93,7 +93,8 @@ public struct WriteFacts: Sendable {
         let hints = ["declared: \(names.joined(separator: ", "))"]
         if let name {
             guard let index = names.firstIndex(of: name) else {
-                throw CompilerError(.notFound, "environment '\(name)' is not declared", hints: hints)
+                throw CompilerError(
+                    .notFound, "environment '\(name)' is not declared\(Suggestion.hint(for: name, in: names))", hints: hints)
             }
             return index
         }

@@ -111,14 +111,14 @@ struct BundleCommandTests {
             ["set", "stripe", "--user", "bob", "--env", "production", "SECRET_KEY=sk_live_0000000000000000"], home: alice)
         #expect(forbidden.status == 1)
         #expect(forbidden.stderrText == """
-            secretc: error: no key in the GnuPG home may write slots of user 'bob'
+            secretc: error: no key in the GnuPG home may write slots of user 'bob' [FORBIDDEN]
             secretc: hint: allowed: ops; pick one with --as NAME
 
             """)
         let asAlice = try deployment.secretc(
             ["set", "github", "--env", "production", "--as", "alice", "APP_ID=99"], home: alice)
         #expect(asAlice.status == 1)
-        #expect(asAlice.stderrText.hasPrefix("secretc: error: key 'alice' may not write slots of the deployment\n"))
+        #expect(asAlice.stderrText.hasPrefix("secretc: error: key 'alice' may not write slots of the deployment [FORBIDDEN]\n"))
         #expect(try deployment.bundle() == after, "refused writes leave the bundle byte-identical")
 
         // A runtime key holder reads it.
@@ -136,14 +136,14 @@ struct BundleCommandTests {
             ["set", "shopify", "--user", "alice", "--env", "production", "STORE_DOMAIN=https://shop.example"], home: ops)
         #expect(bad.status == 1)
         #expect(bad.stderrText == """
-            secretc: error: the value for 'STORE_DOMAIN' does not match its pattern ^[a-z0-9][a-z0-9-]*\\.myshopify\\.com$
+            secretc: error: the value for 'STORE_DOMAIN' does not match its pattern ^[a-z0-9][a-z0-9-]*\\.myshopify\\.com$ [INVALID_INPUT]
             secretc: hint: expected something like myshop.myshopify.com
 
             """)
         #expect(!bad.stderrText.contains("https://shop.example"), "a refused value is not echoed")
         let undeclared = try deployment.secretc(["set", "shopify", "--user", "alice", "--env", "production", "NOPE=x"], home: ops)
         #expect(undeclared.status == 1)
-        #expect(undeclared.stderrText.hasPrefix("secretc: error: plugin 'shopify' declares no secret 'NOPE'\n"))
+        #expect(undeclared.stderrText.hasPrefix("secretc: error: plugin 'shopify' declares no secret 'NOPE' [NOT_FOUND]\n"))
         let reserved = try deployment.secretc(["unset", "stripe", "--user", "bob", "--env", "production"], home: ops)
         #expect(reserved.status == 1)
         #expect(reserved.stderrText.hasPrefix("secretc: error: slot production/bob/stripe/SECRET_KEY is reserved"))

@@ -46,7 +46,7 @@ struct StatusAndInitTests {
     @Test func statusRefusesUndeclaredFilters() throws {
         let result = try Secretc.run(["status"] + example + ["--user", "mallory"], in: Secretc.packageRoot.path)
         #expect(result.status == 1)
-        #expect(result.stderrText == "secretc: error: user 'mallory' is not declared\n")
+        #expect(result.stderrText.hasPrefix("secretc: error: user 'mallory' is not declared [NOT_FOUND]\n"))
     }
 
     @Test func statusRefusesABrokenProject() throws {

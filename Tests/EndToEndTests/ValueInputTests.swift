@@ -96,3 +96,31 @@ struct ValueInputTests {
         #expect(try deployment.bundle() == before)
     }
 }
+
+/// Issue: messages that send the user the right way. A misspelt environment,
+/// plugin or user gets the closest declared name and the list; every CLI
+/// error carries its code, as `check`'s diagnostics do.
+@Suite("CLI errors: codes and did-you-mean")
+struct CLIErrorTests {
+    @Test func misspeltNamesGetASuggestionAndACode() throws {
+        let deployment = try ExampleDeployment()
+        let alice = try deployment.home(["alice"])
+        let cases: [(arguments: [String], says: String)] = [
+            (["set", "github", "--user", "alice", "--env", "prod", "TOKEN=github_pat_x_00000000000000000000"],
+             "environment 'prod' is not declared; did you mean 'production'? [NOT_FOUND]"),
+            (["set", "githb", "--user", "alice", "--env", "production", "TOKEN=x"],
+             "plugin 'githb' is not declared; did you mean 'github'? [NOT_FOUND]"),
+            (["set", "github", "--user", "alcie", "--env", "production", "TOKEN=x"],
+             "user 'alcie' is not declared; did you mean 'alice'? [NOT_FOUND]"),
+            (["status", "--user", "bbo"], "user 'bbo' is not declared; did you mean 'bob'? [NOT_FOUND]"),
+            (["set", "stripe", "--user", "bob", "--env", "production", "SECRET_KEY=sk_live_EXAMPLEaliceWritesBob0"],
+             "[FORBIDDEN]"),
+        ]
+        for (arguments, says) in cases {
+            let result = try deployment.secretc(arguments, home: alice)
+            #expect(result.status == 1, "\(arguments)")
+            #expect(result.stderrText.contains(says), "\(arguments): \(result.stderrText)")
+            #expect(!result.stderrText.contains("aliceWritesBob"))
+        }
+    }
+}

@@ -4,6 +4,10 @@ public enum Suggestion {
     public static func closest(to name: String, in candidates: some Sequence<String>) -> String? {
         let limit = max(1, name.count / 3)
         var best: (String, Int)?
+        // A short form (`prod` for `production`): the one candidate it begins.
+        let lower = name.lowercased()
+        let extended = candidates.filter { $0.lowercased().hasPrefix(lower) }
+        if lower.count >= 3, extended.count == 1 { return extended[0] }
         for candidate in candidates {
             let distance = editDistance(name.lowercased(), candidate.lowercased())
             if distance <= limit, distance < (best?.1 ?? .max) { best = (candidate, distance) }

@@ -44,7 +44,7 @@ struct Check: ParsableCommand {
                 do throws(CompilerError) {
                     checker.base = try BaseRevision(base, in: folder)
                 } catch {
-                    throw CLIFailure(message: error.message, hints: error.hints)
+                    throw CLIFailure(message: error.message, hints: error.hints, code: error.code.rawValue)
                 }
             }
             let bundles = checker.check()

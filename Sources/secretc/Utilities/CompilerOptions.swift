@@ -77,7 +77,7 @@ func secretcRun<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
     } catch let error as CompilerError {
-        throw CLIFailure(message: error.message, hints: error.hints)
+        throw CLIFailure(message: error.message, hints: error.hints, code: error.code.rawValue)
     } catch let error as GPGError {
         throw CLIFailure(message: "\(error)")
     }

@@ -8,6 +8,8 @@ struct CLIFailure: Error {
     var hints: [String] = []
     /// 1 for problems found (the default), 2 for usage errors.
     var exitCode: Int32 = 1
+    /// The diagnostic code (`NOT_FOUND`, `FORBIDDEN`, …), shown as `check` shows it.
+    var code: String?
 }
 
 /// Writing to the terminal in secretc's voice.
@@ -41,7 +43,7 @@ enum Console {
     }
 
     static func report(_ failure: CLIFailure) {
-        error(failure.message)
+        error(failure.message + (failure.code.map { " [\($0)]" } ?? ""))
         failure.hints.forEach(hint)
     }
 

@@ -110,6 +110,6 @@ extension Compiler {
         }
         throw CompilerError(
             .forbidden, "no admin's secret key is in the GnuPG home",
-            hints: ["admins: \(admins.joined(separator: ", ")); set GNUPGHOME to where one is"])
+            hints: [Self.importHint(admins, home: home)])
     }
 }

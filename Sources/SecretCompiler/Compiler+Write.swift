@@ -425,7 +425,8 @@ public struct SlotWriter {
                     .forbidden, "key '\(name)' may not write slots of \(whose)",
                     hints: ["allowed: \(allowed.joined(separator: ", "))"])
             }
-            let missing = CompilerError(.forbidden, "the secret key of '\(name)' is not in the GnuPG home")
+            let missing = CompilerError(
+                .forbidden, "the secret key of '\(name)' is not in the GnuPG home", hints: [Compiler.importHint([name], home: nil)])
             guard let key = facts.keys[name] else { throw missing }
             return Signers(candidates: [(key.fingerprint, name)], noneHere: missing)
         }
@@ -439,6 +440,6 @@ public struct SlotWriter {
             candidates: candidates,
             noneHere: CompilerError(
                 .forbidden, "no key in the GnuPG home may write slots of \(whose)",
-                hints: ["allowed: \(allowed.joined(separator: ", ")); pick one with --as NAME"]))
+                hints: [Compiler.importHint(allowed, home: nil)]))
     }
 }

@@ -44,8 +44,28 @@ public struct Compiler {
         try Self.context(home: home, passphrase: passphrase)
     }
 
+    /// The GnuPG home a writer uses, as said in messages: `home`, else
+    /// `GNUPGHOME`, else gpg's default.
+    static func homeDescription(_ home: String?) -> String {
+        if let home = home ?? ProcessInfo.processInfo.environment["GNUPGHOME"], !home.isEmpty { return "GNUPGHOME=\(home)" }
+        return "~/.gnupg (GNUPGHOME is not set)"
+    }
+
+    /// The one fix when no allowed signer's secret key is here: which keys, where.
+    static func importHint(_ names: [String], home: String?) -> String {
+        "import the secret key of one of \(names.joined(separator: ", ")) into \(homeDescription(home)), "
+            + "or point GNUPGHOME at the home that holds one"
+    }
+
     /// A context on the caller's GnuPG home (nil: GNUPGHOME or gpg's default).
     static func context(home: String?, passphrase: String?) throws(CompilerError) -> Context {
+        if let path = home ?? ProcessInfo.processInfo.environment["GNUPGHOME"], !path.isEmpty,
+           !FileManager.default.fileExists(atPath: path)
+        {
+            throw CompilerError(
+                .notFound, "the GnuPG home \(path) (GNUPGHOME) does not exist",
+                hints: ["set GNUPGHOME to the folder that holds your secret key, or unset it to use ~/.gnupg"])
+        }
         do {
             return try Context(home: home, passphrase: passphrase)
         } catch let error as GPGError {

@@ -43,6 +43,9 @@ public struct SecretKernelError: Error, Sendable, CustomStringConvertible {
             self.init(
                 .keyUnavailable,
                 "\(bundle): no secret key of a recipient is available (recipients: \(recipients.joined(separator: ", ")))")
+        case .gpg(.invalidData(let why)) where why.hasPrefix("SECRETC_GPG_KEY"):
+            // The configured key, not the bundle: say so, naming the variable.
+            self.init(.misconfigured, "\(why) (it should hold an armored secret key: gpg --armor --export-secret-keys FINGERPRINT)")
         case .gpg(let gpg): self.init(.keyUnavailable, "\(bundle): \(gpg)")
         default: self.init(.verificationFailed, "\(bundle): \(error)")
         }

@@ -25,6 +25,10 @@ enum Loader {
         // an admin that policy removed is no longer trusted, pinned or not.
         let pins = trusted.map { Set($0.admins) } ?? configured
         let keys = keySource(configuration)
+        if case .gnupgHome(let home?) = keys, !home.isEmpty, !FileManager.default.fileExists(atPath: home) {
+            throw SecretKernelError(
+                .keyUnavailable, "the GnuPG home \(home) (GNUPGHOME) does not exist: no runtime key can be read from it")
+        }
         // gpgme's start-up (and binding a context to the home) overlaps parsing.
         if case .gnupgHome(let home) = keys {
             ContextPool.shared.warmUp(home: home)
@@ -508,9 +512,14 @@ enum Loader {
                 let home = try TemporaryHome(in: configuration.temporaryDirectory)
                 defer { home.remove() }
                 let context = try Context(home: home.path, passphrase: passphrase)
-                let secretKeys = try key.withUnsafeBytes { try context.importSecretKeys(Array($0)) }
+                let secretKeys: (read: Int, held: Int)
+                do {
+                    secretKeys = try key.withUnsafeBytes { try context.importSecretKeys(Array($0)) }
+                } catch GPGError.invalidData {
+                    throw GPGError.invalidData("SECRETC_GPG_KEY holds no OpenPGP key at all")
+                }
                 guard secretKeys.read > 0 else {
-                    throw GPGError.invalidData("SECRETC_GPG_KEY holds no OpenPGP secret key")
+                    throw GPGError.invalidData("SECRETC_GPG_KEY holds a public key, not a secret key")
                 }
                 guard secretKeys.held > 0 else {
                     throw GPGError.invalidData("gpg read the secret key in SECRETC_GPG_KEY but could not import it")

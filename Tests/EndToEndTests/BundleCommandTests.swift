@@ -112,7 +112,7 @@ struct BundleCommandTests {
         #expect(forbidden.status == 1)
         #expect(forbidden.stderrText == """
             secretc: error: no key in the GnuPG home may write slots of user 'bob' [FORBIDDEN]
-            secretc: hint: allowed: ops; pick one with --as NAME
+            secretc: hint: import the secret key of one of ops into GNUPGHOME=\(alice.path), or point GNUPGHOME at the home that holds one
 
             """)
         let asAlice = try deployment.secretc(

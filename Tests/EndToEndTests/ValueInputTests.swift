@@ -124,3 +124,46 @@ struct CLIErrorTests {
         }
     }
 }
+
+/// Issue: one message, one fix, naming the thing that is wrong.
+@Suite("CLI errors: the cause, not a symptom")
+struct CauseTests {
+    @Test func aMissingGnuPGHomeIsNamed() throws {
+        let deployment = try ExampleDeployment()
+        let missing = deployment.scratch.url.appendingPathComponent("no-such-home").path
+        for arguments in [
+            ["exec", "--env", "production", "--", "/bin/true"], ["set", "github", "--env", "production", "APP_ID=1"],
+        ] {
+            let result = try deployment.secretc(arguments, environment: ["GNUPGHOME": missing])
+            #expect(result.status == 1)
+            #expect(result.stderrText.contains("the GnuPG home \(missing) (GNUPGHOME) does not exist"), "\(result.stderrText)")
+        }
+    }
+
+    @Test func aWrongRuntimeKeyVariableIsBlamedNotTheBundle() throws {
+        let deployment = try ExampleDeployment()
+        let empty = try deployment.home([])
+        let public_ = try String(contentsOf: deployment.root.appendingPathComponent("keys/runtime-production.asc"), encoding: .utf8)
+        for (value, says) in [("garbage", "SECRETC_GPG_KEY holds no OpenPGP key at all"), (public_, "SECRETC_GPG_KEY holds a public key, not a secret key")] {
+            let result = try deployment.secretc(
+                ["exec", "--env", "production", "--", "/bin/true"], home: empty, environment: ["SECRETC_GPG_KEY": value])
+            #expect(result.status == 1)
+            #expect(result.stderrText.contains(says), "\(result.stderrText)")
+            #expect(!result.stderrText.contains("secrets/production.bundle"), "\(result.stderrText)")
+            #expect(!result.stderrText.contains("or set SECRETC_GPG_KEY"))
+        }
+    }
+
+    /// set and compile give the same fix when no allowed key is here.
+    @Test func noSignerHereGetsOneFix() throws {
+        let deployment = try ExampleDeployment()
+        let empty = try deployment.home([])
+        let set = try deployment.secretc(["set", "github", "--env", "production", "APP_ID=1"], home: empty)
+        let compile = try deployment.secretc(["compile", "--env", "production"], home: empty)
+        for result in [set, compile] {
+            #expect(result.status == 1)
+            #expect(result.stderrText.contains("secretc: hint: import the secret key of one of ops into GNUPGHOME=\(empty.path)"),
+                    "\(result.stderrText)")
+        }
+    }
+}

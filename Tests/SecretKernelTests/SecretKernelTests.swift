@@ -224,7 +224,8 @@ struct SecretKernelTests {
         wrong.environment = ["SECRETC_GPG_KEY": try String(
             contentsOf: KernelFixture.example.appendingPathComponent("keys/runtime-production.asc"), encoding: .utf8)]
         let error = #expect(throws: SecretKernelError.self) { try SecretKernel(wrong) }
-        #expect(error?.kind == .keyUnavailable)
+        #expect(error?.kind == .misconfigured)
+        #expect(error?.message.hasPrefix("SECRETC_GPG_KEY holds a public key, not a secret key") == true)
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path).isEmpty)
     }
 

@@ -1,4 +1,5 @@
 import BundleSeal
+import CLinux
 import Crypto
 import Foundation
 import GPG

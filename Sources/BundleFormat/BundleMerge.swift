@@ -54,7 +54,7 @@ public enum BundleMerge {
             } else {
                 func write(_ value: SealedValue?, in bundle: SecretBundle) -> String {
                     guard let value, let epoch = bundle.epochs.first(where: { $0.id == value.epoch }) else { return "deleted it" }
-                    let writer = bundle.users.first { $0.value == epoch.writer }?.key ?? epoch.writer
+                    let writer = bundle.userNames[epoch.writer] ?? epoch.writer
                     return "epoch \(epoch.id) by \(writer) at \(epoch.time)"
                 }
                 throw Conflict(

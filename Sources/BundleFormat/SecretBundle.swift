@@ -20,6 +20,13 @@ public struct SecretBundle: Sendable, Equatable {
     public var admins: [String]
     /// User id → the fingerprint of the key that may write that user's slots.
     public var users: [String: String]
+    /// Fingerprint → the user id it writes for (the inverse of ``users``),
+    /// to name writers in messages.
+    public var userNames: [String: String] {
+        var names: [String: String] = [:]
+        for (user, fingerprint) in users { names[fingerprint] = user }
+        return names
+    }
     /// Fingerprint → binary OpenPGP public key, for every signer.
     public var keys: [String: [UInt8]]
     /// The declared schema of each plugin with a slot here: grouped by plugin

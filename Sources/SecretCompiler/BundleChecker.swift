@@ -180,7 +180,7 @@ public struct BundleChecker {
         let clock = Int(now.timeIntervalSince1970)
         for epoch in bundle.epochs where epoch.time > clock + 300 {
             let line = at((lines.firstIndex { $0.hasPrefix("epoch ") && $0.contains(" \(epoch.id) ") } ?? 0) + 1)
-            let writer = bundle.users.first { $0.value == epoch.writer }?.key ?? project.keyName(for: epoch.writer) ?? epoch.writer
+            let writer = bundle.userNames[epoch.writer] ?? project.keyName(for: epoch.writer) ?? epoch.writer
             result.log.error(
                 .conflict,
                 "the write \(epoch.id) by \(writer) is dated \(Date(timeIntervalSince1970: TimeInterval(epoch.time)).formatted(.iso8601)), "
@@ -223,8 +223,7 @@ public struct BundleChecker {
             for id in ids { owners[id] = recipient.value }
             recipients.append((recipient.value, ids))
         }
-        var names: [String: String] = [:]
-        for (user, fingerprint) in bundle.users { names[fingerprint] = user }
+        let names = bundle.userNames
         for epoch in bundle.epochs {
             let line = at((lines.firstIndex { $0.hasPrefix("epoch ") && $0.contains(" \(epoch.id) ") } ?? 0) + 1)
             let write = "the write \(epoch.id) by \(names[epoch.writer] ?? project.keyName(for: epoch.writer) ?? epoch.writer)"
@@ -273,8 +272,7 @@ public struct BundleChecker {
         guard parsed.formatVersion == SecretBundle.version else { return }  // an upgrade re-seals everything
         guard let current = TrustedHistory(bundle) else { return }  // unsigned: refused above
         do throws(BundleSealError) {
-            var names: [String: String] = [:]
-            for (user, fingerprint) in parsed.users { names[fingerprint] = user }
+            let names = parsed.userNames
             let name = { (fingerprint: String) in names[fingerprint] ?? project.keyName(for: fingerprint) ?? fingerprint }
             do throws(BundleSealError) {
                 try trusted.checkExtended(by: current, naming: name)

@@ -25,8 +25,9 @@ public enum FileBytes {
         return nil
     }
 
-    /// The whole regular file `fd`, whose status is `info`.
-    private static func read(_ fd: Int32, _ info: stat) -> [UInt8]? {
+    /// The whole regular file `fd`, whose status is `info` (for a caller that
+    /// opened and checked it itself); nil when it cannot be read.
+    public static func read(_ fd: Int32, _ info: stat) -> [UInt8]? {
         // A large file is read in parallel (the kernel's copy, and the
         // faults of fresh pages, then run on every core), as long as it ends
         // where it did when it was opened.

@@ -53,8 +53,7 @@ enum Loader {
         }
         if let trusted {
             do throws(BundleSealError) {
-                var names: [String: String] = [:]
-                for (user, fingerprint) in scan.header.users { names[fingerprint] = user }
+                let names = scan.header.userNames
                 try trusted.checkExtended(by: history, resealedByTime: true) { names[$0] ?? $0 }
             } catch {
                 throw SecretKernelError(.rollback, "\(name): \(error)")
@@ -178,12 +177,11 @@ enum Loader {
             let opened = try decryptedKeys.withLock { $0! }.get()
             var serving = serving
             let (writers, unavailable) = try openValues(scan, verifier, opened, serving, into: table.records)
-            let failures = contain(unavailable, opened, scan, &serving, table, slotRecords)
+            let failures = contain(unavailable, writers, opened, &serving, table, slotRecords)
             phases.end("open")
             defer { phases.end("build") }
             let (metadata, variables) = described.withLock { $0! }
-            var names: [String: String] = [:]
-            for (user, fingerprint) in scan.header.users { names[fingerprint] = user }
+            let names = scan.header.userNames
             return Snapshot(
                 environment: scan.header.environment, serving: serving, metadata: metadata,
                 writers: writers, epochWriters: epochs.map { names[$0.writer] ?? $0.writer }, epochTimes: epochs.map(\.time),
@@ -432,7 +430,7 @@ enum Loader {
     /// the table wiped), flagged so that lookups serve nothing in their
     /// place. Returns one failure per epoch and reason, for the log.
     private static func contain(
-        _ unavailable: [(slot: Int, reason: Unusable)], _ dataKeys: DataKeys, _ scan: ScannedBundle,
+        _ unavailable: [(slot: Int, reason: Unusable)], _ writers: [Int32], _ dataKeys: DataKeys,
         _ serving: inout [Snapshot.Serving], _ table: LookupTable, _ slotRecords: [Int32]
     ) -> [Snapshot.Failure] {
         var failures: [Snapshot.Failure] = []
@@ -444,7 +442,7 @@ enum Loader {
             serving[position].length = -1
             serving[position].unavailable = true
             table.markUnavailable(atRecord: slotRecords[position])
-            let epoch = scan.epochs.firstIndex { scan.bytes[scan.slots[position].valueParts!.epoch].elementsEqual($0.id.utf8) }!
+            let epoch = Int(writers[position])  // openValues recorded it before containing the slot
             if let same = failures.firstIndex(where: { $0.epoch == epoch && $0.reason == reason }) {
                 failures[same].slots += 1
             } else {

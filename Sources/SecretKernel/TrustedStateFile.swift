@@ -1,5 +1,6 @@
 import BundleSeal
 import Foundation
+import SecretCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -30,14 +31,7 @@ enum TrustedStateFile {
         guard status.st_mode & 0o022 == 0 else { throw failure(path, "may be written by others (chmod go-w)") }
         guard status.st_uid == getuid() || status.st_uid == 0 else { throw failure(path, "belongs to another user") }
         guard Int(status.st_size) <= maximumSize else { throw failure(path, "is larger than \(maximumSize) bytes") }
-        var bytes = [UInt8](repeating: 0, count: Int(status.st_size))
-        var filled = 0
-        while filled < bytes.count {
-            let count = bytes.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress! + filled, $0.count - filled) }
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else { throw failure(path, "cannot be read whole") }
-            filled += count
-        }
+        guard let bytes = FileBytes.read(descriptor, status) else { throw failure(path, "cannot be read whole") }
         do throws(BundleSealError) {
             return try TrustedHistory(parsing: String(decoding: bytes, as: UTF8.self))
         } catch {

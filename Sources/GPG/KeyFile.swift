@@ -161,6 +161,7 @@ struct PacketHeader {
     var end: Int
 
     init(in bytes: [UInt8], at offset: Int) throws {
+        guard offset >= 0, offset < bytes.count else { throw GPGError.invalidData("no packet at byte \(offset)") }
         let header = bytes[offset]
         guard header & 0x80 != 0 else { throw GPGError.invalidData("bad packet header at byte \(offset)") }
         var index = offset + 1

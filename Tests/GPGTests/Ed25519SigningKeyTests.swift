@@ -110,4 +110,23 @@ struct Ed25519SigningKeyTests {
         #expect(Ed25519SigningKey(transferable: key) == nil, "a primary key whose flags do not allow signing")
         #expect(Ed25519SigningKey(transferable: Array(key.prefix(40))) == nil, "a truncated key")
     }
+
+    /// Found by `scripts/fuzz openpgp-signature`: an empty signature trapped
+    /// (the packet reader read byte 0 of nothing). The library is public, so
+    /// any bytes must be refused, not crash the service that passed them.
+    @Test func emptyAndOneByteInputsAreRefused() throws {
+        let (home, fingerprint, key) = try signer()
+        defer { home.close() }
+        let verifier = try #require(Ed25519SigningKey(transferable: key))
+        let data = Array("data".utf8)
+        let signature = try sign(data, in: home, as: fingerprint)
+        for bytes in [[], [0x88], [0xC2], Array(signature.prefix(1))] as [[UInt8]] {
+            #expect(!SignatureForm.isCanonical(bytes, over: data))
+            #expect(!SignatureForm.isCanonicalForm(ofCheckedSignature: bytes))
+            #expect(verifier.check(signature: bytes, over: data).status != .good)
+            #expect(Ed25519SigningKey(transferable: bytes) == nil)
+            #expect(Cv25519Recipient(keyData: bytes, subkey: fingerprint) == nil)
+            #expect(throws: GPGError.self) { try KeyFile(scanning: bytes) }
+        }
+    }
 }

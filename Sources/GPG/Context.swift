@@ -312,7 +312,13 @@ public final class Context {
         do {
             let info = try key(signer, secret: true)
             guard !info.canSign else {
-                return .operationFailed(operation: "sign", code: GPG_ERR_UNUSABLE_SECKEY.rawValue, message: "gpg refused the key")
+                // The key itself is fine: gpg-agent could not use its secret
+                // part (the agent died or cannot start, or the secret part is a stub).
+                return .operationFailed(
+                    operation: "sign", code: GPG_ERR_UNUSABLE_SECKEY.rawValue,
+                    message: "gpg-agent could not use the secret part of \(info.fingerprint); "
+                        + "check that gpg-agent runs for this GNUPGHOME (gpgconf --launch gpg-agent) "
+                        + "and that the home holds the secret key, not only a stub")
             }
             return .unusableKey(fingerprint: info.fingerprint, reason: unusableReason(info, need: "sign"))
         } catch let error as GPGError {

@@ -16,7 +16,8 @@ import Foundation
 /// * a signature is `good` only when it is a binary-document signature by
 ///   this very key (issuer fingerprint), with SHA-256/384/512, no unknown
 ///   critical subpacket, a valid Ed25519 signature over the digest, made no
-///   earlier than the key, and neither it nor the key has expired.
+///   earlier than the key, neither it nor the key has expired, and it is in
+///   ``SignatureForm``'s canonical form (no unsigned byte can change).
 ///
 /// Any other key (RSA, ECDSA, signing subkeys, v5/v6) is not handled:
 /// ``init(transferable:)`` returns nil and callers ask gpg instead.
@@ -122,6 +123,11 @@ public struct Ed25519SigningKey: Sendable {
         guard signature.issuerFingerprint == fingerprintBytes else { return result(.missingKey) }
         guard signature.type == 0x00 else { return result(.error("not a signature of a binary document")) }
         guard signature.isValid(over: data, by: publicKey, issuer: fingerprintBytes) else { return result(.bad) }
+        // The unhashed area and the MPIs' encoding are not signed: a changed
+        // byte there must not leave a good signature (see SignatureForm).
+        guard SignatureForm.isCanonicalForm(ofCheckedSignature: bytes) else {
+            return result(.error("the signature is not in canonical form (altered unsigned bytes)"))
+        }
         guard signature.created >= created else { return result(.error("the signature predates its key")) }
         let moment = Int(now.timeIntervalSince1970)
         if revoked { return result(.keyRevoked) }

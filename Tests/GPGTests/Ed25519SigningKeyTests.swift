@@ -129,4 +129,26 @@ struct Ed25519SigningKeyTests {
             #expect(throws: GPGError.self) { try KeyFile(scanning: bytes) }
         }
     }
+
+    /// Found by `scripts/fuzz openpgp-signature`: the unhashed area is not
+    /// signed, so turning its issuer subpacket (16) into an unknown one (48)
+    /// left a "good" signature with other bytes. Bundle verification refused
+    /// it (requireGood checks the form), the public check did not.
+    @Test func alteredUnsignedBytesAreNotGood() throws {
+        let (home, fingerprint, key) = try signer()
+        defer { home.close() }
+        let verifier = try #require(Ed25519SigningKey(transferable: key))
+        let data = Array("data".utf8)
+        let signature = try sign(data, in: home, as: fingerprint)
+        #expect(verifier.check(signature: signature, over: data).status == .good)
+        // v4 signature body: version, type, algorithms, hashed length and area, then the unhashed area.
+        let body = signature[0] & 0x40 != 0 ? 2 : 2 + Int(signature[0] & 0x03)  // new or old one-byte length
+        let hashedLength = Int(signature[body + 4]) << 8 | Int(signature[body + 5])
+        let unhashed = body + 6 + hashedLength  // its two-byte length, then subpackets
+        #expect(signature[unhashed + 3] == 16, "gpg puts the issuer key id in the unhashed area")
+        var altered = signature
+        altered[unhashed + 3] = 48
+        #expect(!SignatureForm.isCanonicalForm(ofCheckedSignature: altered))
+        #expect(verifier.check(signature: altered, over: data).status != .good)
+    }
 }

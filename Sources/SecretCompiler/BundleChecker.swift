@@ -190,10 +190,14 @@ public struct BundleChecker {
 
         if let skeleton = try? EnvironmentPolicy.skeleton(project, environment),
            !EnvironmentPolicy.matches(bundle, skeleton) {
+            let reasons = EnvironmentPolicy.reSealReasons(bundle, skeleton) { project.keyName(for: $0) ?? $0 }
+            let needs = reasons.isEmpty
+                ? "an admin re-signs the policy with `secretc compile --env \(name)` (an admin's key only; no value is read)"
+                : "an admin re-seals it with `secretc compile --env \(name)`, which needs a recipient's secret key: "
+                    + reasons.joined(separator: "; ")
             result.log.error(
                 .conflict,
-                "the declarations changed since this bundle was compiled (\(difference(bundle, skeleton))); "
-                    + "an admin runs `secretc compile --env \(name)`",
+                "the declarations changed since this bundle was compiled (\(difference(bundle, skeleton))); \(needs)",
                 at: at(line(startingWith: "policy ")))
         }
         let values = Dictionary(bundle.slots.map { ($0.slot, $0.value != nil) }, uniquingKeysWith: { a, _ in a })

@@ -143,9 +143,15 @@ public struct Compiler {
         }
         // Both payloads are canonical: equal bytes, equal policies.
         guard try expected.get() == scan.policyPayload() else {
+            // The error path: the bundle is materialized to say which kind of compile is needed.
+            let reasons = (try? EnvironmentPolicy.skeleton(project, environment)).map {
+                EnvironmentPolicy.reSealReasons(scan.materialized(), $0) { project.keyName(for: $0) ?? $0 }
+            } ?? []
             throw CompilerError(
                 .conflict, "the declarations changed since \(file.displayPath) was compiled",
-                hints: ["an admin runs `secretc compile --env \(environmentName)`"])
+                hints: [reasons.isEmpty
+                    ? "an admin re-signs the policy with `secretc compile --env \(environmentName)` (an admin's key only)"
+                    : "an admin re-seals it with `secretc compile --env \(environmentName)` (\(reasons.joined(separator: "; ")))"])
         }
     }
 

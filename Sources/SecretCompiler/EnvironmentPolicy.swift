@@ -72,4 +72,62 @@ public enum EnvironmentPolicy {
         // Both are in canonical slot order.
         return zip(bundle.slots, skeleton.slots).allSatisfy { $0.slot == $1.slot && $0.attributes == $1.attributes }
     }
+
+    /// Why re-signing `skeleton` as the policy of `bundle`, keeping every
+    /// epoch and ciphertext as they are, would not give a valid bundle — so
+    /// `compile` must re-seal (read every value with a recipient's secret
+    /// key and encrypt it again). Empty when an admin's signature is enough:
+    /// users, slots, metadata, manifests and writers' keys may change as
+    /// long as every kept write stays authorized and names a declared slot.
+    /// - Parameter name: a principal's name for a fingerprint, for messages.
+    public static func reSealReasons(
+        _ bundle: SecretBundle, _ skeleton: SecretBundle, name: (String) -> String
+    ) -> [String] {
+        var reasons: [String] = []
+        if bundle.formatVersion != SecretBundle.version {
+            reasons.append("the bundle is format version \(bundle.formatVersion)")
+        }
+        let (had, want) = (Set(bundle.recipients), Set(skeleton.recipients))
+        if had != want {
+            // Data keys are encrypted to the recipients: a change re-encrypts them all.
+            let added = want.subtracting(had).map(name).sorted(), removed = had.subtracting(want).map(name).sorted()
+            reasons.append("recipients changed ("
+                + [added.isEmpty ? nil : "added \(added.joined(separator: ", "))",
+                   removed.isEmpty ? nil : "removed \(removed.joined(separator: ", "))"]
+                    .compactMap { $0 }.joined(separator: "; ") + ")")
+        }
+        // Every kept write must still be authorized, and name a declared slot.
+        let admins = Set(skeleton.admins)
+        let declared = Set(skeleton.slots.map(\.slot))
+        var unauthorized: Set<String> = [], undeclared: Set<String> = []
+        for epoch in bundle.epochs {
+            for claim in epoch.claims {
+                if !declared.contains(claim.slot) { undeclared.insert(claim.slot.description) }
+                let allowed = admins.contains(epoch.writer)
+                    || claim.slot.owner.map { skeleton.users[$0] == epoch.writer } == true
+                if !allowed { unauthorized.insert(name(epoch.writer)) }
+            }
+        }
+        if let slot = undeclared.min() {
+            let more = undeclared.count > 1 ? " (and \(undeclared.count - 1) more)" : ""
+            reasons.append("slot \(slot)\(more) is no longer declared but the bundle holds writes to it")
+        }
+        if !unauthorized.isEmpty {
+            reasons.append("writes signed by \(unauthorized.sorted().joined(separator: ", ")) would no longer be authorized "
+                + "(a writer's key changed, or a writer was removed)")
+        }
+        return reasons
+    }
+
+    /// Slots whose manifest pattern changed and that hold a value: a user's
+    /// value written before is served only if it matches the new pattern.
+    public static func changedPatterns(_ bundle: SecretBundle, _ skeleton: SecretBundle) -> [String] {
+        func patterns(_ fields: [FieldLine]) -> [String: String?] {
+            Dictionary(fields.map { ("\($0.plugin)/\($0.key)", $0.pattern) }, uniquingKeysWith: { a, _ in a })
+        }
+        let (old, new) = (patterns(bundle.fields), patterns(skeleton.fields))
+        let held = Set(bundle.slots.filter { $0.value != nil }.map { "\($0.slot.plugin)/\($0.slot.key)" })
+        return new.keys.filter { key in held.contains(key) && old[key] != nil && old[key]! != new[key]! }.sorted()
+    }
 }
+

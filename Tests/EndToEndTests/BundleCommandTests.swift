@@ -166,7 +166,7 @@ struct BundleCommandTests {
     @Test func compileReSealsAndTamperingIsCaught() throws {
         let deployment = try ExampleDeployment()
         let both = try deployment.home(["ops", "runtime-production"])
-        let compile = try deployment.secretc(["compile", "--env", "production"], home: both)
+        let compile = try deployment.secretc(["compile", "--env", "production", "--reseal"], home: both)
         #expect(compile.status == 0, "\(compile.stderrText)")
         #expect(compile.stdoutText == "re-sealed secrets/production.bundle: 9 values, signed by ops\n")
         let text = try deployment.bundle()

@@ -38,7 +38,7 @@ struct CanaryTests {
         _ = try run(["set", "github", "--user", "alice", "--env", "production", "TOKN=\(canaries[0])"], home: alice)
         for format in ["text", "json", "github"] { _ = try run(["check", "--format", format], home: alice) }
         for format in ["text", "json"] { _ = try run(["status", "--format", format], home: alice) }
-        _ = try run(["compile", "--env", "production"], home: ops)
+        _ = try run(["compile", "--env", "production", "--reseal"], home: ops)
         let state = deployment.scratch.url.appendingPathComponent("production.state").path
         let exec = try deployment.secretc(
             ["exec", "--env", "production", "--user", "alice", "--state", state, "--", "/bin/sh", "-c", "echo \"$GITHUB_TOKEN\""],

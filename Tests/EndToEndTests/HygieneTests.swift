@@ -41,7 +41,7 @@ struct HygieneTests {
         try original.replacingOccurrences(of: "bundle: secrets/production.bundle", with: "bundle: ../outside/production.bundle")
             .write(to: deployment.config, atomically: true, encoding: .utf8)
         let compile = try deployment.secretc(
-            ["compile", "--env", "production"], home: try deployment.home(["ops", "runtime-production"]))
+            ["compile", "--env", "production", "--reseal"], home: try deployment.home(["ops", "runtime-production"]))
         #expect(compile.status != 0)
         #expect(compile.stderrText.contains("paths stay inside the folder of secretc.yaml"), "\(compile.stderrText)")
         #expect(!FileManager.default.fileExists(

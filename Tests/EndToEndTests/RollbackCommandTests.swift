@@ -64,7 +64,7 @@ struct RollbackCommandTests {
         #expect(try deployment.secretc(["check", "--base", "main"]).status == 0)
         // An admin's re-seal drops every epoch into one checkpoint that names them.
         let compile = try deployment.secretc(
-            ["compile", "--env", "production", "--as", "ops"], home: try deployment.home(["ops", "runtime-production"]))
+            ["compile", "--env", "production", "--as", "ops", "--reseal"], home: try deployment.home(["ops", "runtime-production"]))
         #expect(compile.status == 0, "\(compile.stderrText)")
         let check = try deployment.secretc(["check", "--base", "main"])
         #expect(check.status == 0, "\(check.stdoutText)")
@@ -79,7 +79,7 @@ struct RollbackCommandTests {
         _ = try git(deployment, ["checkout", "-q", "-b", "pr"])
         let admin = try deployment.home(["ops", "runtime-production"])
         for round in 0..<2 {
-            #expect(try deployment.secretc(["compile", "--env", "production", "--as", "ops"], home: admin).status == 0)
+            #expect(try deployment.secretc(["compile", "--env", "production", "--as", "ops", "--reseal"], home: admin).status == 0)
             _ = try git(deployment, ["commit", "-qam", "re-seal \(round)"])
         }
         let check = try deployment.secretc(["check", "--base", "main"])
@@ -92,7 +92,7 @@ struct RollbackCommandTests {
         let deployment = try repositoryWithARotation()
         _ = try git(deployment, ["checkout", "-q", "-b", "stale", "main~1"])
         let compile = try deployment.secretc(
-            ["compile", "--env", "production", "--as", "ops"], home: try deployment.home(["ops", "runtime-production"]))
+            ["compile", "--env", "production", "--as", "ops", "--reseal"], home: try deployment.home(["ops", "runtime-production"]))
         #expect(compile.status == 0, "\(compile.stderrText)")
         _ = try git(deployment, ["commit", "-qam", "re-seal"])
         let check = try deployment.secretc(["check", "--base", "main"])
@@ -113,7 +113,7 @@ struct RollbackCommandTests {
         let deployment = try repositoryWithARotation()
         // main: a re-seal, then alice rotates again.
         let admin = try deployment.home(["ops", "runtime-production"])
-        #expect(try deployment.secretc(["compile", "--env", "production", "--as", "ops"], home: admin).status == 0)
+        #expect(try deployment.secretc(["compile", "--env", "production", "--as", "ops", "--reseal"], home: admin).status == 0)
         _ = try git(deployment, ["commit", "-qam", "re-seal"])
         #expect(try deployment.secretc(
             ["set", "github", "--user", "alice", "--env", "production", "TOKEN=github_pat_EXAMPLE_alice_rotated_2222"],
@@ -185,7 +185,7 @@ struct RollbackCommandTests {
         #expect(write.stderrText.contains("an admin re-seals the bundle"), "\(write.stderrText)")
         #expect(try deployment.bundle() == before)
         let compile = try deployment.secretc(
-            ["compile", "--env", "production", "--as", "ops"], home: try deployment.home(["ops", "runtime-production"]))
+            ["compile", "--env", "production", "--as", "ops", "--reseal"], home: try deployment.home(["ops", "runtime-production"]))
         #expect(compile.status == 0, "\(compile.stderrText)")
         #expect(try deployment.secretc(["check"]).status == 0)
     }
@@ -251,7 +251,7 @@ struct RollbackCommandTests {
         // An admin's re-seal of the trusted bundle, with a later write, extends it.
         _ = try git(deployment, ["checkout", "-q", "main", "--", "secrets/production.bundle"])
         let admin = try deployment.home(["ops", "runtime-production"])
-        #expect(try deployment.secretc(["compile", "--env", "production", "--as", "ops"], home: admin).status == 0)
+        #expect(try deployment.secretc(["compile", "--env", "production", "--as", "ops", "--reseal"], home: admin).status == 0)
         #expect(try deployment.secretc(["set", "github", "--env", "production", "APP_ID=42"], home: admin).status == 0)
         let resealed = try deployment.secretc(["exec", "--env", "production", "--state", state, "--", "/bin/true"], home: runtime)
         #expect(resealed.status == 0, "\(resealed.stderrText)")

@@ -159,7 +159,7 @@ struct CauseTests {
         let deployment = try ExampleDeployment()
         let empty = try deployment.home([])
         let set = try deployment.secretc(["set", "github", "--env", "production", "APP_ID=1"], home: empty)
-        let compile = try deployment.secretc(["compile", "--env", "production"], home: empty)
+        let compile = try deployment.secretc(["compile", "--env", "production", "--reseal"], home: empty)
         for result in [set, compile] {
             #expect(result.status == 1)
             #expect(result.stderrText.contains("secretc: hint: import the secret key of one of ops into GNUPGHOME=\(empty.path)"),

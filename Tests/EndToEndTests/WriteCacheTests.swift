@@ -105,7 +105,7 @@ struct WriteCacheTests {
         // The new pattern applies (after a compile, as for any manifest change);
         // values written before it are re-sealed, each named in a warning.
         let both = try deployment.home(["ops", "runtime-production"])
-        let compile = try deployment.secretc(["compile", "--env", "production"], home: both)
+        let compile = try deployment.secretc(["compile", "--env", "production", "--reseal"], home: both)
         #expect(compile.status == 0)
         #expect(compile.stderrText.contains("the value of alice/shopify/STORE_DOMAIN does not match its manifest's pattern"))
         #expect(!compile.stderrText.contains("alice-example"))
@@ -114,7 +114,7 @@ struct WriteCacheTests {
         #expect(refused.status == 1)
         #expect(refused.stderrText.contains("does not match its pattern ^[a-z]+\\.example$"))
         try original.write(to: deployment.scratch.url.appendingPathComponent(manifest))
-        #expect(try deployment.secretc(["compile", "--env", "production"], home: both).status == 0)
+        #expect(try deployment.secretc(["compile", "--env", "production", "--reseal"], home: both).status == 0)
         #expect(try deployment.secretc(["set", "github", "--env", "production", "APP_ID=2"], home: ops).status == 0)
         #expect(try cachedWriter(deployment, ops) != nil)
 
@@ -271,7 +271,7 @@ struct WriteCacheTests {
         let deployment = try ExampleDeployment()
         let both = try deployment.home(["ops", "runtime-production"])
         #expect(try cachedWriter(deployment, both) == nil)
-        #expect(try deployment.secretc(["compile", "--env", "production"], home: both).status == 0)
+        #expect(try deployment.secretc(["compile", "--env", "production", "--reseal"], home: both).status == 0)
         let writer = try #require(try cachedWriter(deployment, both))
         #expect(try writer.write(.upsert([("APP_ID", SecureBytes("7"))]), plugin: "github", user: nil, as: "ops") != nil)
         #expect(try deployment.secretc(["check"]).status == 0)

@@ -50,6 +50,15 @@ struct ExecCommandTests {
             home: empty, environment: ["SECRETC_GPG_KEY": armored, "SECRETC_TRUSTED_ADMINS": Self.admin])
         #expect(result.status == 0, "\(result.stderrText)")
         #expect(result.stdoutText == "STRIPE_SECRET_KEY=sk_live_EXAMPLEexample0000\nSECRETC_GPG_KEY unset\n")
+
+        // The operator holding only the bundle: `get` takes the same key, from
+        // a folder without declarations and an empty GnuPG home.
+        let get = try Secretc.run(
+            ["get", "--bundle", bundle, "--env", "production", "stripe", "SECRET_KEY", "--user", "bob"],
+            in: deployment.scratch.url.path,
+            environment: ["GNUPGHOME": empty.path, "SECRETC_GPG_KEY": armored, "SECRETC_TRUSTED_ADMINS": Self.admin])
+        #expect(get.status == 0, "\(get.stderrText)")
+        #expect(get.stdoutText == "sk_live_EXAMPLEexample0000")
     }
 
     /// Fail small: alice signs a value that fails its manifest pattern (as a

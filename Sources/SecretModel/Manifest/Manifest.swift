@@ -13,8 +13,16 @@ public struct Manifest: Sendable {
 }
 
 /// One entry of a manifest's `secrets`: the seeds' `key`, `label`,
-/// `placeholder`, `help`, plus `required`, `pattern`, `env`, `scopes`.
+/// `placeholder`, `help`, plus `required`, `pattern`, `env`, `scopes`, `owner`.
 public struct SecretSpec: Sendable {
+    /// Whose slots may hold a key: `owner` in a manifest.
+    public enum Owner: String, Sendable {
+        /// Only users' slots (a personal token): a deployment-wide slot leaves it out.
+        case user
+        /// Only the deployment-wide slot (an app installation's id).
+        case deployment
+    }
+
     public var key: Located<String>
     public var label: String
     public var placeholder: String?
@@ -27,6 +35,17 @@ public struct SecretSpec: Sendable {
     public var env: Located<String>?
     /// Services that may read this key by default.
     public var scopes: [String]?
+    /// Whose slots may hold it; nil: both.
+    public var owner: Owner? = nil
+
+    /// True when a slot of `user` (nil: deployment-wide) may hold this key.
+    public func allows(user: String?) -> Bool {
+        switch owner {
+        case nil: true
+        case .user: user != nil
+        case .deployment: user == nil
+        }
+    }
 
     /// `env`, else the documented default derived from slug and key.
     public func environmentVariable(plugin: String) -> String {

@@ -10,7 +10,7 @@ struct ManifestParser {
     /// Fields secretc reads at the top level. Others are allowed (a manifest
     /// belongs to its plugin and may carry more) but warned about.
     static let topLevelFields = ["slug", "name", "secrets", "version", "description", "author", "homepage", "icon"]
-    static let secretFields = ["key", "label", "placeholder", "help", "required", "pattern", "env", "scopes"]
+    static let secretFields = ["key", "label", "placeholder", "help", "required", "pattern", "env", "scopes", "owner"]
 
     /// Set for a manifest whose bytes are known to have passed this parser
     /// without errors before (the write cache's record): the checks that
@@ -103,6 +103,15 @@ struct ManifestParser {
                         .invalidInput,
                         "invalid environment variable name '\(env.value)': use \(NameKind.environmentVariable.rule)",
                         at: env.location)
+                }
+            }
+            if let node = fields["owner"]?.value, let owner = reader.string(node, "'owner'") {
+                if let value = SecretSpec.Owner(rawValue: owner.value) {
+                    spec.owner = value
+                } else {
+                    reader.log.error(
+                        .invalidInput, "invalid owner '\(owner.value)' of \(what): use \"user\" or \"deployment\"",
+                        at: owner.location)
                 }
             }
             if let node = fields["scopes"]?.value, let scopes = reader.strings(node, "'scopes'") {

@@ -244,10 +244,13 @@ public struct ProjectValidator {
             if entry.environments == nil { environments = environmentNames }
             guard let manifest = manifests[plugin] else { continue }  // its problem is reported at the manifest
 
-            let keys = entry.keys ?? manifest.secrets.map { SlotKeyDeclaration(key: $0.key, metadata: .init()) }
+            // Every key the manifest declares for this kind of owner, unless the entry names them.
+            let keys = entry.keys ?? manifest.secrets.filter { $0.allows(user: entry.user?.value) }
+                .map { SlotKeyDeclaration(key: $0.key, metadata: .init()) }
             if entry.keys != nil {
                 let named = Set(keys.map(\.key.value))
-                for secret in manifest.secrets where secret.required && !named.contains(secret.key.value) {
+                for secret in manifest.secrets
+                where secret.required && secret.allows(user: entry.user?.value) && !named.contains(secret.key.value) {
                     log.warning(
                         .incomplete,
                         "required key '\(secret.key.value)' of plugin '\(plugin)' is not declared for \(ownerName(entry))",
@@ -261,6 +264,15 @@ public struct ProjectValidator {
                         .notFound,
                         "plugin '\(plugin)' declares no secret '\(slotKey.key.value)'"
                             + Suggestion.hint(for: slotKey.key.value, in: manifest.secrets.map(\.key.value)),
+                        at: slotKey.key.location)
+                    continue
+                }
+                if let owner = manifest.secrets[keyIndex].owner, !manifest.secrets[keyIndex].allows(user: entry.user?.value) {
+                    log.error(
+                        .invalidInput,
+                        "secret '\(slotKey.key.value)' of plugin '\(plugin)' is "
+                            + (owner == .user ? "per user only" : "deployment-wide only")
+                            + " (its manifest says \"owner\": \"\(owner.rawValue)\"), not for \(ownerName(entry))",
                         at: slotKey.key.location)
                     continue
                 }

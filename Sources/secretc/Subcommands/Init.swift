@@ -45,7 +45,10 @@ struct Init: ParsableCommand {
                 hints: ["use `secretc init --generate-key NAME` to add a key to an existing project"])
         }
         if !exists { try scaffold(root) }
-        for name in generateKeys { try generate(name, in: root) }
+        for name in generateKeys {
+            let recipient = try generate(name, in: root)
+            if exists { try register(name, in: config, recipient: recipient) }
+        }
         if !exists {
             let missing = ([admin] + environmentNames.map { "runtime-\($0)" }).filter { !generateKeys.contains($0) }
             Console.out("next: run `secretc check`")
@@ -67,7 +70,10 @@ struct Init: ParsableCommand {
             + "git config merge.secretc.driver \"secretc merge-bundles %O %A %B\"\n")
     }
 
-    private func generate(_ name: String, in root: URL) throws {
+    /// Generates the key pair and writes its public half; true when the
+    /// declarations name it as an environment's recipient (a service's key).
+    @discardableResult
+    private func generate(_ name: String, in root: URL) throws -> Bool {
         let destination = root.appendingPathComponent("keys/\(name).asc")
         if FileManager.default.fileExists(atPath: destination.path) {
             throw CLIFailure(message: "\(SourceFile.displayPath(for: destination)) already exists; not replacing a key")
@@ -84,13 +90,87 @@ struct Init: ParsableCommand {
         }
         try write(armored, to: root, "keys/\(name).asc")
         let home = ProcessInfo.processInfo.environment["GNUPGHOME"] ?? "~/.gnupg"
+        let recipient = declarations(root.appendingPathComponent(Project.configName)).map { declared in
+            declared.environments.contains { $0.recipients?.contains { $0.value == name } == true }
+        } ?? name.hasPrefix("runtime-")
+        // Only a service's key leaves the GnuPG home: a person's stays there.
+        let service = recipient
+            ? "\n  for the service: gpg --armor --export-secret-keys \(key.fingerprint), into its secret store "
+                + "(SECRETC_GPG_KEY), never into the repository"
+            : ""
         Console.out("""
             generated key '\(name)' \(key.fingerprint)
               public half:  \(SourceFile.displayPath(for: destination)) (commit it)
-              secret half:  in the GnuPG home \(home), not in the repository
-              for a service: gpg --armor --export-secret-keys \(key.fingerprint)  (into SECRETC_GPG_KEY)
+              secret half:  in the GnuPG home \(home), not in the repository\(service)
 
             """)
+        return recipient
+    }
+
+    private func declarations(_ config: URL) -> Declarations? {
+        guard let text = try? String(contentsOf: config, encoding: .utf8) else { return nil }
+        return Declarations.parse(SourceFile(url: config, text: text))
+    }
+
+    /// Adds `NAME: keys/NAME.asc` to the `keys:` block of an existing
+    /// secretc.yaml (keeping every other line and comment), or prints the
+    /// line to add when the block is not one entry per line; then says what
+    /// comes next for that kind of principal.
+    private func register(_ name: String, in config: URL, recipient: Bool) throws {
+        let display = SourceFile.displayPath(for: config)
+        let entry = "\(name): keys/\(name).asc"
+        guard let declared = declarations(config), var text = try? String(contentsOf: config, encoding: .utf8) else {
+            Console.out("next: add `\(entry)` under keys: in \(display)\n")
+            return
+        }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if declared.keys.contains(where: { $0.name.value == name }) {
+            Console.note("\(display) already names key '\(name)'")
+        } else if let last = declared.keys.max(by: { $0.name.location.line < $1.name.location.line }),
+                  last.name.location.line <= lines.count,
+                  lines[last.name.location.line - 1].drop { $0 == " " }.hasPrefix("\(last.name.value):")
+        {
+            // After the last entry and any line indented under it.
+            let indent = last.name.location.column - 1
+            var index = last.name.location.line
+            while index < lines.count, lines[index].prefix { $0 == " " }.count > indent,
+                  !lines[index].allSatisfy({ $0 == " " }) { index += 1 }
+            lines.insert(String(repeating: " ", count: indent) + entry, at: index)
+            text = lines.joined(separator: "\n")
+            do {
+                try Data(text.utf8).write(to: config, options: .atomic)
+            } catch {
+                throw CLIFailure(message: "cannot update \(display): \(error.localizedDescription)")
+            }
+            Console.out("added `\(entry)` to keys: in \(display)\n")
+        } else {
+            Console.out("next: add `\(entry)` under keys: in \(display)\n")
+        }
+        Console.out(nextStep(for: name, declared, recipient: recipient) + "\n")
+    }
+
+    /// What a new key is for, as the declarations use it (or could).
+    private func nextStep(for name: String, _ declared: Declarations, recipient: Bool) -> String {
+        if declared.admins.contains(where: { $0.value == name }) {
+            return "next: '\(name)' is an admin: it signs policies (`secretc compile --as \(name)`) and may write any slot"
+        }
+        if recipient {
+            let environments = declared.environments.filter { $0.recipients?.contains { $0.value == name } == true }
+                .map(\.name.value)
+            let which = environments.isEmpty ? "E" : environments.joined(separator: ", ")
+            return "next: '\(name)' reads the bundle of \(which) at boot: an admin re-seals it to the new recipient "
+                + "(`secretc compile --env \(environments.first ?? "E")`, with a current recipient's key)"
+        }
+        if let user = declared.users.first(where: { $0.key?.value == name }) {
+            return "next: user \(user.id.value) writes with it: an admin re-signs the policy (`secretc compile`, "
+                + "an admin's key only); then \(user.id.value) runs `secretc set PLUGIN --user \(user.id.value) KEY`"
+        }
+        if let user = declared.users.first(where: { $0.id.value == name }) {
+            return "next: give user \(user.id.value) the key: `\(user.id.value): { key: \(name) }` under users:, "
+                + "then an admin re-signs the policy (`secretc compile`, an admin's key only)"
+        }
+        return "next: name '\(name)' in \(Project.configName): as a user's key (`users: ID: { key: \(name) }`), under "
+            + "admins:, or in an environment's recipients:; then an admin runs `secretc compile`"
     }
 
     private func write(_ text: String, to root: URL, _ relative: String) throws {

@@ -25,6 +25,8 @@ public struct BundleVerifier {
         public var epochs: [String: Epoch]
         /// Slot → the epoch holding its latest claim (for who wrote it, and when).
         public var latestWriter: LatestWriters
+        /// When the policy was signed: its signature's own creation time (seconds since 1970).
+        public var policySignedAt: Int = 0
     }
 
     /// Slot → the epoch holding its latest claim, kept as indexes so that a
@@ -55,17 +57,18 @@ public struct BundleVerifier {
         if !(upgrading && bundle.formatVersion == 1) { try History.requireCurrentVersion(bundle) }
         let checker = try SignatureChecker(bundle)
         defer { checker.close() }
-        try verifyPolicy(bundle, payload: SignedData(bundle.policyPayload()), checker)
+        let policy = try verifyPolicy(bundle, payload: SignedData(bundle.policyPayload()), checker)
         let epochs = try verifyEpochs(bundle, checker)
         if bundle.formatVersion != 1 { try History.check(bundle, bundle.epochs, admins: Set(bundle.admins)) }
         let latest = try checkClaims(bundle)
-        return Verified(bundle: bundle, epochs: epochs, latestWriter: latest)
+        return Verified(bundle: bundle, epochs: epochs, latestWriter: latest, policySignedAt: policy.timestamp)
     }
 
     /// Step 4: the policy is signed by a pinned admin listed in the bundle.
     /// - Parameter bundle: its header lines are what is read.
+    @discardableResult
     func verifyPolicy(_ bundle: SecretBundle, payload: @autoclosure () -> SignedData, _ checker: SignatureChecker)
-        throws(BundleSealError)
+        throws(BundleSealError) -> SignatureCheck
     {
         guard let policy = bundle.policy else { throw .untrustedPolicy("the policy is not signed") }
         guard trustedAdmins.contains(policy.signer) else {
@@ -74,7 +77,7 @@ public struct BundleVerifier {
         guard bundle.admins.contains(policy.signer) else {
             throw .untrustedPolicy("signed by \(policy.signer), which the policy does not list as an admin")
         }
-        try requireGood(signature: policy.signature, over: payload(), by: policy.signer, checker) {
+        return try requireGood(signature: policy.signature, over: payload(), by: policy.signer, checker) {
             .untrustedPolicy($0)
         }
     }

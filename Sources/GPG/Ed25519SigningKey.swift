@@ -126,7 +126,7 @@ public struct Ed25519SigningKey: Sendable {
         // The unhashed area and the MPIs' encoding are not signed: a changed
         // byte there must not leave a good signature (see SignatureForm).
         guard SignatureForm.isCanonicalForm(ofCheckedSignature: bytes) else {
-            return result(.error("the signature is not in canonical form (altered unsigned bytes)"))
+            return result(.error("the signature is not in canonical form (altered bytes?)"))
         }
         guard signature.created >= created else { return result(.error("the signature predates its key")) }
         let moment = Int(now.timeIntervalSince1970)

@@ -50,6 +50,17 @@ public struct KeyFile: Sendable, Hashable {
         self.primaryKeyCount = count
     }
 
+    /// The first user id of the first key in `bytes` (armored or binary), for display.
+    public static func firstUserID(_ bytes: [UInt8]) -> String? {
+        guard let packets = try? binary(from: bytes) else { return nil }
+        var offset = 0
+        while offset < packets.count, let packet = try? PacketHeader(in: packets, at: offset) {
+            if packet.tag == 13 { return String(decoding: packets[packet.bodyStart..<packet.end], as: UTF8.self) }
+            offset = packet.end
+        }
+        return nil
+    }
+
     /// The packet bytes: every armored block decoded and joined, or `bytes` as they are.
     public static func binary(from bytes: [UInt8]) throws -> [UInt8] {
         guard let first = bytes.first else { throw GPGError.invalidData("the file is empty") }

@@ -74,6 +74,26 @@ public struct BaseRevision: Sendable {
     }
 
     /// git's standard output, or nil when it fails (or is not installed).
+    /// Every committed version of `file` reachable from `HEAD`, oldest
+    /// first, with its commit (at most `limit`); empty outside a repository.
+    public static func history(of file: URL, limit: Int = 10_000) -> [(AuditEntry.Commit, [UInt8])] {
+        let folder = file.deletingLastPathComponent().path
+        guard let output = git(
+                  ["log", "--max-count=\(limit)", "--format=%H%x09%an <%ae>%x09%aI", "--", file.lastPathComponent], in: folder),
+              let prefixBytes = git(["rev-parse", "--show-prefix"], in: folder),
+              let prefix = String(bytes: prefixBytes, encoding: .utf8)?.trimmingCharacters(in: .newlines)
+        else { return [] }
+        var versions: [(AuditEntry.Commit, [UInt8])] = []
+        for line in String(decoding: output, as: UTF8.self).split(separator: "\n").reversed() {
+            let fields = line.split(separator: "\t", maxSplits: 2).map(String.init)
+            guard fields.count == 3,
+                  let bytes = git(["cat-file", "blob", "\(fields[0]):\(prefix)\(file.lastPathComponent)"], in: folder)
+            else { continue }  // the commit deleted the file
+            versions.append((AuditEntry.Commit(hash: fields[0], author: fields[1], date: fields[2]), bytes))
+        }
+        return versions
+    }
+
     static func git(_ arguments: [String], in directory: String) -> [UInt8]? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")

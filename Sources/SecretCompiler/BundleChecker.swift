@@ -38,22 +38,27 @@ public struct BundleChecker {
         return result
     }
 
-    /// `.gitattributes` naming the `secretc` merge driver in a clone where
-    /// git does not know it: git would then merge bundles as text.
+    /// `.gitattributes` naming the `secretc` merge driver or diff textconv
+    /// in a clone where git does not know it: git would then merge bundles
+    /// as text, or show their diffs as base64.
     private func checkMergeDriver(into result: inout Result) {
         let root = project.declarations.file.url.deletingLastPathComponent()
         let attributes = root.appendingPathComponent(".gitattributes")
-        guard let text = try? String(contentsOf: attributes, encoding: .utf8),
-              let number = text.split(separator: "\n", omittingEmptySubsequences: false)
-                .firstIndex(where: { $0.contains("merge=secretc") }),
-              BaseRevision.git(["rev-parse", "--is-inside-work-tree"], in: root.path) != nil,
-              BaseRevision.git(["config", "--get", "merge.secretc.driver"], in: root.path) == nil
-        else { return }
-        result.log.warning(
-            .notFound,
-            "this names the merge driver 'secretc', which git does not know in this clone, so bundles merge as text; "
-                + "run: git config merge.secretc.driver \"secretc merge-bundles %O %A %B\"",
-            at: SourceLocation(file: SourceFile.displayPath(for: attributes), line: number + 1, column: 1))
+        guard let text = try? String(contentsOf: attributes, encoding: .utf8) else { return }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let named = [
+            ("merge=secretc", "merge.secretc.driver", "the merge driver 'secretc'", "bundles merge as text"),
+            ("diff=secretc", "diff.secretc.textconv", "the diff textconv 'secretc'", "`git diff` shows bundles as base64"),
+        ].compactMap { attribute, key, what, effect in
+            lines.firstIndex { $0.split(separator: " ").contains(Substring(attribute)) }.map { ($0, key, what, effect) }
+        }
+        guard !named.isEmpty, BaseRevision.git(["rev-parse", "--is-inside-work-tree"], in: root.path) != nil else { return }
+        for (number, key, what, effect) in named where BaseRevision.git(["config", "--get", key], in: root.path) == nil {
+            result.log.warning(
+                .notFound,
+                "this names \(what), which git does not know in this clone, so \(effect); run: secretc init --git",
+                at: SourceLocation(file: SourceFile.displayPath(for: attributes), line: number + 1, column: 1))
+        }
     }
 
     /// The rollback rule for every bundle the base revision's declarations

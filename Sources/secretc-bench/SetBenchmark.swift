@@ -35,7 +35,7 @@ struct SetBenchmark: ParsableCommand {
         var compileTimes: [Double] = []
         for _ in 0..<max(1, runs / 2) {
             compileTimes.append(try Clock.time {
-                guard try runQuietly(secretcExecutable, ["compile", "--config", config.path, "--env", "production"]) == 0
+                guard try runQuietly(secretcExecutable, ["compile", "--reseal", "--config", config.path, "--env", "production"]) == 0
                 else { throw BenchFailure("secretc compile failed") }
             })
         }

@@ -13,7 +13,7 @@ struct SecretC: ParsableCommand {
             Exit status: 0 on success, 1 when problems were found, 2 on usage errors.
             """,
         version: "0.1.0",
-        subcommands: [Check.self, Status.self, Log.self, Show.self, Init.self, Set_.self, Unset.self, Import.self, Compile.self, Get.self, Exec.self, MergeBundles.self]
+        subcommands: [Check.self, Status.self, Log.self, Show.self, Init.self, Set_.self, Unset.self, Import.self, Compile.self, Get.self, Exec.self, Guard.self, MergeBundles.self]
     )
 
     /// Runs a command and maps every failure onto the documented exit codes:

@@ -15,7 +15,7 @@ struct Compile: ParsableCommand {
 
     @OptionGroup var options: BundleOptions
 
-    @Option(name: .customLong("as"), help: "The admin key name to sign with.")
+    @Option(name: .customLong("as"), help: "The admin key name to sign with.", completion: Completions.signers)
     var signer: String?
 
     @Flag(help: "Re-seal every value even when re-signing the policy would do (needs a recipient's secret key).")

@@ -33,10 +33,10 @@ struct Exec: ParsableCommand {
 
     @OptionGroup var project: ProjectOptions
 
-    @Option(help: "The environment (may be left out when only one is declared).")
+    @Option(help: "The environment (may be left out when only one is declared).", completion: Completions.environments)
     var env: String?
 
-    @Option(help: "Also pass this user's own values.")
+    @Option(help: "Also pass this user's own values.", completion: Completions.users)
     var user: String?
 
     @Option(help: "Serve only slots whose scopes include this one (or that have none).")

@@ -17,16 +17,16 @@ struct Get: ParsableCommand {
 
     @OptionGroup var project: ProjectOptions
 
-    @Option(help: "The environment (may be left out when only one is declared).")
+    @Option(help: "The environment (may be left out when only one is declared).", completion: Completions.environments)
     var env: String?
 
-    @Argument(help: "The plugin slug.")
+    @Argument(help: "The plugin slug.", completion: Completions.plugins)
     var plugin: String
 
-    @Argument(help: "The secret key.")
+    @Argument(help: "The secret key.", completion: Completions.keys)
     var key: String
 
-    @Option(help: "Whose slot (default: deployment-wide).")
+    @Option(help: "Whose slot (default: deployment-wide).", completion: Completions.users)
     var user: String?
 
     @Option(help: "Read this bundle file without any declarations (needs --env).")

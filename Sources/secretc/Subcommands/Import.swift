@@ -15,16 +15,16 @@ struct Import: ParsableCommand {
 struct ImportOptions: ParsableArguments {
     @OptionGroup var options: BundleOptions
 
-    @Argument(help: "The file to import.")
+    @Argument(help: "The file to import.", completion: .file())
     var file: String
 
-    @Option(help: "The plugin whose secrets the file's keys are.")
+    @Option(help: "The plugin whose secrets the file's keys are.", completion: Completions.plugins)
     var plugin: String
 
-    @Option(help: "Whose slots (default: deployment-wide).")
+    @Option(help: "Whose slots (default: deployment-wide).", completion: Completions.users)
     var user: String?
 
-    @Option(name: .customLong("as"), help: "The key name to sign with (default: the user's own key, else an admin's).")
+    @Option(name: .customLong("as"), help: "The key name to sign with (default: the user's own key, else an admin's).", completion: Completions.signers)
     var signer: String?
 
     /// One value read from the file, and where (for messages that never show it).
@@ -87,7 +87,7 @@ struct ImportDotEnv: ParsableCommand {
         guard var bytes = FileManager.default.contents(atPath: target.file).map(Array.init) else {
             throw CLIFailure(message: "cannot read \(target.file)")
         }
-        defer { bytes.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        defer { bytes.withUnsafeMutableBytes(wipe) }
         let parsed: DotEnv
         do {
             parsed = try DotEnv(parsing: bytes)
@@ -98,8 +98,10 @@ struct ImportDotEnv: ParsableCommand {
         var values = parsed.entries.map {
             ImportOptions.Value(key: $0.key, bytes: $0.value, location: "\(target.file):\($0.line):\($0.column)")
         }
-        defer { for index in values.indices { values[index].bytes.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } } }
+        defer { for index in values.indices { values[index].bytes.withUnsafeMutableBytes(wipe) } }
         Console.out(try target.write(values))
+        // `secretc guard` (the pre-commit hook) refuses this file, or a copy, from now on.
+        ImportRecord.record(URL(fileURLWithPath: target.file), bytes: bytes)
         Console.note("hint: the values are in the bundle now; delete the plaintext file: shred -u \(target.file)")
     }
 }
@@ -118,7 +120,7 @@ struct ImportSOPS: ParsableCommand {
 
     func run() throws {
         var output = try decrypt()
-        defer { output.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        defer { output.withUnsafeMutableBytes(wipe) }
         guard let tree = try? JSONDecoder().decode([String: Scalar].self, from: Data(output)) else {
             throw CLIFailure(message: "sops did not decrypt \(target.file) to a mapping of keys")
         }

@@ -18,13 +18,13 @@ struct Log: ParsableCommand {
 
     @OptionGroup var project: ProjectOptions
 
-    @Option(help: "Only this environment.")
+    @Option(help: "Only this environment.", completion: Completions.environments)
     var env: String?
 
-    @Option(help: "Only writes to this user's slots ('-' for deployment-wide slots).")
+    @Option(help: "Only writes to this user's slots ('-' for deployment-wide slots).", completion: Completions.users)
     var user: String?
 
-    @Option(help: "Only writes to this plugin's slots.")
+    @Option(help: "Only writes to this plugin's slots.", completion: Completions.plugins)
     var plugin: String?
 
     @Option(help: "Output format: text or json.")

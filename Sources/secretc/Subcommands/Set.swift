@@ -24,7 +24,7 @@ struct Set_: ParsableCommand {
 
     @OptionGroup var owner: OwnerOptions
 
-    @Argument(help: "KEY=VALUE, KEY=@PATH or KEY.")
+    @Argument(help: "KEY=VALUE, KEY=@PATH or KEY.", completion: Completions.assignments)
     var assignments: [String]
 
     func validate() throws {

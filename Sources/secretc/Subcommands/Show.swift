@@ -17,7 +17,7 @@ struct Show: ParsableCommand {
             admins, for display only: `secretc check` verifies against the declarations.
             """)
 
-    @Argument(help: "The bundle file.")
+    @Argument(help: "The bundle file.", completion: .file(extensions: ["bundle"]))
     var file: String
 
     func run() throws {

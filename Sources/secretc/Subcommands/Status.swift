@@ -14,13 +14,13 @@ struct Status: ParsableCommand {
 
     @OptionGroup var project: ProjectOptions
 
-    @Option(help: "Only this environment.")
+    @Option(help: "Only this environment.", completion: Completions.environments)
     var env: String?
 
-    @Option(help: "Only this user's slots ('-' for deployment-wide slots).")
+    @Option(help: "Only this user's slots ('-' for deployment-wide slots).", completion: Completions.users)
     var user: String?
 
-    @Option(help: "Only this plugin.")
+    @Option(help: "Only this plugin.", completion: Completions.plugins)
     var plugin: String?
 
     @Option(help: "Output format: text or json.")

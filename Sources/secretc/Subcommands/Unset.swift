@@ -11,7 +11,7 @@ struct Unset: ParsableCommand {
 
     @OptionGroup var owner: OwnerOptions
 
-    @Argument(help: "The keys to delete (default: all of them).")
+    @Argument(help: "The keys to delete (default: all of them).", completion: Completions.keys)
     var keys: [String] = []
 
     func run() throws {

@@ -8,7 +8,7 @@ import SecretModel
 struct BundleOptions: ParsableArguments {
     @OptionGroup var project: ProjectOptions
 
-    @Option(help: "The environment (may be left out when only one is declared).")
+    @Option(help: "The environment (may be left out when only one is declared).", completion: Completions.environments)
     var env: String?
 
     private var passphrase: String? { LaunchEnvironment.passphrase }

@@ -5,7 +5,8 @@ import SecretModel
 /// `--config PATH`, shared by every command that reads a project.
 struct ProjectOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "The declarations file (default: secretc.yaml here or in the nearest folder above).", valueName: "path"))
+        "The declarations file (default: secretc.yaml here or in the nearest folder above).", valueName: "path"),
+        completion: .file(extensions: ["yaml", "yml"]))
     var config: String?
 
     /// The declarations file to read.

@@ -78,6 +78,7 @@ extension Compiler {
     ) throws(CompilerError) -> CompileReport {
         try file.withLock { () throws(CompilerError) -> CompileReport in
             var bundle = try EnvironmentPolicy.skeleton(project, environment)
+            progress?("verifying \(file.displayPath)")
             let existing = try verifiedBundle(upgrading: true)
             let (action, reasons) = existing.map { plan($0.bundle, bundle, mode) } ?? (.created, [])
             if action == .upToDate {
@@ -95,6 +96,7 @@ extension Compiler {
             var dropped: [String] = []
             var unmatched: [String] = []
             if let existing, existing.bundle.slots.contains(where: { $0.value != nil }) {
+                progress?("reading the values of \(file.displayPath)")
                 let opened = try open(
                     existing, with: context, purpose: "re-sealing \(file.displayPath) needs a recipient's secret key to read its values")
                 let declared = Set(bundle.slots.map(\.slot))
@@ -132,6 +134,7 @@ extension Compiler {
                 let changes = values.isEmpty
                     ? deletable.map { EpochSealer.Change(slot: $0, value: nil) }
                     : values.sorted { $0.key < $1.key }.map { EpochSealer.Change(slot: $0.key, value: $0.value) }
+                progress?("sealing \(changes.count) values")
                 do throws(BundleSealError) {
                     // A checkpoint replaces every epoch: it is dated now, even
                     // when one of them was dated ahead (which it thus repairs).
@@ -144,6 +147,7 @@ extension Compiler {
                     throw .seal(error, bundle: file.displayPath)
                 }
             }
+            progress?("writing \(file.displayPath)")
             let bytes = bundle.serialized()
             let identity = try file.replace(with: bytes, spare: cache?.spare(for: file.url))
             // Made from the declarations and signed here: the next write need not verify it again.
@@ -167,6 +171,7 @@ extension Compiler {
         bundle.epochs = existing.epochs
         let values = Dictionary(existing.slots.map { ($0.slot, $0.value) }, uniquingKeysWith: { a, _ in a })
         for index in bundle.slots.indices { bundle.slots[index].value = values[bundle.slots[index].slot] ?? nil }
+        progress?("signing the policy of \(file.displayPath)")
         do throws(BundleSealError) {
             try PolicySigner.sign(&bundle, as: admin.fingerprint, with: context)
             _ = try BundleVerifier(trustedAdmins: declaredAdmins).verify(bundle)
@@ -180,7 +185,6 @@ extension Compiler {
             action: .resigned, values: bundle.slots.count { $0.value != nil }, dropped: [], changedPatterns: changedPatterns,
             signer: admin.name)
     }
-
 
     /// The admin that signs: the named one, or the first whose secret key is here.
     func adminSigner(_ name: String?, _ context: Context) throws(CompilerError) -> (fingerprint: String, name: String) {

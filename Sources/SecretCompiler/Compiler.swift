@@ -17,6 +17,8 @@ public struct Compiler {
     public var passphrase: String?
     /// Where writes record verified states, to skip loading and verifying next time.
     public var cache: WriteCache?
+    /// Told what long work is doing ("sealing 100000 values"), for a terminal's progress line.
+    public var progress: ((String) -> Void)?
 
     /// - Parameter environment: may be nil when the project declares exactly one.
     public init(project: Project, environment: String?, home: String? = nil, passphrase: String? = nil)

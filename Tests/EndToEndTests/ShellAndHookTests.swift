@@ -152,3 +152,43 @@ struct ShellAndHookTests {
         #expect(check.status == 0, "\(check.stdoutText)\(check.stderrText)")
     }
 }
+
+/// Long work says what it is doing on a terminal (a pseudo-terminal from
+/// `script` here), and prints nothing extra anywhere else.
+@Suite("progress on a terminal end to end")
+struct ProgressTests {
+    private func onTerminal(_ arguments: [String], in deployment: ExampleDeployment, home: TemporaryGPGHome? = nil,
+                            delay: String) throws -> ProcessResult {
+        let command = ([Secretc.executable] + arguments).joined(separator: " ")
+        var environment = ["SECRETC_PROGRESS_DELAY": delay, "TERM": "xterm"]
+        if let home { environment["GNUPGHOME"] = home.path }
+        return try runInScript(command, deployment, environment)
+    }
+
+    private func runInScript(_ command: String, _ deployment: ExampleDeployment, _ extra: [String: String]) throws -> ProcessResult {
+        var environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
+                           "SECRETC_CACHE_DIR": "", "SECRETC_TRUSTED_ADMINS": "B10C30114A7A5CE22215A9196B7A4E014FFA39D1"]
+        environment.merge(extra) { _, given in given }
+        return try run("/usr/bin/script", ["-qec", command, "/dev/null"], environment: environment, directory: deployment.root.path)
+    }
+
+    @Test func checkAndCompileShowPhasesOnATerminalOnly() throws {
+        let deployment = try ExampleDeployment()
+        let check = try onTerminal(["check"], in: deployment, delay: "0")
+        #expect(check.stdoutText.contains("\r\u{1B}[Ksecretc: reading the declarations…"), "\(check.stdoutText)")
+        #expect(check.stdoutText.contains("\r\u{1B}[Ksecretc: verifying the bundles of 22 slots…\r\u{1B}[K"),
+                "the line is erased before the report")
+        let ops = try deployment.home(["ops", "runtime-production"])
+        let compile = try onTerminal(["compile", "--reseal", "--env", "production"], in: deployment, home: ops, delay: "0")
+        #expect(compile.stdoutText.contains("secretc: sealing "), "\(compile.stdoutText)")
+        #expect(compile.stdoutText.contains("\r\u{1B}[Kre-sealed secrets/production.bundle:"), "\(compile.stdoutText)")
+        // Quick work under the default delay: no progress line at all.
+        let quick = try onTerminal(["check"], in: deployment, delay: "5")
+        #expect(!quick.stdoutText.contains("reading the declarations"), "\(quick.stdoutText)")
+        // Not a terminal: standard error holds nothing extra.
+        let piped = try deployment.secretc(["compile", "--reseal", "--env", "production"], home: ops,
+                                           environment: ["SECRETC_PROGRESS_DELAY": "0"])
+        #expect(piped.status == 0)
+        #expect(!piped.stderrText.contains("…"), "\(piped.stderrText)")
+    }
+}

@@ -33,6 +33,8 @@ struct Check: ParsableCommand {
     var base: String?
 
     func run() throws {
+        let progress = TerminalProgress()
+        progress.report("reading the declarations")
         let validation = ProjectValidator.load(config: try project.configURL())
         var log = validation.log
         var sources = validation.sources
@@ -47,10 +49,12 @@ struct Check: ParsableCommand {
                     throw CLIFailure(message: error.message, hints: error.hints, code: error.code.rawValue)
                 }
             }
+            progress.report("verifying the bundles of \(plural(loaded.slots.count, "slot"))")
             let bundles = checker.check()
             log.append(contentsOf: bundles.log)
             sources.merge(bundles.sources) { first, _ in first }
         }
+        progress.finish()
         let diagnostics = log.sorted(strict: strict)
         let formatter = DiagnosticFormatter(
             format: format, colour: format == .text && Console.stdoutWantsColour, sources: sources)

@@ -22,15 +22,21 @@ struct Compile: ParsableCommand {
     var reseal = false
 
     func run() throws {
-        let compiler = try options.compiler()
+        let progress = TerminalProgress()
+        progress.report("reading the declarations")
+        var compiler = try options.compiler()
+        compiler.progress = progress.report
         let path = compiler.file.displayPath
+        defer { progress.finish() }
         let report = try secretcRun {
             try compiler.compile(as: signer, mode: reseal ? .reseal : .automatic) { reasons in
                 guard reasons != ["--reseal"] else { return }
+                progress.finish()
                 Console.note("re-sealing \(path): \(reasons.joined(separator: "; ")); this reads every value "
                     + "with a recipient's secret key")
             }
         }
+        progress.finish()
         switch report.action {
         case .created:
             Console.out("created \(path), signed by \(report.signer)\n")

@@ -128,6 +128,61 @@ struct ImportTests {
         #expect(served.stdoutText == "424242 \(Self.token)", "\(served.stderrText)")
     }
 
+    /// docs/moving-from-sops.md, step by step, from an empty repository and
+    /// a file the real sops binary encrypted to the team's PGP key.
+    @Test func theMovingFromSOPSWalkThrough() throws {
+        let sops = try #require(Self.sops, "SOPS is not installed: scripts/test installs it (scripts/install-sops)")
+        let scratch = try TemporaryDirectory()
+        let root = scratch.url.appendingPathComponent("shop")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let home = try TemporaryGPGHome()
+        let team = try home.generateKey("sops-team")
+        let environment = ["GNUPGHOME": home.path, "SECRETC_SOPS": sops]
+        func secretc(_ arguments: [String], _ extra: [String: String] = [:]) throws -> ProcessResult {
+            try Secretc.run(arguments, in: root.path, environment: environment.merging(extra) { _, given in given })
+        }
+        _ = try run("/usr/bin/env", ["git", "-C", root.path, "init", "-q"])
+        let secretKey = "sk_live_MOVINGFROMSOPS0123456789"
+        let webhook = "whsec_movingfromsops_canary"
+        try "STRIPE_SECRET_KEY: \(secretKey)\nSTRIPE_WEBHOOK_SECRET: \(webhook)\n"
+            .write(to: root.appendingPathComponent("secrets.yaml"), atomically: true, encoding: .utf8)
+        let encrypted = try run(sops, ["encrypt", "--pgp", team, root.appendingPathComponent("secrets.yaml").path],
+                                environment: environment.merging(["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]) { a, _ in a })
+        #expect(encrypted.status == 0, "\(encrypted.stderrText)")
+        try encrypted.stdout.withUnsafeBufferPointer { try Data(buffer: $0).write(to: root.appendingPathComponent("secrets.enc.yaml")) }
+        try FileManager.default.removeItem(at: root.appendingPathComponent("secrets.yaml"))
+
+        // 1. Set up secretc.
+        let setUp = try secretc(["init", "--git", "--generate-key", "ops", "--generate-key", "runtime-production"])
+        #expect(setUp.status == 0, "\(setUp.stderrText)")
+        let ops = try #require(setUp.stdoutText.split(separator: "\n").first { $0.hasPrefix("generated key 'ops' ") }?
+            .split(separator: " ").last.map(String.init))
+        // 2. Declare what the file holds, as the page shows.
+        let page = try String(contentsOf: Secretc.packageRoot.appendingPathComponent("docs/moving-from-sops.md"), encoding: .utf8)
+        let manifest = try #require(page.components(separatedBy: "```json\n").dropFirst().first?.components(separatedBy: "```").first)
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("plugins/payments"), withIntermediateDirectories: true)
+        try manifest.write(to: root.appendingPathComponent("plugins/payments/manifest.json"), atomically: true, encoding: .utf8)
+        try scratch.edit("shop/secretc.yaml", replacing: "example: plugins/example/manifest.json", with: "payments: plugins/payments/manifest.json")
+        try scratch.edit("shop/secretc.yaml", replacing: "- plugin: example ", with: "- plugin: payments")
+        let declared = try secretc(["check"])
+        #expect(declared.status == 0, "\(declared.stdoutText)")
+        #expect(try secretc(["compile"]).status == 0)
+        // 3. Import.
+        let imported = try secretc(["import", "sops", "secrets.enc.yaml", "--plugin", "payments"])
+        #expect(imported.status == 0, "\(imported.stderrText)")
+        #expect(imported.stdoutText == "set -/payments/STRIPE_SECRET_KEY, -/payments/STRIPE_WEBHOOK_SECRET in production, signed by ops\n")
+        #expect(page.contains(imported.stdoutText), "the page shows what import prints")
+        // 4. Check, serve.
+        let checked = try secretc(["check"])
+        #expect(checked.status == 0, "\(checked.stdoutText)")
+        #expect(!(checked.stdoutText + imported.stderrText).contains(secretKey))
+        let served = try secretc(
+            ["exec", "--env", "production", "--", "/bin/sh", "-c", "printf '%s %s' \"$STRIPE_SECRET_KEY\" \"$STRIPE_WEBHOOK_SECRET\""],
+            ["SECRETC_TRUSTED_ADMINS": ops])
+        #expect(served.stdoutText == "\(secretKey) \(webhook)", "\(served.stderrText)")
+        #expect(try secretc(["log"]).stdoutText.contains("by ops\n    set      -/payments/STRIPE_SECRET_KEY\n"))
+    }
+
     @Test func nestedSopsKeysAreRefusedWithTheirPath() throws {
         let sops = try #require(Self.sops, "SOPS is not installed: scripts/test installs it (scripts/install-sops)")
         let deployment = try ExampleDeployment()

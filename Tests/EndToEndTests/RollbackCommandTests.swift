@@ -54,6 +54,41 @@ struct RollbackCommandTests {
         #expect(github.stdoutText.contains("::error file=secrets/production.bundle,line="), "\(github.stdoutText)")
     }
 
+    /// The GitHub Action's check step (scripts/action/check, which action.yml
+    /// runs) on a pull request that rolls a value back, and on a push.
+    @Test func theGitHubActionFailsAPullRequestThatRollsBack() throws {
+        let deployment = try repositoryWithARotation()
+        let origin = deployment.scratch.url.appendingPathComponent("origin.git").path
+        _ = try git(deployment, ["clone", "-q", "--bare", deployment.root.path, origin])
+        _ = try git(deployment, ["remote", "add", "origin", origin])
+        let home = deployment.scratch.url.appendingPathComponent("runner-home")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        func action(_ extra: [String: String]) throws -> ProcessResult {
+            let bin = URL(fileURLWithPath: Secretc.executable).deletingLastPathComponent().path
+            let environment = [
+                "PATH": bin + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"), "HOME": home.path,
+                "GITHUB_WORKSPACE": deployment.root.path, "INPUT_CONFIG": "secretc.yaml", "SECRETC_CACHE_DIR": "",
+            ].merging(extra) { _, given in given }
+            return try run(Secretc.packageRoot.appendingPathComponent("scripts/action/check").path, [],
+                           environment: environment, directory: deployment.root.path)
+        }
+        let push = try action([:])
+        #expect(push.status == 0, "\(push.stdoutText)\(push.stderrText)")
+        #expect(push.stderrText.contains("secretc check --config secretc.yaml --format github\n"), "no --base on a push")
+        #expect(!push.stdoutText.contains("::warning"), "the clone knows the merge driver and textconv: \(push.stdoutText)")
+
+        _ = try git(deployment, ["checkout", "-q", "-b", "pr"])
+        let old = try git(deployment, ["show", "main~1:secrets/production.bundle"]).stdout
+        try Data(old).write(to: deployment.root.appendingPathComponent("secrets/production.bundle"))
+        _ = try git(deployment, ["commit", "-qam", "innocent-looking change"])
+        let pullRequest = try action(["GITHUB_BASE_REF": "main"])
+        #expect(pullRequest.status == 1)
+        #expect(pullRequest.stderrText.contains("--base origin/main"), "\(pullRequest.stderrText)")
+        #expect(pullRequest.stdoutText.contains("::error file=secrets/production.bundle,line="), "\(pullRequest.stdoutText)")
+        #expect(pullRequest.stdoutText.contains("ROLLBACK"))
+        #expect(try action(["GITHUB_BASE_REF": "main", "INPUT_STRICT": "true"]).status == 1)
+    }
+
     @Test func laterWritesAndARecompileExtendTheBase() throws {
         let deployment = try repositoryWithARotation()
         _ = try git(deployment, ["checkout", "-q", "-b", "pr"])

@@ -1,4 +1,5 @@
 import Foundation
+import SecretCore
 import GPG
 import SecretModel
 

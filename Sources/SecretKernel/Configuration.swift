@@ -20,10 +20,15 @@ extension SecretKernel {
 
     /// Where the runtime secret key (a recipient's) comes from.
     public enum KeySource: Sendable {
-        /// `SECRETC_GPG_KEY` of the configured environment when it is set
-        /// (see ``armoredSecretKey(_:passphrase:)``), else its `GNUPGHOME`,
-        /// else gpg's default home.
+        /// The process environment's `SECRETC_GPG_KEY` (with
+        /// `SECRETC_GPG_PASSPHRASE`) when it is set (see
+        /// ``armoredSecretKey(_:passphrase:)``), else its `GNUPGHOME`, else
+        /// gpg's default home. Read at each load.
         case automatic
+        /// The same variables as ``automatic``, read from `variables`
+        /// instead of the process environment (for a launcher that took them
+        /// out of its own environment, as `secretc exec` does).
+        case fromVariables([String: String])
         /// A GnuPG home holding the secret key (nil: `GNUPGHOME` or `~/.gnupg`).
         case gnupgHome(String?)
         /// An ASCII-armored secret key. Each load imports it into a private
@@ -46,9 +51,10 @@ extension SecretKernel {
         /// The service's scope: slots with a `scopes` list that does not name
         /// it are not served. nil serves every slot regardless of its scopes.
         public var scope: String?
-        /// Where the environment-variable fallback looks (and `SECRETC_GPG_KEY`
-        /// for ``KeySource/automatic``). Default: the process environment at init.
-        public var environment: [String: String]
+        /// Where the environment-variable fallback looks up a value no slot
+        /// serves. Default: the process environment at init. (The runtime
+        /// key is not looked for here: see ``KeySource``.)
+        public var fallbackEnvironment: [String: String]
         /// Lookups at debug level (which source served them), verification
         /// failures at error. Never a value.
         public var logger: Logger
@@ -78,7 +84,7 @@ extension SecretKernel {
         public init(
             bundle: BundleSource, keys: KeySource = .automatic, trustedAdmins: Set<String>,
             expectedEnvironment: String? = nil, scope: String? = nil,
-            environment: [String: String] = ProcessInfo.processInfo.environment,
+            fallbackEnvironment: [String: String] = ProcessInfo.processInfo.environment,
             logger: Logger = Logger(label: "secretc.kernel"), clock: (@Sendable () -> Date)? = nil,
             temporaryDirectory: String = "/tmp", trustedState: String? = nil
         ) {
@@ -87,7 +93,7 @@ extension SecretKernel {
             self.trustedAdmins = trustedAdmins
             self.expectedEnvironment = expectedEnvironment
             self.scope = scope
-            self.environment = environment
+            self.fallbackEnvironment = fallbackEnvironment
             self.logger = logger
             self.clock = clock
             self.temporaryDirectory = temporaryDirectory

@@ -69,9 +69,14 @@ public struct SecretUnavailable: Error, Sendable, Equatable, CustomStringConvert
         /// its place (no deployment-wide value, no variable); the load's
         /// log says why.
         case unavailable
+        /// The bundle's signed schema declares no such plugin, or the
+        /// plugin no such key: a typo, not a missing value. Nothing is
+        /// looked up, not even the environment.
+        case undeclared
 
         public var description: String {
             switch self {
+            case .undeclared: return "undeclared"
             case .notSet: return "not set"
             case .expired(let date): return "expired on \(SlotStatus.expiryText(date))"
             case .inactive: return "inactive"
@@ -87,10 +92,21 @@ public struct SecretUnavailable: Error, Sendable, Equatable, CustomStringConvert
     /// The environment variable that was also consulted.
     public var environmentVariable: String
     public var reason: Reason
+    /// For ``Reason/undeclared``: what is not declared, with a suggestion.
+    public var undeclaredDetail: String?
+
+    public init(plugin: String, key: String, user: String?, environmentVariable: String, reason: Reason) {
+        self.plugin = plugin
+        self.key = key
+        self.user = user
+        self.environmentVariable = environmentVariable
+        self.reason = reason
+    }
 
     public var description: String {
         let slot = "\(user ?? "-")/\(plugin)/\(key)"
         switch reason {
+        case .undeclared: return undeclaredDetail ?? "\(plugin)/\(key) is not declared in the bundle"
         case .notSet: return "\(slot) is not set (and \(environmentVariable) is not in the environment)"
         case .expired(let date): return "\(slot) expired on \(SlotStatus.expiryText(date)) and is not served"
         case .inactive: return "\(slot) is inactive and is not served"

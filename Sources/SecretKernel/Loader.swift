@@ -181,7 +181,10 @@ enum Loader {
             phases.end("open")
             defer { phases.end("build") }
             let (metadata, variables) = described.withLock { $0! }
-            let names = scan.header.userNames
+            // Writers by principal name, as the CLI shows them: a user's id, an admin's key name.
+            let header = scan.header
+            var names: [String: String] = [:]
+            for epoch in epochs where names[epoch.writer] == nil { names[epoch.writer] = header.principalName(of: epoch.writer) }
             return Snapshot(
                 environment: scan.header.environment, serving: serving, metadata: metadata,
                 writers: writers, epochWriters: epochs.map { names[$0.writer] ?? $0.writer }, epochTimes: epochs.map(\.time),
@@ -501,7 +504,7 @@ enum Loader {
     ) throws(BundleSealError) -> T {
         do {
             switch keys {
-            case .automatic:  // resolved by keySource: not seen here
+            case .automatic, .fromVariables:  // resolved by keySource: not seen here
                 return try ContextPool.shared.withContext(home: nil, body)
             case .gnupgHome(let home):
                 // A reload comes back to the same home: reuse its context.
@@ -536,11 +539,16 @@ enum Loader {
     /// The configured key source, `.automatic` resolved: `SECRETC_GPG_KEY`
     /// when it is set and not empty, else `GNUPGHOME` (or gpg's default).
     private static func keySource(_ configuration: SecretKernel.Configuration) -> SecretKernel.KeySource {
-        guard case .automatic = configuration.keys else { return configuration.keys }
-        if let armored = configuration.environment["SECRETC_GPG_KEY"], !armored.isEmpty {
-            return .armoredSecretKey(SecureBytes(armored), passphrase: configuration.environment["SECRETC_GPG_PASSPHRASE"])
+        let variables: [String: String]
+        switch configuration.keys {
+        case .automatic: variables = ProcessInfo.processInfo.environment
+        case .fromVariables(let given): variables = given
+        case .gnupgHome, .armoredSecretKey: return configuration.keys
         }
-        return .gnupgHome(configuration.environment["GNUPGHOME"])
+        if let armored = variables["SECRETC_GPG_KEY"], !armored.isEmpty {
+            return .armoredSecretKey(SecureBytes(armored), passphrase: variables["SECRETC_GPG_PASSPHRASE"])
+        }
+        return .gnupgHome(variables["GNUPGHOME"])
     }
 
     /// Each declared plugin key's variable, shared between its slots.

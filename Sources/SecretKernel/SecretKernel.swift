@@ -14,7 +14,7 @@ import Synchronization
 /// let kernel = try SecretKernel(.init(
 ///     bundle: .path("secrets/production.bundle"),
 ///     trustedAdmins: ["2E5035F3951C4CC79B8E447F436EF147770AE473"]))
-/// let token = kernel.getSecret("shopify", "ADMIN_TOKEN", user: workbook.owner)
+/// let token = kernel.getSecret(plugin: "shopify", key: "ADMIN_TOKEN", for: .user(workbook.owner))
 /// ```
 ///
 /// Lookups resolve the user's slot, then the deployment-wide slot, then the
@@ -31,6 +31,9 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
     private let logsLookups: Bool
     /// Serializes reloads (lookups never take it).
     private let reloads = Mutex<Void>(())
+    /// Undeclared names already warned about by ``getSecret(plugin:key:for:)`` (bounded).
+    private let warnedUndeclared = Mutex<Set<String>>([])
+    private let counters = Mutex<(reloads: Int, failures: Int)>((0, 0))
 
     /// Loads and verifies the configured bundle.
     /// - Throws: ``SecretKernelError`` when anything fails; nothing is served.
@@ -39,7 +42,10 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         logsLookups = configuration.logger.logLevel <= .debug
         if configuration.protectsProcess { _ = secretc_set_non_dumpable() }
         do {
-            current = SnapshotCell(try Self.load(configuration.bundle, configuration, extending: nil, remembering: true))
+            let snapshot = try Self.load(configuration.bundle, configuration, extending: nil, remembering: true)
+            configuration.logger.info("secret bundle loaded", metadata: Self.loadMetadata(snapshot))
+            Self.logFailures(snapshot, configuration.logger)
+            current = SnapshotCell(snapshot)
         } catch {
             configuration.logger.error("secret bundle refused: \(error.message)")
             throw error
@@ -48,36 +54,55 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
 
     // MARK: Lookups
 
-    /// The value to use for `plugin`'s `key` on behalf of `user`, or nil.
+    /// The value to use for `plugin`'s `key` on behalf of `owner`, or nil.
     ///
-    /// Name the user whose secrets apply: for a shared resource, its owner,
-    /// never the viewer. nil asks for the deployment-wide value only.
-    public func getSecret(_ plugin: String, _ key: String, user: String? = nil) -> String? {
-        if logsLookups { return try? secret(plugin, key, user: user).value }
+    /// Name whose secrets apply: for a shared resource, its owner, never the
+    /// viewer (`.user(workbook.owner)`); `.deployment` asks for the
+    /// deployment-wide value only. A `.user` lookup falls back to the
+    /// deployment-wide slot, then to the environment variable. A plugin or
+    /// key the bundle's signed schema does not declare (a typo) returns nil
+    /// and is logged once at warning; ``secret(plugin:key:for:)`` throws
+    /// ``SecretUnavailable/Reason/undeclared`` for it.
+    public func getSecret(plugin: String, key: String, for owner: SecretOwner) -> String? {
+        if logsLookups {
+            do {
+                return try secret(plugin: plugin, key: key, for: owner).value
+            } catch {
+                if error.reason == .undeclared { warnUndeclared(plugin, key) }
+                return nil
+            }
+        }
         // The same resolution as `secret`, without building a source or a
         // reason: the hot path of a service allocates only the value.
-        return current.read { snapshot in
-            if let user, let record = snapshot.table.record(owner: user, plugin: plugin, key: key) {
+        let found: String?? = current.read { snapshot in
+            if case .user(let user) = owner, let record = snapshot.table.record(owner: user, plugin: plugin, key: key) {
                 if servable(record) { return String(decoding: record.value, as: UTF8.self) }
-                if record.flags & LookupTable.unavailable != 0 { return nil }  // nothing in its place
+                if record.flags & LookupTable.unavailable != 0 { return .some(nil) }  // nothing in its place
             }
             if let record = snapshot.table.record(owner: nil, plugin: plugin, key: key) {
                 if servable(record) { return String(decoding: record.value, as: UTF8.self) }
-                if record.flags & LookupTable.unavailable != 0 { return nil }
+                if record.flags & LookupTable.unavailable != 0 { return .some(nil) }
             }
-            return configuration.environment[snapshot.environmentVariable(plugin, key)]
+            guard snapshot.declares(plugin, key) else { return nil }
+            return .some(configuration.fallbackEnvironment[snapshot.environmentVariable(plugin, key)])
         }
+        guard let found else {
+            warnUndeclared(plugin, key)
+            return nil
+        }
+        return found
     }
 
-    /// Like ``getSecret(_:_:user:)``, with where the value came from, or why
-    /// there is none (not set, expired, inactive, out of scope).
-    public func secret(_ plugin: String, _ key: String, user: String? = nil) throws(SecretUnavailable) -> Secret {
-        let found = current.read { snapshot in resolve(snapshot, plugin, key, user) }
+    /// Like ``getSecret(plugin:key:for:)``, with where the value came from,
+    /// or why there is none (undeclared, not set, expired, inactive, out of
+    /// scope, unavailable).
+    public func secret(plugin: String, key: String, for owner: SecretOwner) throws(SecretUnavailable) -> Secret {
+        let found = current.read { snapshot in resolve(snapshot, plugin, key, owner.user) }
         switch found {
         case .success(let secret):
             if logsLookups {
                 configuration.logger.debug(
-                    "secret served", metadata: ["slot": "\(user ?? "-")/\(plugin)/\(key)", "source": "\(secret.source)"])
+                    "secret served", metadata: ["slot": "\(owner.user ?? "-")/\(plugin)/\(key)", "source": "\(secret.source)"])
             }
             return secret
         case .failure(let reason):
@@ -85,20 +110,50 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         }
     }
 
-    /// The value of exactly the slot `owner/plugin/key` (nil: the
-    /// deployment-wide slot), with no fallback to another slot or the
-    /// environment: what an operator's `secretc get` prints.
-    public func slotValue(_ plugin: String, _ key: String, owner: String?) throws(SecretUnavailable) -> Secret {
-        let found = current.read { snapshot in
-            serve(snapshot, owner: owner, plugin, key).map { value in
-                Secret(value: value, source: owner.map { .userSlot($0) } ?? .deploymentSlot)
+    /// The value of exactly the slot of `owner` (with no fallback to another
+    /// slot or the environment): what an operator's `secretc get` prints.
+    public func slotValue(plugin: String, key: String, of owner: SecretOwner) throws(SecretUnavailable) -> Secret {
+        let found = current.read { snapshot -> Result<Secret, SecretUnavailable> in
+            let variable = snapshot.environmentVariable(plugin, key)
+            guard snapshot.declares(plugin, key) else {
+                return .failure(Self.undeclared(snapshot, plugin, key, owner.user))
+            }
+            return serve(snapshot, owner: owner.user, plugin, key).map { value in
+                Secret(value: value, source: owner.user.map { .userSlot($0) } ?? .deploymentSlot)
             }.mapError { why in
-                SecretUnavailable(
-                    plugin: plugin, key: key, user: owner, environmentVariable: snapshot.environmentVariable(plugin, key),
-                    reason: why.reason)
+                SecretUnavailable(plugin: plugin, key: key, user: owner.user, environmentVariable: variable, reason: why.reason)
             }
         }
         return try found.get()
+    }
+
+    /// One warning per undeclared name, for the forms that do not throw.
+    private func warnUndeclared(_ plugin: String, _ key: String) {
+        let name = "\(plugin)/\(key)"
+        let first = warnedUndeclared.withLock { warned in
+            guard warned.count < 1_000 else { return false }  // names may come from requests: bounded
+            return warned.insert(name).inserted
+        }
+        guard first else { return }
+        let problem = current.read { Self.undeclared($0, plugin, key, nil) }
+        configuration.logger.warning("secret lookup of an undeclared name: \(problem.undeclaredDetail ?? name)")
+    }
+
+    /// The error for a plugin or key the signed schema does not declare, with a suggestion.
+    private static func undeclared(_ snapshot: Snapshot, _ plugin: String, _ key: String, _ user: String?) -> SecretUnavailable {
+        let detail: String
+        if let keys = snapshot.declared[plugin] {
+            let names = keys.map(\.key)
+            detail = "plugin '\(plugin)' declares no secret '\(key)'"
+                + (Suggestion.closest(to: key, in: names).map { "; did you mean '\($0)'?" } ?? "; it declares \(names.joined(separator: ", "))")
+        } else {
+            detail = "'\(plugin)' is not a plugin of this bundle"
+                + (Suggestion.closest(to: plugin, in: snapshot.declared.keys).map { "; did you mean '\($0)'?" } ?? "")
+        }
+        var error = SecretUnavailable(
+            plugin: plugin, key: key, user: user, environmentVariable: snapshot.environmentVariable(plugin, key), reason: .undeclared)
+        error.undeclaredDetail = detail
+        return error
     }
 
     /// The resolution order, on one snapshot: the user's slot, the deployment-wide slot, the variable.
@@ -106,6 +161,9 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
     private func resolve(_ snapshot: Snapshot, _ plugin: String, _ key: String, _ user: String?)
         -> Result<Secret, SecretUnavailable>
     {
+        guard snapshot.declares(plugin, key) else {
+            return .failure(Self.undeclared(snapshot, plugin, key, user))
+        }
         var reason: SecretUnavailable.Reason?
         if let user {
             switch serve(snapshot, owner: user, plugin, key) {
@@ -120,19 +178,22 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
             }
         }
         let variable = snapshot.environmentVariable(plugin, key)
-        if reason != .unavailable, let value = configuration.environment[variable] {
+        if reason != .unavailable, let value = configuration.fallbackEnvironment[variable] {
             return .success(Secret(value: value, source: .environmentVariable(variable)))
         }
         return .failure(SecretUnavailable(
             plugin: plugin, key: key, user: user, environmentVariable: variable, reason: reason ?? .notSet))
     }
 
-    /// The seeds' settings answer for `plugin` and `user` (nil: deployment-wide):
+    /// The seeds' settings answer for `plugin` and `owner`:
     /// the declared schema, which keys hold a value this loader serves, and
     /// each slot's state. Never a value.
-    public func status(plugin: String, user: String? = nil) -> PluginSecretsStatus {
+    /// - Throws: ``SecretUnavailable/Reason/undeclared`` for a plugin the
+    ///   bundle does not declare.
+    public func status(plugin: String, for owner: SecretOwner) throws(SecretUnavailable) -> PluginSecretsStatus {
+        let user = owner.user
         let snapshot = current.read { $0 }  // a strong reference: safe to keep past a reload
-        let declared = snapshot.declared[plugin] ?? []
+        guard let declared = snapshot.declared[plugin] else { throw Self.undeclared(snapshot, plugin, "", user) }
         let order = Dictionary(declared.enumerated().map { ($1.key, $0) }, uniquingKeysWith: { first, _ in first })
         let positions = snapshot.positions(owner: user, plugin: plugin).sorted {
             let left = snapshot.slot(at: $0).key, right = snapshot.slot(at: $1).key
@@ -170,13 +231,13 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
     }
 
     /// Every value this loader serves as environment variables, under their
-    /// env names: the deployment-wide slots, then `user`'s own slots, which
+    /// env names: the deployment-wide slots, then a `.user` owner's own slots, which
     /// take precedence where both set the same variable (a slot of theirs
     /// that is unavailable removes it). What `secretc exec` passes on.
-    public func environmentVariables(user: String? = nil) -> [String: String] {
+    public func environmentVariables(for owner: SecretOwner) -> [String: String] {
         let snapshot = current.read { $0 }  // a strong reference: safe to keep past a reload
         var variables: [String: String] = [:]
-        let owners: [String?] = user.map { [nil, $0] } ?? [nil]
+        let owners: [String?] = owner.user.map { [nil, $0] } ?? [nil]
         for owner in owners {
             for position in snapshot.positions(owner: owner) {
                 let served = serve(snapshot, at: position)
@@ -189,12 +250,12 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         return variables
     }
 
-    /// The variables of `user`'s slots (and the deployment-wide ones) whose
+    /// The variables of a `.user` owner's slots (and the deployment-wide ones) whose
     /// value is unavailable: a launcher that passes its own environment on
     /// removes these, so that nothing stands in for an unusable value.
-    public func unavailableVariables(user: String? = nil) -> [String] {
+    public func unavailableVariables(for owner: SecretOwner) -> [String] {
         let snapshot = current.read { $0 }  // a strong reference: safe to keep past a reload
-        let owners: [String?] = user.map { [nil, $0] } ?? [nil]
+        let owners: [String?] = owner.user.map { [nil, $0] } ?? [nil]
         return owners.flatMap { owner in
             snapshot.positions(owner: owner).filter { snapshot.serving[$0].unavailable }.map { position in
                 let slot = snapshot.slot(at: position)
@@ -224,16 +285,21 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
                 // The served bundle's history: a reload never goes back on it.
                 fresh = try Self.load(source, configuration, extending: current.read { $0.history }, remembering: true)
             } catch {
+                let failures = counters.withLock { counters in
+                    counters.failures += 1
+                    return counters.failures
+                }
                 configuration.logger.error(
                     "secret bundle reload refused; still serving the loaded bundle: \(error.message)",
-                    metadata: ["bundle": "\(source)"])
+                    metadata: ["bundle": "\(source)", "reload_failures": "\(failures)"])
                 throw error
             }
             let previous = current.replace(with: fresh)
-            configuration.logger.info(
-                "secret bundle reloaded",
-                metadata: ["environment": "\(fresh.environment)", "values": "\(fresh.valueCount)",
-                           "previous": "\(previous.digest.prefix(12))", "digest": "\(fresh.digest.prefix(12))"])
+            counters.withLock { $0.reloads += 1 }
+            var metadata = Self.loadMetadata(fresh)
+            metadata["previous"] = "\(previous.digest.prefix(12))"
+            configuration.logger.info("secret bundle reloaded", metadata: metadata)
+            Self.logFailures(fresh, configuration.logger)
         }
     }
 
@@ -251,6 +317,10 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         /// Lower-case hex SHA-256 of the bundle bytes.
         public var digest: String
         public var loadedAt: Date
+        /// Bundles swapped in by a reload since the kernel was made.
+        public var reloads: Int
+        /// Reloads refused (the bundle then in service kept serving).
+        public var reloadFailures: Int
     }
 
     public var info: Info {
@@ -258,7 +328,8 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         return Info(
             environment: snapshot.environment, slots: snapshot.slotCount, values: snapshot.valueCount,
             epochs: snapshot.epochCount, unavailable: snapshot.failures.reduce(0) { $0 + $1.slots },
-            digest: snapshot.digest, loadedAt: snapshot.loadedAt)
+            digest: snapshot.digest, loadedAt: snapshot.loadedAt,
+            reloads: counters.withLock { $0.reloads }, reloadFailures: counters.withLock { $0.failures })
     }
 
     /// Counts only; values are redacted.
@@ -316,19 +387,22 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
             bytes = contents
         }
         let read = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-        let snapshot = try Loader.load(bytes, name: name, configuration, extending: trusted)
-        // Each step's milliseconds: read, scan, checks (signatures, layout,
-        // names, digest, data keys), open (claims and values), build.
-        var metadata: Logger.Metadata = ["read_ms": "\(Self.rounded(read))"]
+        var snapshot = try Loader.load(bytes, name: name, configuration, extending: trusted)
+        snapshot.phases.insert(("read", read), at: 0)
+        return snapshot
+    }
+
+    /// What one log line says of a load: each step's milliseconds (read,
+    /// scan, checks, open, build) and counts. Never a value.
+    private static func loadMetadata(_ snapshot: Snapshot) -> Logger.Metadata {
+        var metadata: Logger.Metadata = [:]
         for (phase, milliseconds) in snapshot.phases { metadata["\(phase)_ms"] = "\(Self.rounded(milliseconds))" }
         metadata.merge(
             ["environment": "\(snapshot.environment)", "slots": "\(snapshot.slotCount)",
              "values": "\(snapshot.valueCount)", "epochs": "\(snapshot.epochCount)",
              "digest": "\(snapshot.digest.prefix(12))"]) { $1 }
         if !snapshot.failures.isEmpty { metadata["unavailable"] = "\(snapshot.failures.reduce(0) { $0 + $1.slots })" }
-        configuration.logger.info("secret bundle loaded", metadata: metadata)
-        logFailures(snapshot, configuration.logger)
-        return snapshot
+        return metadata
     }
 
     /// One warning per epoch (and reason) whose values are unavailable: who

@@ -68,6 +68,8 @@ final class Snapshot: @unchecked Sendable {
     let environmentVariables: [PluginKey: String]
     /// Each plugin's declared schema, in manifest order.
     let declared: [String: [DeclaredSecret]]
+    /// Every plugin key the schema declares or a slot names: a lookup of anything else is a typo.
+    let declaredKeys: Set<PluginKey>
     /// The epochs (by users) whose values are unavailable, and why.
     let failures: [Failure]
     var epochCount: Int { epochTimes.count }
@@ -98,6 +100,9 @@ final class Snapshot: @unchecked Sendable {
         self.epochTimes = epochTimes
         self.environmentVariables = environmentVariables
         self.declared = declared
+        // The schema's keys, and every key a slot names (a slot is a declaration too).
+        declaredKeys = Set(declared.flatMap { plugin, keys in keys.map { PluginKey(plugin: plugin, key: $0.key) } })
+            .union(environmentVariables.keys)
         self.failures = failures
         self.valueCount = serving.count { $0.length >= 0 }
         self.digest = digest
@@ -117,6 +122,10 @@ final class Snapshot: @unchecked Sendable {
         let epoch = Int(writers[position])
         return epoch < 0 ? nil : (epochWriters[epoch], epochTimes[epoch])
     }
+
+    /// Whether the signed schema declares `plugin`'s `key`.
+    @inline(__always)
+    func declares(_ plugin: String, _ key: String) -> Bool { declaredKeys.contains(PluginKey(plugin: plugin, key: key)) }
 
     /// The variable the fallback reads for `plugin`/`key`.
     func environmentVariable(_ plugin: String, _ key: String) -> String {

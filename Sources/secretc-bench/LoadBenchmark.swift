@@ -31,7 +31,7 @@ struct LoadBenchmark: ParsableCommand {
         let phases = PhaseRecorder()
         let configuration = SecretKernel.Configuration(
             bundle: .path(large.bundle.path), keys: .gnupgHome(large.runtimeHome.path), trustedAdmins: [large.admin],
-            environment: [:], logger: Logger(label: "secretc.kernel") { _ in phases })
+            fallbackEnvironment: [:], logger: Logger(label: "secretc.kernel") { _ in phases })
         secretc_release_free_memory()  // as the load does: only live memory counts on both sides
         let baseline = residentBytes()
         var kernel = try SecretKernel(configuration)  // warms gpg-agent and the page cache
@@ -126,7 +126,7 @@ struct LoadBenchmark: ParsableCommand {
                     let (plugin, key, user) = keys[index & 4095]
                     index &+= 1
                     let start = DispatchTime.now().uptimeNanoseconds
-                    let value = kernel.getSecret(plugin, key, user: user)
+                    let value = kernel.getSecret(plugin: plugin, key: key, for: SecretOwner(user: user))
                     let end = DispatchTime.now().uptimeNanoseconds
                     if value == nil { misses.add(1, ordering: .relaxed) }
                     shared[thread * perThread + sample] = end - start

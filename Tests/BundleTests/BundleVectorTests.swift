@@ -47,10 +47,10 @@ struct BundleVectorTests {
             // Step 7 as a loader takes it: a user's unusable write is contained.
             let kernel = try SecretKernel(.init(
                 bundle: .bytes(bundleBytes), keys: .gnupgHome(runtime.path), trustedAdmins: [String(pinned)],
-                environment: [:], logger: Logger(label: "vectors", factory: { _ in SwiftLogNoOpLogHandler() })))
+                fallbackEnvironment: [:], logger: Logger(label: "vectors", factory: { _ in SwiftLogNoOpLogHandler() })))
             for line in bundle.slots where line.value != nil {
                 do {
-                    _ = try kernel.slotValue(line.slot.plugin, line.slot.key, owner: line.slot.owner)
+                    _ = try kernel.slotValue(plugin: line.slot.plugin, key: line.slot.key, of: SecretOwner(user: line.slot.owner))
                 } catch where error.reason == .unavailable {
                     unavailable.append(line.slot.description)
                 } catch {}

@@ -49,7 +49,7 @@ struct ClaimOrderPropertyTests {
             configuration.verifiesInProcess = inProcess
             let kernel = try SecretKernel(configuration)
             for (slot, value) in values {
-                #expect(try kernel.slotValue(slot.plugin, slot.key, owner: slot.owner).value == value, "\(slot)")
+                #expect(try kernel.slotValue(plugin: slot.plugin, key: slot.key, of: SecretOwner(user: slot.owner)).value == value, "\(slot)")
             }
         }
         _ = try BundleVerifier(trustedAdmins: [KernelFixture.admin]).verify(try SecretBundle(parsing: written))

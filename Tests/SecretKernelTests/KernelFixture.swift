@@ -48,7 +48,7 @@ final class KernelFixture: @unchecked Sendable {
     ) -> SecretKernel.Configuration {
         SecretKernel.Configuration(
             bundle: source ?? .path(bundlePath), keys: .gnupgHome(home.path), trustedAdmins: [Self.admin], scope: scope,
-            environment: environment, logger: logger, clock: clock)
+            fallbackEnvironment: environment, logger: logger, clock: clock)
     }
 
     /// The bundle with `change` applied to its parsed form and the policy

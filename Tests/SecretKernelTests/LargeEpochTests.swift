@@ -36,9 +36,9 @@ import Testing
         #expect(!logs.all.contains { $0.contains("step by step") })
         for (index, key) in keys.enumerated() {
             let expected = index == 500 ? "second" : "first-\(key.plugin)-\(key.key)"
-            #expect(kernel.getSecret(key.plugin, key.key) == expected, "\(key)")
+            #expect(kernel.getSecret(plugin: key.plugin, key: key.key, for: .deployment) == expected, "\(key)")
         }
-        #expect(kernel.status(plugin: "github").setKeys.count == 1_100 + 2)  // and the example's APP_ID, TOKEN
+        #expect(try kernel.status(plugin: "github", for: .deployment).setKeys.count == 1_100 + 2)  // and the example's APP_ID, TOKEN
     }
 
     @Test(arguments: [[], ["shop", "shop-x"]])

@@ -38,8 +38,8 @@ struct ReloadTests {
                 while !stop.load(ordering: .relaxed) {
                     let (plugin, key, user, value) = expected[index % expected.count]
                     index += 1
-                    if kernel.getSecret(plugin, key, user: user) != value { wrong.add(1, ordering: .relaxed) }
-                    let app = kernel.getSecret("github", "APP_ID")
+                    if kernel.getSecret(plugin: plugin, key: key, for: SecretOwner(user: user)) != value { wrong.add(1, ordering: .relaxed) }
+                    let app = kernel.getSecret(plugin: "github", key: "APP_ID", for: .deployment)
                     if app != "123456" && app != "654321" { wrong.add(1, ordering: .relaxed) }
                     lookups.add(2, ordering: .relaxed)
                 }
@@ -62,6 +62,6 @@ struct ReloadTests {
         #expect(refused == 50)
         #expect(wrong.load(ordering: .relaxed) == 0)
         #expect(lookups.load(ordering: .relaxed) > 1000)
-        #expect(kernel.getSecret("github", "APP_ID") == "123456")
+        #expect(kernel.getSecret(plugin: "github", key: "APP_ID", for: .deployment) == "123456")
     }
 }

@@ -39,11 +39,11 @@ struct RollbackTests {
             (error as? SecretKernelError)?.kind == .rollback && (error as? SecretKernelError)?.message.contains("by alice") == true
                 && (error as? SecretKernelError)?.message.contains("is missing") == true
         }
-        #expect(kernel.getSecret("github", "TOKEN", user: "alice") == "github_pat_EXAMPLE_alice_rotated_0")
+        #expect(kernel.getSecret(plugin: "github", key: "TOKEN", for: .user("alice")) == "github_pat_EXAMPLE_alice_rotated_0")
         // A later write extends it.
         let later = try fixture.written([aliceToken: "github_pat_EXAMPLE_alice_rotated_1"], onto: rotated, by: "alice")
         try kernel.reload(bytes: later)
-        #expect(kernel.getSecret("github", "TOKEN", user: "alice") == "github_pat_EXAMPLE_alice_rotated_1")
+        #expect(kernel.getSecret(plugin: "github", key: "TOKEN", for: .user("alice")) == "github_pat_EXAMPLE_alice_rotated_1")
     }
 
     /// A restarted service with a trusted-state file refuses the old
@@ -169,7 +169,7 @@ struct RollbackTests {
         let kernel = try SecretKernel(configuration(fixture.bytes, inProcess: inProcess, state: state))
         try kernel.reload(bytes: added)
         try kernel.reload(bytes: rotated)
-        #expect(kernel.getSecret("github", "APP_ID") == "123456")
+        #expect(kernel.getSecret(plugin: "github", key: "APP_ID", for: .deployment) == "123456")
         #expect {
             try kernel.reload(bytes: reclaimed)
         } throws: { error in

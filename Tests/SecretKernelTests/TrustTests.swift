@@ -104,25 +104,25 @@ sRLihF78fw6C3G7RbiLBZF5AU18hKi6EedSoTssuZnVMCn9fNic50zNi+Ex+vjxFSsVslWBqQ92U
     func expectOnlyAlicesTokenUnavailable(
         _ kernel: SecretKernel, _ logs: CapturedLogs, reason: String, inProcess: Bool
     ) throws {
-        #expect(kernel.getSecret("github", "TOKEN", user: "alice") == nil)
-        #expect(throws: SecretUnavailable.self) { try kernel.secret("github", "TOKEN", user: "alice") }
+        #expect(kernel.getSecret(plugin: "github", key: "TOKEN", for: .user("alice")) == nil)
+        #expect(throws: SecretUnavailable.self) { try kernel.secret(plugin: "github", key: "TOKEN", for: .user("alice")) }
         do {
-            _ = try kernel.secret("github", "TOKEN", user: "alice")
+            _ = try kernel.secret(plugin: "github", key: "TOKEN", for: .user("alice"))
         } catch {
             #expect(error.reason == .unavailable)
         }
-        #expect(kernel.status(plugin: "github", user: "alice").slots.first { $0.key == "TOKEN" }?.status == .unavailable)
-        #expect(kernel.environmentVariables(user: "alice")["GITHUB_TOKEN"] == nil)
-        #expect(kernel.environmentVariables()["GITHUB_TOKEN"] == KernelFixture.values["-/github/TOKEN"])
+        #expect(try kernel.status(plugin: "github", for: .user("alice")).slots.first { $0.key == "TOKEN" }?.status == .unavailable)
+        #expect(kernel.environmentVariables(for: .user("alice"))["GITHUB_TOKEN"] == nil)
+        #expect(kernel.environmentVariables(for: .deployment)["GITHUB_TOKEN"] == KernelFixture.values["-/github/TOKEN"])
         #expect(kernel.info.unavailable == 1)
         // Everyone else is served.
         for (slot, value) in KernelFixture.values where slot != "alice/github/TOKEN" {
             let parts = slot.split(separator: "/").map(String.init)
             let owner = parts[0] == "-" ? nil : parts[0]
-            #expect(try kernel.slotValue(parts[1], parts[2], owner: owner).value == value, "\(slot)")
+            #expect(try kernel.slotValue(plugin: parts[1], key: parts[2], of: SecretOwner(user: owner)).value == value, "\(slot)")
         }
-        #expect(kernel.getSecret("github", "TOKEN", user: "dave") == KernelFixture.values["dave/github/TOKEN"])
-        #expect(kernel.getSecret("github", "TOKEN", user: "carol") == KernelFixture.values["-/github/TOKEN"])
+        #expect(kernel.getSecret(plugin: "github", key: "TOKEN", for: .user("dave")) == KernelFixture.values["dave/github/TOKEN"])
+        #expect(kernel.getSecret(plugin: "github", key: "TOKEN", for: .user("carol")) == KernelFixture.values["-/github/TOKEN"])
         let warnings = logs.all.filter { $0.hasPrefix("warning") }
         #expect(warnings.count == 1, "\(warnings)")
         #expect(warnings.first?.contains("writer=alice") == true, "\(warnings)")
@@ -249,7 +249,7 @@ sRLihF78fw6C3G7RbiLBZF5AU18hKi6EedSoTssuZnVMCn9fNic50zNi+Ex+vjxFSsVslWBqQ92U
         configuration.expectedEnvironment = "staging"
         #expect(throws: SecretKernelError.self) { try SecretKernel(configuration) }
         configuration.expectedEnvironment = "production"
-        #expect(try SecretKernel(configuration).getSecret("github", "APP_ID") == "123456")
+        #expect(try SecretKernel(configuration).getSecret(plugin: "github", key: "APP_ID", for: .deployment) == "123456")
     }
 
     /// Finding 4: a pin that is not a fingerprint is an error, not ignored.
@@ -279,7 +279,7 @@ sRLihF78fw6C3G7RbiLBZF5AU18hKi6EedSoTssuZnVMCn9fNic50zNi+Ex+vjxFSsVslWBqQ92U
         let grown = try fixture.resigned(bundle.serialized()) { _ in }
         let written = try fixture.written(values, onto: grown)
         let kernel = try SecretKernel(fixture.configuration(.bytes(written)))
-        for (slot, value) in values { #expect(kernel.getSecret(slot.plugin, slot.key) == value) }
+        for (slot, value) in values { #expect(kernel.getSecret(plugin: slot.plugin, key: slot.key, for: .deployment) == value) }
         // The step-by-step verifier accepts the same bundle.
         _ = try BundleVerifier(trustedAdmins: [KernelFixture.admin]).verify(try SecretBundle(parsing: written))
     }

@@ -1,4 +1,5 @@
 import Foundation
+import SecretCore
 
 /// Reads a composed YAML/JSON document with positions, logging every
 /// problem as a located diagnostic instead of stopping.

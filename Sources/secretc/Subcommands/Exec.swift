@@ -61,19 +61,19 @@ struct Exec: ParsableCommand {
         }
         // As started: SECRETC_GPG_KEY for the key source. (The process
         // environment CMD inherits no longer holds any SECRETC_GPG_*.)
-        let environment = LaunchEnvironment.values
+        let launched = LaunchEnvironment.values
         let target = try RuntimeTarget.resolve(project: project, bundle: bundle, env: env)
         let kernel: SecretKernel
         do {
             kernel = try SecretKernel(.init(
-                bundle: .path(target.bundle), keys: .automatic, trustedAdmins: target.trustedAdmins,
-                expectedEnvironment: target.environment, scope: scope, environment: environment,
+                bundle: .path(target.bundle), keys: .fromVariables(launched), trustedAdmins: target.trustedAdmins,
+                expectedEnvironment: target.environment, scope: scope, fallbackEnvironment: launched,
                 logger: ConsoleLogHandler.logger, trustedState: state))
         } catch {
             throw CLIFailure(message: error.message, hints: Self.hints(for: error))
         }
-        for name in kernel.unavailableVariables(user: user) { unsetenv(name) }
-        for (name, value) in kernel.environmentVariables(user: user) { setenv(name, value, 1) }
+        for name in kernel.unavailableVariables(for: SecretOwner(user: user)) { unsetenv(name) }
+        for (name, value) in kernel.environmentVariables(for: SecretOwner(user: user)) { setenv(name, value, 1) }
         let argv = arguments.map { strdup($0) } + [nil]
         execvp(program, argv)
         let reason = String(cString: strerror(errno))

@@ -38,15 +38,15 @@ struct Get: ParsableCommand {
         let kernel: SecretKernel
         do {
             kernel = try SecretKernel(.init(
-                bundle: .path(target.bundle), keys: .automatic, trustedAdmins: target.trustedAdmins,
-                expectedEnvironment: target.environment, environment: LaunchEnvironment.values,
+                bundle: .path(target.bundle), keys: .fromVariables(LaunchEnvironment.values), trustedAdmins: target.trustedAdmins,
+                expectedEnvironment: target.environment, fallbackEnvironment: LaunchEnvironment.values,
                 logger: ConsoleLogHandler.logger))
         } catch {
             throw CLIFailure(message: error.message, hints: Exec.hints(for: error))
         }
         let secret: Secret
         do {
-            secret = try kernel.slotValue(plugin, key, owner: user)
+            secret = try kernel.slotValue(plugin: plugin, key: key, of: SecretOwner(user: user))
         } catch {
             let slot = "\(target.environment)/\(user ?? "-")/\(plugin)/\(key)"
             throw CLIFailure(message: "slot \(slot) serves no value: \(error.reason)")

@@ -50,15 +50,7 @@ struct Show: ParsableCommand {
             verified = nil
             problem = error.description
         }
-        let names = Dictionary(bundle.users.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
-        func name(_ fingerprint: String) -> String {
-            if let user = names[fingerprint] { return user }
-            if let key = bundle.keys[fingerprint], let id = KeyFile.firstUserID(key),
-               let short = id.split(whereSeparator: { $0 == " " || $0 == "<" }).first {
-                return VisibleText.escaped(String(short))
-            }
-            return String(fingerprint.suffix(16))
-        }
+        let name = bundle.principalName(of:)
         let signedAt = verified?.policySignedAt ?? 0
         let entries = AuditTrail.entries([(bundle, policySignedAt: signedAt, nil)])
         var last: [SlotKey: (AuditEntry.Action, String, Int)] = [:]

@@ -1,3 +1,4 @@
+import SecretCore
 import SecretModel
 
 enum FilterOptions {

@@ -60,7 +60,7 @@ print("booted: \(kernel)")
 
 // The settings endpoint, GET /settings/plugin-secrets/shopify for alice: the
 // seed's shape (plugin_slug, declared, set_keys), straight from the kernel.
-let status = kernel.status(plugin: "shopify", user: "alice")
+let status = try kernel.status(plugin: "shopify", for: .user("alice"))
 let encoder = JSONEncoder()
 encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
 print("GET /settings/plugin-secrets/shopify (alice): declared \(status.declared.map(\.key)), set_keys \(status.setKeys)")
@@ -74,10 +74,11 @@ for workbook in workbooks {
         for key in formula.keys {
             // Owner resolution: the workbook's owner, never the viewer.
             do {
-                let secret = try kernel.secret(formula.plugin, key, user: workbook.owner)
+                let secret = try kernel.secret(plugin: formula.plugin, key: key, for: .user(workbook.owner))
                 parts.append("\(key) from \(secret.source)")
             } catch {
-                parts.append("\(key) missing (\(error.reason))")
+                // A name the bundle does not declare is a bug in the caller, said as such.
+                parts.append(error.reason == .undeclared ? "\(error)" : "\(key) missing (\(error.reason))")
                 ready = false
             }
         }

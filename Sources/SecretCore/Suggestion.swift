@@ -22,7 +22,7 @@ public enum Suggestion {
 
     /// Edit distance counting a swap of neighbours as one edit (optimal string
     /// alignment), so `kye` is one edit from `key`.
-    static func editDistance(_ a: String, _ b: String) -> Int {
+    public static func editDistance(_ a: String, _ b: String) -> Int {
         let a = Array(a.unicodeScalars)
         let b = Array(b.unicodeScalars)
         if a.isEmpty { return b.count }

@@ -15,11 +15,15 @@ let package = Package(
         .library(name: "SecretModel", targets: ["SecretModel"]),
         .library(name: "SecretCore", targets: ["SecretCore"]),
         .library(name: "SecretKernel", targets: ["SecretKernel"]),
+        // The kernel as a swift-service-lifecycle Service (reload on change and SIGHUP);
+        // a product of its own, so a service that wants only SecretKernel builds neither.
+        .library(name: "SecretKernelService", targets: ["SecretKernelService"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // gpgme, as the system provides it. Only the GPG target imports it.
@@ -98,10 +102,22 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .target(
+            name: "SecretKernelService",
+            dependencies: [
+                "SecretKernel", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The example service: boots a SecretKernel on the example's bundle.
         .executableTarget(
             name: "gridos-service",
-            dependencies: ["SecretKernel", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "SecretKernel", "SecretKernelService", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "examples/gridos/service",
             swiftSettings: strictSettings
         ),
@@ -148,7 +164,8 @@ let package = Package(
         .testTarget(
             name: "SecretKernelTests",
             dependencies: [
-                "SecretKernel", "BundleFormat", "BundleSeal", "GPG", "TestSupport",
+                "SecretKernel", "SecretKernelService", "BundleFormat", "BundleSeal", "GPG", "TestSupport",
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

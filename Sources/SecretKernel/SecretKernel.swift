@@ -303,6 +303,41 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         }
     }
 
+    // MARK: Without blocking a concurrency thread
+
+    /// ``init(_:)`` off Swift concurrency's cooperative threads: a load
+    /// spawns gpg and keeps both cores busy for tens of milliseconds, which
+    /// must not hold a thread an event loop or request handler needs.
+    public static func load(_ configuration: Configuration) async throws(SecretKernelError) -> SecretKernel {
+        try await Self.offCooperativeThreads { () throws(SecretKernelError) in try SecretKernel(configuration) }
+    }
+
+    /// ``reload()`` off Swift concurrency's cooperative threads. On failure
+    /// the loaded bundle stays in service.
+    public func reload() async throws(SecretKernelError) {
+        try await Self.offCooperativeThreads { () throws(SecretKernelError) in try self.reload() }
+    }
+
+    /// ``reload(bytes:)`` off Swift concurrency's cooperative threads.
+    public func reload(bytes: [UInt8]) async throws(SecretKernelError) {
+        try await Self.offCooperativeThreads { () throws(SecretKernelError) in try self.reload(bytes: bytes) }
+    }
+
+    private static func offCooperativeThreads<T: Sendable>(
+        _ work: @escaping @Sendable () throws(SecretKernelError) -> T
+    ) async throws(SecretKernelError) -> T {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, SecretKernelError>, Never>) in
+            DispatchQueue.global(qos: .userInitiated).async {
+                do throws(SecretKernelError) {
+                    continuation.resume(returning: .success(try work()))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try result.get()
+    }
+
     // MARK: Introspection
 
     /// What is loaded: never a value.
@@ -387,7 +422,7 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
             bytes = contents
         }
         let read = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-        var snapshot = try Loader.load(bytes, name: name, configuration, extending: trusted)
+        let snapshot = try Loader.load(bytes, name: name, configuration, extending: trusted)
         snapshot.phases.insert(("read", read), at: 0)
         return snapshot
     }

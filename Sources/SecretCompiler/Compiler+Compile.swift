@@ -87,6 +87,16 @@ extension Compiler {
             }
             let context = try userContext()
             let (admin, adminName) = try adminSigner(signerName, context)
+            // Admins are appointed by admins: a policy signed by one the bundle's
+            // current policy does not name is refused by every reader that trusts it.
+            if let existing, !existing.bundle.admins.contains(admin) {
+                let current = existing.bundle.admins.map { project.keyName(for: $0) ?? String($0.suffix(16)) }.sorted()
+                throw CompilerError(
+                    .forbidden,
+                    "'\(adminName)' is not an admin of \(file.displayPath)'s current policy, so readers would refuse a policy it signs",
+                    hints: ["sign with an admin of the current policy (\(current.joined(separator: ", "))): --as NAME; "
+                        + "once that policy names '\(adminName)', '\(adminName)' can sign the next"])
+            }
             let changedPatterns = existing.map { EnvironmentPolicy.changedPatterns($0.bundle, bundle) } ?? []
             if action == .resigned, let existing {
                 return try resign(existing.bundle, as: bundle, admin: (admin, adminName), context, changedPatterns)

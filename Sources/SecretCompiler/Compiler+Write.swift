@@ -265,6 +265,10 @@ public struct SlotWriter {
                 guard let text = value.utf8String() else {
                     throw CompilerError(.invalidInput, "the value for '\(change.key)' is not UTF-8 text")
                 }
+                // Served as an environment variable, a NUL would cut the value short.
+                guard !text.utf8.contains(0) else {
+                    throw CompilerError(.invalidInput, "the value for '\(change.key)' holds a NUL byte, which no environment variable can")
+                }
                 guard spec.accepts(text) else {
                     throw CompilerError(
                         .invalidInput, "the value for '\(change.key)' does not match its pattern \(spec.pattern?.value ?? "")",

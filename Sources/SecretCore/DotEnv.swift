@@ -24,7 +24,22 @@ public struct DotEnv {
 
     public private(set) var entries: [Entry] = []
 
-    public init(parsing bytes: [UInt8]) throws(Problem) {
+    public init(parsing given: [UInt8]) throws(Problem) {
+        // As dotenv readers do: a byte-order mark is not part of the first
+        // key, and a Windows line end is a line end, inside quotes too.
+        var bytes = given.starts(with: [0xEF, 0xBB, 0xBF]) ? Array(given.dropFirst(3)) : given
+        var owned = bytes.count != given.count  // a copy of a value-holding file: wiped after
+        if bytes.contains(0x0D) {
+            var unified: [UInt8] = []
+            unified.reserveCapacity(bytes.count)
+            for (index, byte) in bytes.enumerated() where !(byte == 0x0D && index + 1 < bytes.count && bytes[index + 1] == 0x0A) {
+                unified.append(byte)
+            }
+            if owned { bytes.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+            bytes = unified
+            owned = true
+        }
+        defer { if owned { bytes.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } } }
         var reader = Reader(bytes: bytes)
         var seen: [String: Int] = [:]
         while !reader.atEnd {

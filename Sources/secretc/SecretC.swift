@@ -1,6 +1,7 @@
 import ArgumentParser
 import CLinux
 import Foundation
+import SecretCore
 
 @main
 struct SecretC: ParsableCommand {
@@ -39,7 +40,10 @@ struct SecretC: ParsableCommand {
             }
             var message = fullMessage(for: error)
             if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
-            Console.error(message.trimmingCharacters(in: .whitespacesAndNewlines))
+            // The parser's message is several lines (the error, then usage): each is escaped on its own.
+            let lines = message.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n", omittingEmptySubsequences: false)
+            Console.error(String(lines.first ?? ""))
+            for line in lines.dropFirst() { Console.write(STDERR_FILENO, VisibleText.escaped(String(line)) + "\n") }
             Foundation.exit(2)
         }
     }

@@ -34,7 +34,7 @@ struct ImportTests {
             ["import", "dotenv", file, "--plugin", "shopify", "--user", "alice", "--env", "production"], home: ops)
         #expect(result.status == 0, "\(result.stderrText)")
         #expect(result.stdoutText == "set alice/shopify/STORE_DOMAIN, alice/shopify/ADMIN_TOKEN in production, signed by ops\n")
-        #expect(result.stderrText.contains("delete the plaintext file: shred -u \(file)"))
+        #expect(result.stderrText.contains("delete the plaintext file: shred -u -- \(file)"))
         let runtime = try deployment.home(["runtime-production"])
         let get = try deployment.secretc(["get", "shopify", "ADMIN_TOKEN", "--user", "alice", "--env", "production"], home: runtime)
         #expect(get.stdoutText == "shpat_0123456789abcdef0123456789abcdef")
@@ -198,6 +198,17 @@ struct ImportTests {
         #expect(result.status == 1)
         #expect(result.stderrText.contains("nests values under 'db'"), "\(result.stderrText)")
         #expect(!result.stderrText.contains("hunter2"))
+        #expect(try deployment.bundle() == before)
+
+        // A dotenv file that sets a key twice: sops keeps both; import refuses, as import dotenv does.
+        let twice = try write("APP_ID=111\nAPP_ID=222\n", "twice.env", in: deployment)
+        let sealed = try run(sops, ["encrypt", "--pgp", "B10C30114A7A5CE22215A9196B7A4E014FFA39D1", twice], environment: environment)
+        #expect(sealed.status == 0, "\(sealed.stderrText)")
+        let twiceFile = try write(sealed.stdoutText, "twice.enc.env", in: deployment)
+        let duplicate = try deployment.secretc(["import", "sops", twiceFile, "--plugin", "github", "--env", "production"],
+                                               home: ops, environment: environment)
+        #expect(duplicate.status == 1)
+        #expect(duplicate.stderrText.contains("sets APP_ID twice; nothing was written"), "\(duplicate.stderrText)")
         #expect(try deployment.bundle() == before)
     }
 

@@ -105,4 +105,39 @@ struct OnboardingTests {
         #expect(check.status == 1)
         #expect(check.stdoutText.contains("writes signed by alice would no longer be authorized"), "\(check.stdoutText)")
     }
+
+    /// Admins are appointed by admins: a key newly declared an admin cannot
+    /// sign the policy that appoints it (readers would refuse it anyway).
+    @Test func aNewAdminCannotSignItsOwnAppointment() throws {
+        let deployment = try ExampleDeployment()
+        let before = try deployment.bundle()
+        var text = try String(contentsOf: deployment.config, encoding: .utf8)
+        text = text.replacingOccurrences(of: "admins: [ops]", with: "admins: [ops, carol]")
+        try text.write(to: deployment.config, atomically: true, encoding: .utf8)
+        let carol = try deployment.home(["carol"])
+        let refused = try deployment.secretc(["compile", "--env", "production", "--as", "carol"], home: carol)
+        #expect(refused.status == 1)
+        #expect(refused.stderrText.contains("'carol' is not an admin of secrets/production.bundle's current policy"), "\(refused.stderrText)")
+        #expect(refused.stderrText.contains("sign with an admin of the current policy (ops)"))
+        #expect(try deployment.bundle() == before)
+        // ops appoints her; then her key signs.
+        let ops = try deployment.home(["ops"])
+        #expect(try deployment.secretc(["compile", "--env", "production"], home: ops).status == 0)
+        let signed = try deployment.secretc(["compile", "--env", "production", "--as", "carol", "--reseal"],
+                                            home: try deployment.home(["carol", "runtime-production"]))
+        #expect(signed.status == 0, "\(signed.stderrText)")
+    }
+
+    /// A value no environment variable can hold is refused before anything is written.
+    @Test func aValueWithANulByteIsRefused() throws {
+        let deployment = try ExampleDeployment()
+        let before = try deployment.bundle()
+        let file = deployment.scratch.url.appendingPathComponent("nul.env")
+        try Data("TOKEN=github_pat_EXAMPLE_nul_0000000000\u{0}tail\n".utf8).write(to: file)
+        let ops = try deployment.home(["ops"])
+        let result = try deployment.secretc(["set", "github", "--env", "production", "TOKEN=@\(file.path)"], home: ops)
+        #expect(result.status == 1)
+        #expect(result.stderrText.contains("holds a NUL byte"), "\(result.stderrText)")
+        #expect(try deployment.bundle() == before)
+    }
 }

@@ -83,7 +83,7 @@ struct RollbackCommandTests {
         _ = try git(deployment, ["commit", "-qam", "innocent-looking change"])
         let pullRequest = try action(["GITHUB_BASE_REF": "main"])
         #expect(pullRequest.status == 1)
-        #expect(pullRequest.stderrText.contains("--base origin/main"), "\(pullRequest.stderrText)")
+        #expect(pullRequest.stderrText.contains("--base refs/remotes/origin/main"), "\(pullRequest.stderrText)")
         #expect(pullRequest.stdoutText.contains("::error file=secrets/production.bundle,line="), "\(pullRequest.stdoutText)")
         #expect(pullRequest.stdoutText.contains("ROLLBACK"))
         #expect(try action(["GITHUB_BASE_REF": "main", "INPUT_STRICT": "true"]).status == 1)

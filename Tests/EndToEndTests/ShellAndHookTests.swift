@@ -113,7 +113,9 @@ struct ShellAndHookTests {
             ["import", "dotenv", "shop.env", "--plugin", "shopify", "--user", "alice", "--env", "production"], home: ops)
         #expect(imported.status == 0, "\(imported.stderrText)")
         try FileManager.default.createDirectory(atPath: root + "/config", withIntermediateDirectories: true)
-        try dotenv.write(toFile: root + "/config/.env", atomically: true, encoding: .utf8)
+        // Reformatted: another order, a comment, quotes, Windows line ends.
+        try "# prod\r\nADMIN_TOKEN=\"shpat_GUARDCANARY0123456789abcdef01234\"\r\nSTORE_DOMAIN=guard-shop.myshopify.com\r\n"
+            .write(toFile: root + "/config/.env", atomically: true, encoding: .utf8)
         // And a file that merely talks about keys, which is fine.
         try "Export with gpg --armor --export; never --export-secret-keys.\n"
             .write(toFile: root + "/NOTES.md", atomically: true, encoding: .utf8)
@@ -125,9 +127,9 @@ struct ShellAndHookTests {
         #expect(lines.contains("alice-backup.txt: error: holds an OpenPGP secret key; a secret key never goes into the repository [FORBIDDEN]"),
                 "\(staged.stderrText)")
         #expect(lines.contains("keys/alice.gpg: error: holds an OpenPGP secret key; a secret key never goes into the repository [FORBIDDEN]"))
-        #expect(lines.contains { $0.hasPrefix("shop.env: error: is a plaintext file `secretc import dotenv` consumed (") })
-        #expect(lines.contains { $0.hasPrefix("config/.env: error: is a plaintext file `secretc import dotenv` consumed (") },
-                "a copy is recognised by its contents")
+        #expect(lines.contains { $0.hasPrefix("shop.env: error: holds STORE_DOMAIN=… imported from shop.env on ") })
+        #expect(lines.contains { $0.hasPrefix("config/.env: error: holds ADMIN_TOKEN=… imported from shop.env on ") },
+                "a copy is recognised by its entries")
         #expect(!staged.stderrText.contains("NOTES.md"))
         #expect(staged.stderrText.contains("secretc: error: 4 files must not be committed [FORBIDDEN]"))
         #expect(!staged.stderrText.contains("GUARDCANARY"), "nothing from inside a file is printed")
@@ -136,6 +138,8 @@ struct ShellAndHookTests {
         let named = try deployment.secretc(guardHook + ["NOTES.md", "config/.env"])
         #expect(named.status == 1)
         #expect(named.stderrText.contains("config/.env: error:"))
+        // A name that looks like an option is a file name after `--`, as the hook passes them.
+        #expect(try deployment.secretc(guardHook + ["--version"]).status == 1, "a file named --version is checked, not obeyed")
         #expect(!named.stderrText.contains("NOTES.md"))
         #expect(try deployment.secretc(guardHook + ["NOTES.md", "secretc.yaml"]).status == 0)
 

@@ -50,4 +50,11 @@ struct DotEnvTests {
             return problem.line == line && problem.column == column && problem.message.hasPrefix(says)
         }
     }
+
+    /// A file edited on Windows, or saved with a byte-order mark, means what
+    /// it says on Linux: line ends are line ends inside quotes too.
+    @Test func windowsLineEndsAndAByteOrderMark() throws {
+        let parsed = try values("\u{FEFF}A=plain\r\nB=\"q\r\nx\"\r\nC='y\r\nz'\r\n")
+        #expect(parsed == ["A": "plain", "B": "q\nx", "C": "y\nz"])
+    }
 }

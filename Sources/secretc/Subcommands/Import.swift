@@ -101,12 +101,48 @@ struct ImportDotEnv: ParsableCommand {
         defer { for index in values.indices { values[index].bytes.withUnsafeMutableBytes(wipe) } }
         Console.out(try target.write(values))
         // `secretc guard` (the pre-commit hook) refuses this file, or a copy, from now on.
-        ImportRecord.record(URL(fileURLWithPath: target.file), bytes: bytes)
-        Console.note("hint: the values are in the bundle now; delete the plaintext file: shred -u \(target.file)")
+        ImportRecord.record(
+            URL(fileURLWithPath: target.file), bytes: bytes,
+            project: try target.options.project.configURL().deletingLastPathComponent().path)
+        Console.note("hint: the values are in the bundle now; delete the plaintext file: shred -u -- \(shellQuoted(target.file))")
     }
 }
 
 struct ImportSOPS: ParsableCommand {
+    /// The keys of a JSON object's top level, in order, duplicates kept.
+    static func topLevelKeys(_ json: [UInt8]) -> [String] {
+        var keys: [String] = []
+        var depth = 0
+        var index = 0
+        var expectingKey = false
+        while index < json.count {
+            let byte = json[index]
+            switch byte {
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+                expectingKey = byte == UInt8(ascii: "{") && depth == 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                depth -= 1
+            case UInt8(ascii: ","):
+                expectingKey = depth == 1
+            case UInt8(ascii: "\""):
+                let start = index
+                index += 1
+                while index < json.count, json[index] != UInt8(ascii: "\"") { index += json[index] == UInt8(ascii: "\\") ? 2 : 1 }
+                if expectingKey, index < json.count,
+                   let key = try? JSONDecoder().decode(String.self, from: Data(json[start...index]))
+                {
+                    keys.append(key)
+                }
+                expectingKey = false
+            default:
+                break
+            }
+            index += 1
+        }
+        return keys
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "sops",
         abstract: "Import the top-level keys of a SOPS-encrypted YAML, JSON or dotenv file as one signed write.",
@@ -123,6 +159,12 @@ struct ImportSOPS: ParsableCommand {
         defer { output.withUnsafeMutableBytes(wipe) }
         guard let tree = try? JSONDecoder().decode([String: Scalar].self, from: Data(output)) else {
             throw CLIFailure(message: "sops did not decrypt \(target.file) to a mapping of keys")
+        }
+        // A dotenv file may set a key twice; sops keeps both and a decoder one: refuse, as import dotenv does.
+        var seen = Set<String>()
+        if let twice = Self.topLevelKeys(output).first(where: { !seen.insert($0).inserted }) {
+            throw CLIFailure(message: "\(target.file) sets \(VisibleText.escaped(twice)) twice; nothing was written",
+                             hints: ["keep one of them (sops edit), then import again"], code: "INVALID_INPUT")
         }
         var nested: [String] = []
         var values: [ImportOptions.Value] = []

@@ -66,7 +66,8 @@ struct Show: ParsableCommand {
                 + (signedAt > 0 ? " at \(Log.time(signedAt))" : "") + "\n"
         }
         out += "recipients: \(bundle.recipients.map(name).sorted().joined(separator: ", "))\n"
-        out += "admins: \(bundle.admins.map(name).sorted().joined(separator: ", "))\n"
+        // With fingerprints: a name is only what a key calls itself, so a swapped key must show.
+        out += "admins: \(bundle.admins.map { "\(name($0)) (\($0.suffix(16)))" }.sorted().joined(separator: ", "))\n"
         out += "writers: \(bundle.users.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value.suffix(16)))" }.joined(separator: ", "))\n"
         let width = bundle.slots.map { $0.slot.description.count }.max() ?? 0
         for line in bundle.slots {

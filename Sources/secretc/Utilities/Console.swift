@@ -77,3 +77,12 @@ struct ConsoleLogHandler: LogHandler {
 
     static var logger: Logger { Logger(label: "secretc") { _ in ConsoleLogHandler() } }
 }
+
+/// `path` as a shell word: as it is when it holds only safe characters,
+/// else single-quoted, so a hint that is pasted runs what it says.
+func shellQuoted(_ path: String) -> String {
+    let safe = path.unicodeScalars.allSatisfy {
+        CharacterSet.alphanumerics.contains($0) && $0.isASCII || "/._-+,:@%=".unicodeScalars.contains($0)
+    }
+    return safe && !path.isEmpty ? path : "'" + path.replacingOccurrences(of: "'", with: "'\\''") + "'"
+}

@@ -18,6 +18,8 @@ let package = Package(
         // The kernel as a swift-service-lifecycle Service (reload on change and SIGHUP);
         // a product of its own, so a service that wants only SecretKernel builds neither.
         .library(name: "SecretKernelService", targets: ["SecretKernelService"]),
+        // A C ABI over SecretKernel: the shared library the Python package loads.
+        .library(name: "SecretKernelC", type: .dynamic, targets: ["SecretKernelC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -109,6 +111,11 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "SecretKernelC",
+            dependencies: ["SecretKernel", "GPG", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         // The example service: boots a SecretKernel on the example's bundle.

@@ -172,6 +172,7 @@ class Bench:
         with open(results) as file:
             load = json.load(file)
         floor = statistics.median([timed(decrypt, env) for _ in range(4)][1:])
+        self.swift_load_ms = load["load_ms"]
         self.record(f"floor-{slots // 1000}k", load["load_ms"], "gpg --decrypt", floor,
                     f"SecretKernel load (in process) = {load['load_ms'] / floor:.1f}× the floor (target ≤ 3×)")
         self.results.append({"name": "lookup-p50-8-threads", "secretc_ms": round(load["lookup_p50_ns"] / 1e6, 6),
@@ -182,6 +183,23 @@ class Bench:
                              "note": f"{load['resident_mib']:.0f} MiB resident above baseline (target ≤ 64 MiB)"})
         print(f"lookup, 8 threads p50 {load['lookup_p50_ns']:.0f} ns, p99 {load['lookup_p99_ns']:.0f} ns; "
               f"memory {load['resident_mib']:.0f} MiB", file=sys.stderr)
+
+    def python(self, slots):
+        """The Python binding: a process's load of the bundle, beside Swift's, and get_secret per call."""
+        data = self.dataset(slots)
+        library = os.path.join(self.bin, "libSecretKernelC.so")
+        out = run([sys.executable, os.path.join(ROOT, "scripts", "bench_python.py"), "--library", library,
+                   "--bundle", data["bundle"], "--gnupghome", self.home, "--admin", data["admin"]],
+                  env=self.env(data["admin"]), cwd=ROOT).decode().splitlines()[-1]
+        result = json.loads(out)
+        if result["found"] < 500:
+            sys.exit("bench: the Python binding found too few values")
+        swift = getattr(self, "swift_load_ms", None)
+        self.record(f"python-load-{slots // 1000}k", result["load_ms"], "SecretKernel in Swift" if swift else None, swift,
+                    "Kernel() in a Python process, in process (verify + decrypt every value)")
+        self.results.append({"name": "python-get-secret", "secretc_ms": round(result["get_ns"] / 1e6, 6),
+                             "note": f"{result['get_ns']:.0f} ns per call from Python (target ≤ 2000 ns)"})
+        print(f"python get_secret {result['get_ns']:.0f} ns per call", file=sys.stderr)
 
     def set_one(self, slots):
         data = self.dataset(slots)
@@ -376,7 +394,7 @@ def table(results):
         elif "secretc_clean" in entry:
             mine = "clean" if entry["secretc_clean"] else "conflict"
             theirs, ratio = ("clean" if entry["peer_clean"] else "conflict"), ""
-        elif name.startswith("lookup") or name.startswith("memory"):
+        elif name.startswith("lookup") or name.startswith("memory") or name == "python-get-secret":
             mine, theirs, ratio = entry["note"].split(" (")[0], "", ""
         else:
             mine = f"{entry['secretc_ms']:.1f} ms"
@@ -435,7 +453,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=5, help="turns per scenario with --baseline-bin")
     parser.add_argument("--only", metavar="NAMES",
                         help="comma-separated scenario groups to run (load-5k, get-5k, diff-lines, merge, load-100k, "
-                             "floor-100k, set-100k, check); docs/performance.md is left as it is")
+                             "floor-100k, python-100k, set-100k, check); docs/performance.md is left as it is")
     options = parser.parse_args()
     os.environ["BENCH_SOPS"] = os.path.abspath(options.sops)
     if options.baseline_bin:
@@ -463,6 +481,7 @@ def main():
         ("merge", True, lambda: bench.merge(5000)),
         ("load-100k", False, lambda: bench.load(100_000)),
         ("floor-100k", False, lambda: bench.floor(100_000)),
+        ("python-100k", False, lambda: bench.python(100_000)),
         ("set-100k", False, lambda: bench.set_one(100_000)),
         ("check", False, bench.check),
     ]

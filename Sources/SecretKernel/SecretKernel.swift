@@ -127,6 +127,33 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         return try found.get()
     }
 
+    /// ``getSecret(plugin:key:for:)`` for bindings to other languages: `body`
+    /// sees the value's bytes where they are held (no `String` is made),
+    /// only while it runs. nil when there is no value to serve.
+    @_spi(Bindings)
+    public func withSecretBytes<R>(
+        plugin: String, key: String, for owner: SecretOwner, _ body: (UnsafeRawBufferPointer) -> R
+    ) -> R? {
+        let found: R?? = current.read { snapshot in
+            if case .user(let user) = owner, let record = snapshot.table.record(owner: user, plugin: plugin, key: key) {
+                if servable(record) { return body(record.value) }
+                if record.flags & LookupTable.unavailable != 0 { return .some(nil) }
+            }
+            if let record = snapshot.table.record(owner: nil, plugin: plugin, key: key) {
+                if servable(record) { return body(record.value) }
+                if record.flags & LookupTable.unavailable != 0 { return .some(nil) }
+            }
+            guard snapshot.declares(plugin, key) else { return nil }
+            guard var text = configuration.fallbackEnvironment[snapshot.environmentVariable(plugin, key)] else { return .some(nil) }
+            return text.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+        }
+        guard let found else {
+            warnUndeclared(plugin, key)
+            return nil
+        }
+        return found
+    }
+
     /// One warning per undeclared name, for the forms that do not throw.
     private func warnUndeclared(_ plugin: String, _ key: String) {
         let name = "\(plugin)/\(key)"

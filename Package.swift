@@ -124,6 +124,7 @@ let package = Package(
             dependencies: [
                 "SecretKernel", "SecretKernelService", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             path: "examples/gridos/service",
             swiftSettings: strictSettings

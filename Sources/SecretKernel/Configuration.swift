@@ -1,4 +1,5 @@
 import Foundation
+@_exported import struct GPG.SecureBytes
 import GPG
 import Logging
 

@@ -131,10 +131,10 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
     /// sees the value's bytes where they are held (no `String` is made),
     /// only while it runs. nil when there is no value to serve.
     @_spi(Bindings)
-    public func withSecretBytes<R>(
-        plugin: String, key: String, for owner: SecretOwner, _ body: (UnsafeRawBufferPointer) -> R
-    ) -> R? {
-        let found: R?? = current.read { snapshot in
+    public func withSecretBytes(
+        plugin: String, key: String, for owner: SecretOwner, _ body: (UnsafeRawBufferPointer) -> Int
+    ) -> Int? {
+        let found: Int?? = current.read { snapshot in
             if case .user(let user) = owner, let record = snapshot.table.record(owner: user, plugin: plugin, key: key) {
                 if servable(record) { return body(record.value) }
                 if record.flags & LookupTable.unavailable != 0 { return .some(nil) }

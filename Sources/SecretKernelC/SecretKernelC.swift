@@ -142,10 +142,40 @@ public func secretc_kernel_get(
     _ length: UnsafeMutablePointer<Int>?
 ) -> Int32 {
     guard let kernel = kernel(handle), let plugin = string(plugin), let key = string(key), let value, let length else { return -1 }
-    let found: Void? = kernel.withSecretBytes(plugin: plugin, key: key, for: SecretOwner(user: string(user))) {
+    let found = kernel.withSecretBytes(plugin: plugin, key: key, for: SecretOwner(user: string(user))) {
         give($0, value, length)
+        return 0
     }
     return found == nil ? 1 : 0
+}
+
+/// `getSecret` in one call, for callers for whom a call costs more than a
+/// copy (Python's ctypes). `request` is `plugin NUL key`, or `plugin NUL
+/// key NUL user` (`request_length` bytes, no terminator needed). The value
+/// crosses once, straight into `buffer`, whose first `capacity` bytes are
+/// zeroed first so no earlier value is left there. Returns the value's
+/// length when it fit, -1 when there is no value (or a malformed request),
+/// or -2 minus the length needed when it did not fit (nothing written).
+@_cdecl("secretc_kernel_lookup")
+public func secretc_kernel_lookup(
+    _ handle: UnsafeRawPointer?, _ request: UnsafePointer<UInt8>?, _ requestLength: Int32,
+    _ buffer: UnsafeMutableRawPointer?, _ capacity: Int32
+) -> Int {
+    // Lengths are C ints: what ctypes passes a Python int as without argtypes.
+    guard let kernel = kernel(handle), let request, requestLength > 0, let buffer, capacity >= 0 else { return -1 }
+    let capacity = Int(capacity)
+    let bytes = UnsafeBufferPointer(start: request, count: Int(requestLength))
+    let parts = bytes.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
+    guard parts.count >= 2 else { return -1 }
+    let plugin = String(decoding: parts[0], as: UTF8.self)
+    let key = String(decoding: parts[1], as: UTF8.self)
+    let owner: SecretOwner = parts.count == 3 ? .user(String(decoding: parts[2], as: UTF8.self)) : .deployment
+    wipe(UnsafeMutableRawBufferPointer(start: buffer, count: capacity))
+    return kernel.withSecretBytes(plugin: plugin, key: key, for: owner) { value in
+        guard value.count <= capacity else { return -2 - value.count }
+        if let base = value.baseAddress, value.count > 0 { memcpy(buffer, base, value.count) }
+        return value.count
+    } ?? -1
 }
 
 /// `secret`: 0 with the value and its source (`user slot (alice)`, …) in

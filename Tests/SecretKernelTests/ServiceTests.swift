@@ -1,6 +1,7 @@
 import BundleFormat
 import Foundation
 import SecretKernel
+import Synchronization
 import SecretKernelService
 import ServiceLifecycleTestKit
 import TestSupport
@@ -78,5 +79,45 @@ struct ServiceTests {
             shutdown.triggerGracefulShutdown()
             try await running
         }
+    }
+
+    /// The example service in --serve mode, as a process: SIGHUP reloads,
+    /// a ConfigMap swap reloads, SIGTERM stops it cleanly.
+    @Test func theExampleServiceReloadsOnHangupAndStopsOnTerm() async throws {
+        let fixture = try KernelFixture()
+        let scratch = try TemporaryDirectory()
+        var volume = try ConfigMapVolume(scratch.url, fixture.bytes)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Secretc.built("gridos-service"))
+        process.arguments = ["--serve", volume.bundle]
+        process.environment = [
+            "SECRETC_TRUSTED_ADMINS": KernelFixture.admin, "GNUPGHOME": fixture.home.path,
+            "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
+        ]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        let text = Mutex<String>("")
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            text.withLock { $0 += String(decoding: data, as: UTF8.self) }
+        }
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        func count(_ needle: String) -> Int { text.withLock { $0.components(separatedBy: needle).count - 1 } }
+        try await eventually { count("serving;") == 1 }
+        try await Task.sleep(for: .milliseconds(200))  // the signal handlers are installed as the group starts
+
+        kill(process.processIdentifier, SIGHUP)
+        try await eventually { count("secret bundle reloaded") == 1 }
+        try volume.publish(try fixture.written([SlotKey(owner: nil, plugin: "github", key: "APP_ID"): "654321"]))
+        try await eventually { count("secret bundle reloaded") == 2 }
+
+        kill(process.processIdentifier, SIGTERM)
+        try await eventually { !process.isRunning }
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(text.withLock { $0 })")
+        #expect(count("stopped: 2 reloads, 0 refused") == 1, "\(text.withLock { $0 })")
+        #expect(!text.withLock { $0 }.contains("654321"), "no value in the service's output")
     }
 }

@@ -7,13 +7,16 @@ public enum Secretc {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// The `secretc` built next to the running test bundle.
-    public static var executable: String {
+    public static var executable: String { built("secretc") }
+
+    /// An executable of the package (`secretc`, `gridos-service`) built next to the running test bundle.
+    public static func built(_ name: String) -> String {
         let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for candidate in [bundle, bundle.deletingLastPathComponent()] {
-            let path = candidate.appendingPathComponent("secretc").path
+            let path = candidate.appendingPathComponent(name).path
             if FileManager.default.isExecutableFile(atPath: path) { return path }
         }
-        return packageRoot.appendingPathComponent(".build/debug/secretc").path
+        return packageRoot.appendingPathComponent(".build/debug/\(name)").path
     }
 
     /// Runs `secretc arguments` in `directory` with a clean, colourless environment.

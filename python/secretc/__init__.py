@@ -129,6 +129,10 @@ def _load_library() -> ctypes.CDLL:
               ctypes.POINTER(ctypes.c_size_t)]
     lib.secretc_kernel_get.argtypes = lookup
     lib.secretc_kernel_get.restype = ctypes.c_int32
+    # The hot path: no argtypes (their converters cost more than the lookup);
+    # the caller passes a c_void_p handle, bytes, C-int-sized ints and a ctypes
+    # buffer, which is exactly the C signature (both lengths are C ints).
+    lib.secretc_kernel_lookup.restype = ctypes.c_ssize_t
     lib.secretc_kernel_secret.argtypes = lookup + [out_string]
     lib.secretc_kernel_secret.restype = ctypes.c_int32
     lib.secretc_kernel_status.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, out_string]
@@ -232,6 +236,9 @@ class Kernel:
             detail = json.loads(_take_string(self._lib, error) or "{}")
             raise KernelError(detail.get("kind", "unknown"), detail.get("message", "the bundle was not loaded"))
         self._handle: Optional[int] = handle
+        self._local = threading.local()
+        self._lookup = self._lib.secretc_kernel_lookup
+        self._handle_argument = ctypes.c_void_p(handle)
 
     def _live(self) -> int:
         if not self._handle:
@@ -246,13 +253,31 @@ class Kernel:
         deployment-wide value only. An undeclared plugin or key returns None
         and is warned about once on standard error.
         """
-        value = _Bytes()
-        length = ctypes.c_size_t()
-        code = self._lib.secretc_kernel_get(self._live(), plugin.encode("utf-8"), key.encode("utf-8"), _encode(user),
-                                            ctypes.byref(value), ctypes.byref(length))
-        if code != 0:
+        # The hot path: one call, the value written straight into this
+        # thread's buffer (which the library zeroes at each call), read
+        # through a memoryview without an intermediate bytes object.
+        request = (plugin + "\0" + key if user is None else plugin + "\0" + key + "\0" + user).encode("utf-8")
+        try:
+            buffer, view, capacity = self._local.space
+        except AttributeError:
+            buffer, view, capacity = self._local.space = self._space(256)
+        if len(request) > 0x7FFF_FFFF:
+            raise ValueError("a name longer than 2 GiB")
+        length = self._lookup(self._handle_argument, request, len(request), buffer, capacity)
+        if length >= 0:
+            return str(view[:length], "utf-8")
+        if length == -1:
             return None
-        return _take_value(self._lib, value, length).decode("utf-8")
+        buffer, view, capacity = self._local.space = self._space(-length - 2)  # larger than any value before
+        length = self._lookup(self._handle_argument, request, len(request), buffer, capacity)
+        return str(view[:length], "utf-8") if length >= 0 else None
+
+    @staticmethod
+    def _space(capacity: int):
+        buffer = ctypes.create_string_buffer(capacity)
+        if capacity > 0x7FFF_FFFF:
+            raise MemoryError("a value larger than 2 GiB")
+        return buffer, memoryview(buffer).cast("B"), capacity
 
     def secret(self, plugin: str, key: str, *, user: Optional[str]) -> "Secret":
         """Like :meth:`get_secret`, with where the value came from.

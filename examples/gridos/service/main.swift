@@ -4,10 +4,17 @@
 // printing which source served each secret, never a value.
 //
 //     SECRETC_TRUSTED_ADMINS=<admin fingerprint> GNUPGHOME=<runtime key> \
-//         gridos-service examples/gridos/secrets/production.bundle
+//         gridos-service [--serve] examples/gridos/secrets/production.bundle
+//
+// With --serve it then keeps running as a swift-service-lifecycle service
+// group: the bundle is reloaded when its file changes (an atomic rename, a
+// Kubernetes ConfigMap swap) and on SIGHUP, until SIGTERM or SIGINT.
 import Foundation
 import Logging
 import SecretKernel
+import SecretKernelService
+import ServiceLifecycle
+import UnixSignals
 
 /// A formula cell: which connector it calls and the secrets that connector needs.
 struct Formula {
@@ -37,13 +44,20 @@ let workbooks = [
     Workbook(name: "Trip planner", owner: "dave", openedBy: "dave", formulas: [issues, forecast]),
 ]
 
+/// A line on standard output, written at once, also into a pipe (a container's log collector).
+func say(_ text: String = "") {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
+
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("gridos-service: \(message)\n".utf8))
     exit(1)
 }
 
-let arguments = CommandLine.arguments.dropFirst()
-guard let bundle = arguments.first else { fail("usage: gridos-service BUNDLE (pins in SECRETC_TRUSTED_ADMINS)") }
+var arguments = CommandLine.arguments.dropFirst()
+let serves = arguments.first == "--serve"
+if serves { arguments.removeFirst() }
+guard let bundle = arguments.first else { fail("usage: gridos-service [--serve] BUNDLE (pins in SECRETC_TRUSTED_ADMINS)") }
 var logger = Logger(label: "gridos.secrets")
 logger.logLevel = .info
 let kernel: SecretKernel
@@ -51,23 +65,23 @@ do {
     // Pinned admins from the service's own configuration, never from the repository.
     let pins = try SecretKernel.Configuration.trustedAdmins(from: ProcessInfo.processInfo.environment["SECRETC_TRUSTED_ADMINS"] ?? "")
     // This service runs in production, and reads only slots scoped to it (or unscoped ones).
-    kernel = try SecretKernel(.init(
+    kernel = try await SecretKernel.load(.init(
         bundle: .path(bundle), trustedAdmins: pins, expectedEnvironment: "production", scope: "formulas", logger: logger))
 } catch {
     fail("refusing to start: \(error)")
 }
-print("booted: \(kernel)")
+say("booted: \(kernel)")
 
 // The settings endpoint, GET /settings/plugin-secrets/shopify for alice: the
 // seed's shape (plugin_slug, declared, set_keys), straight from the kernel.
 let status = try kernel.status(plugin: "shopify", for: .user("alice"))
 let encoder = JSONEncoder()
 encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-print("GET /settings/plugin-secrets/shopify (alice): declared \(status.declared.map(\.key)), set_keys \(status.setKeys)")
-print(String(decoding: try encoder.encode(status), as: UTF8.self))
+say("GET /settings/plugin-secrets/shopify (alice): declared \(status.declared.map(\.key)), set_keys \(status.setKeys)")
+say(String(decoding: try encoder.encode(status), as: UTF8.self))
 
 for workbook in workbooks {
-    print("\n\(workbook.name) — owned by \(workbook.owner), opened by \(workbook.openedBy):")
+    say("\n\(workbook.name) — owned by \(workbook.owner), opened by \(workbook.openedBy):")
     for formula in workbook.formulas {
         var parts: [String] = []
         var ready = true
@@ -82,6 +96,15 @@ for workbook in workbooks {
                 ready = false
             }
         }
-        print("  \(formula.text)  \(ready ? "runs" : "#SECRET!"): \(parts.joined(separator: ", "))")
+        say("  \(formula.text)  \(ready ? "runs" : "#SECRET!"): \(parts.joined(separator: ", "))")
     }
+}
+
+if serves {
+    say("serving; reloads on change and SIGHUP, stops on SIGTERM")
+    let group = ServiceGroup(
+        services: [SecretKernelService(kernel: kernel)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+    try await group.run()
+    let info = kernel.info
+    say("stopped: \(info.reloads) reloads, \(info.reloadFailures) refused")
 }

@@ -1,5 +1,5 @@
 import Foundation
-@_exported import struct GPG.SecureBytes
+@_exported import class GPG.SecureBytes
 import GPG
 import Logging
 

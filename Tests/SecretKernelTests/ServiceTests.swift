@@ -120,4 +120,13 @@ struct ServiceTests {
         #expect(count("stopped: 2 reloads, 0 refused") == 1, "\(text.withLock { $0 })")
         #expect(!text.withLock { $0 }.contains("654321"), "no value in the service's output")
     }
+
+    /// The async forms run off the cooperative threads and behave as the blocking ones.
+    @Test func asyncLoadAndReload() async throws {
+        let fixture = try KernelFixture()
+        let kernel = try await SecretKernel.load(fixture.configuration())
+        try await kernel.reload()
+        await #expect(throws: SecretKernelError.self) { try await kernel.reload(bytes: Array("secretc-bundle 2\n".utf8)) }
+        #expect(kernel.info.reloads == 1 && kernel.info.reloadFailures == 1)
+    }
 }

@@ -18,6 +18,8 @@ let package = Package(
         // The kernel as a swift-service-lifecycle Service (reload on change and SIGHUP);
         // a product of its own, so a service that wants only SecretKernel builds neither.
         .library(name: "SecretKernelService", targets: ["SecretKernelService"]),
+        // A swift-configuration provider over the kernel (its own product, like the Service).
+        .library(name: "SecretKernelConfiguration", targets: ["SecretKernelConfiguration"]),
         // A C ABI over SecretKernel: the shared library the Python package loads.
         .library(name: "SecretKernelC", type: .dynamic, targets: ["SecretKernelC"]),
     ],
@@ -26,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
     ],
     targets: [
         // gpgme, as the system provides it. Only the GPG target imports it.
@@ -114,6 +117,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "SecretKernelConfiguration",
+            dependencies: ["SecretKernel", .product(name: "Configuration", package: "swift-configuration")],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "SecretKernelC",
             dependencies: ["SecretKernel", "GPG", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
@@ -172,7 +180,8 @@ let package = Package(
         .testTarget(
             name: "SecretKernelTests",
             dependencies: [
-                "SecretKernel", "SecretKernelService", "BundleFormat", "BundleSeal", "GPG", "TestSupport",
+                "SecretKernel", "SecretKernelService", "SecretKernelConfiguration", "BundleFormat", "BundleSeal", "GPG",
+                "TestSupport", .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],

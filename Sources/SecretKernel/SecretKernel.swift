@@ -330,6 +330,14 @@ public final class SecretKernel: Sendable, CustomStringConvertible {
         }
     }
 
+    /// Whether the bundle in service is byte for byte the file at `path`
+    /// now (its SHA-256): a watcher that starts after the load asks this
+    /// first, so a change made in between is not missed.
+    public func isServing(contentsOf path: String) -> Bool {
+        guard let bytes = FileBytes.read(atPath: path) else { return false }
+        return Digest.sha256Hex(bytes) == current.read { $0.digest }
+    }
+
     // MARK: Without blocking a concurrency thread
 
     /// ``init(_:)`` off Swift concurrency's cooperative threads: a load

@@ -44,6 +44,8 @@ public struct SecretKernelService: Service {
             return
         }
         let reloader = Reloader(kernel: kernel, path: path)
+        // The file may have changed between the kernel's load and now.
+        if !kernel.isServing(contentsOf: path) { await reloader.reload(because: "the bundle file changed before the watch began") }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 // Polls until the group is told to shut down.

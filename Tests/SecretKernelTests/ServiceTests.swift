@@ -37,8 +37,11 @@ struct ServiceTests {
         }
     }
 
+    /// Waits for `condition`, up to a minute: the whole suite runs blocking
+    /// tests on the same few threads the service's polling task needs.
     private func eventually(_ condition: () -> Bool) async throws {
-        for _ in 0..<500 where !condition() { try await Task.sleep(for: .milliseconds(20)) }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !condition(), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         #expect(condition())
     }
 
@@ -47,7 +50,8 @@ struct ServiceTests {
         let scratch = try TemporaryDirectory()
         var volume = try ConfigMapVolume(scratch.url, fixture.bytes)
         let appID = SlotKey(owner: nil, plugin: "github", key: "APP_ID")
-        let kernel = try await SecretKernel.load(fixture.configuration(.path(volume.bundle)))
+        let logs = CapturedLogs()
+        let kernel = try await SecretKernel.load(fixture.configuration(.path(volume.bundle), logger: logs.logger))
         #expect(kernel.getSecret(plugin: "github", key: "APP_ID", for: .deployment) == "123456")
         let service = SecretKernelService(kernel: kernel, pollInterval: .milliseconds(20), reloadsOnHangup: false)
 
@@ -57,7 +61,8 @@ struct ServiceTests {
             let rotated = try fixture.written([appID: "654321"])
             try volume.publish(rotated)
             try await eventually { kernel.info.reloads == 1 }
-            #expect(kernel.getSecret(plugin: "github", key: "APP_ID", for: .deployment) == "654321")
+            #expect(kernel.getSecret(plugin: "github", key: "APP_ID", for: .deployment) == "654321",
+                    "\(logs.all.filter { !$0.hasPrefix("debug") })")
 
             // A bad bundle pushed: refused, counted, and the good one keeps serving.
             try volume.publish(Array(rotated.dropLast(7)))

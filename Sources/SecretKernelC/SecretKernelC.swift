@@ -115,7 +115,7 @@ public func secretc_kernel_open(
     }
     var settings = SecretKernel.Configuration(
         bundle: .path(bundle), keys: keys, trustedAdmins: pins, expectedEnvironment: object["environment"] as? String,
-        scope: object["scope"] as? String, logger: Logger(label: "secretc.kernel") { _ in StandardErrorWarnings() },
+        scope: object["scope"] as? String, logger: Logger(label: "secretc.kernel") { _ in StandardErrorLines() },
         trustedState: object["trusted_state"] as? String)
     if let fallback = object["fallback_environment"] as? [String: String] { settings.fallbackEnvironment = fallback }
     if let protects = object["protect_process"] as? Bool { settings.protectsProcess = protects }
@@ -278,22 +278,4 @@ public func secretc_free_value(_ value: UnsafeMutablePointer<UInt8>?, _ length: 
 @_cdecl("secretc_free_string")
 public func secretc_free_string(_ text: UnsafeMutablePointer<CChar>?) {
     free(text)
-}
-
-/// Warnings and errors of the kernel on standard error, one line each, as
-/// `secretc` prints them; never a value.
-private struct StandardErrorWarnings: LogHandler {
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .warning
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let fields = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-        let line = "secretc: \(event.level): " + ([event.message.description] + fields).joined(separator: " ") + "\n"
-        FileHandle.standardError.write(Data(VisibleText.escaped(line.dropLast().description).utf8 + [0x0A]))
-    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SecretCore
+import SecretKernel
 
 /// A failure the user can act on: one `secretc: error:` line, then hints.
 struct CLIFailure: Error {
@@ -56,26 +57,10 @@ enum Console {
     }
 }
 
-/// The kernel's log as `exec` and `get` show it: warnings and errors only,
-/// one `secretc: warning:` line each with its metadata (never a value).
-struct ConsoleLogHandler: LogHandler {
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .warning
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        guard event.level >= .warning, event.level < .error else { return }  // errors are thrown and reported
-        let fields = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-        let text = ([event.message.description] + fields).joined(separator: " ")
-        // Names and patterns come from the bundle: no control character reaches the terminal.
-        Console.write(STDERR_FILENO, "secretc: warning: \(VisibleText.escaped(text))\n")
-    }
-
-    static var logger: Logger { Logger(label: "secretc") { _ in ConsoleLogHandler() } }
+/// The kernel's log as `exec` and `get` show it: warnings only (errors are
+/// thrown and reported), one `secretc: warning:` line each (never a value).
+enum ConsoleLogHandler {
+    static var logger: Logger { Logger(label: "secretc") { _ in StandardErrorLines(levels: .warning ... .warning) } }
 }
 
 /// `path` as a shell word: as it is when it holds only safe characters,

@@ -46,11 +46,11 @@ let workbooks = [
 
 /// A line on standard output, written at once, also into a pipe (a container's log collector).
 func say(_ text: String = "") {
-    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    try? FileHandle.standardOutput.write(contentsOf: Data((text + "\n").utf8))
 }
 
 func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("gridos-service: \(message)\n".utf8))
+    try? FileHandle.standardError.write(contentsOf: Data("gridos-service: \(message)\n".utf8))
     exit(1)
 }
 

@@ -226,7 +226,10 @@ class Kernel:
                             ("trusted_state", trusted_state)):
             if value is not None:
                 configuration[name] = value
-        configuration["fallback_environment"] = dict(os.environ if fallback_environment is None else fallback_environment)
+        # The runtime key's variables are never fallback values.
+        source = os.environ if fallback_environment is None else fallback_environment
+        configuration["fallback_environment"] = {
+            name: value for name, value in source.items() if not name.startswith("SECRETC_GPG_")}
         key_bytes = key.encode("utf-8") if isinstance(key, str) else key
         error = ctypes.c_void_p()
         handle = self._lib.secretc_kernel_open(
@@ -267,6 +270,8 @@ class Kernel:
         if length >= 0:
             return str(view[:length], "utf-8")
         if length == -1:
+            if not self._handle:
+                raise ValueError("the kernel is closed")
             return None
         buffer, view, capacity = self._local.space = self._space(-length - 2)  # larger than any value before
         length = self._lookup(self._handle_argument, request, len(request), buffer, capacity)
@@ -340,8 +345,14 @@ class Kernel:
         return json.loads(_take_string(self._lib, pointer) or "{}")
 
     def close(self) -> None:
-        """Releases the loaded bundle (its values are zeroed)."""
+        """Releases the loaded bundle (its values are zeroed).
+
+        Call it once no other thread uses the kernel: lookups after it raise
+        ``ValueError``, but one already under way on another thread may read
+        released memory.
+        """
         handle, self._handle = self._handle, None
+        self._handle_argument = ctypes.c_void_p(None)  # the library answers a NULL handle with "no value"
         if handle:
             self._lib.secretc_kernel_close(handle)
 

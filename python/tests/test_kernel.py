@@ -143,3 +143,14 @@ def test_eight_threads_look_up_during_reloads(bundle, runtime_key):
     assert not wrong
     assert min(lookups) > 0
     assert kernel.info["reloads"] == 7
+
+
+
+def test_a_closed_kernel_serves_nothing(bundle, runtime_key):
+    kernel = make(bundle, runtime_key)
+    assert kernel.get_secret("github", "APP_ID", user=None) == "123456"
+    kernel.close()
+    with pytest.raises(ValueError):
+        kernel.get_secret("github", "APP_ID", user=None)
+    with pytest.raises(ValueError):
+        kernel.secret("github", "APP_ID", user=None)

@@ -110,7 +110,7 @@ let package = Package(
         .target(
             name: "SecretKernelService",
             dependencies: [
-                "SecretKernel", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "SecretCore", "SecretKernel", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -234,16 +234,7 @@ public enum BundleOpener {
     /// Decrypts one epoch's data-key message: one gpg operation, bounded in
     /// what it reads and in what it may write (a data key is 32 bytes).
     public static func dataKey(_ message: [UInt8], epoch: String, with context: Context) throws(BundleSealError) -> SymmetricKey {
-        guard message.count <= maximumDataKeyMessage else {
-            throw .undecryptable("epoch \(epoch)'s data-key message is larger than \(maximumDataKeyMessage) bytes")
-        }
-        // Only public-key session keys and one encrypted packet reach gpg:
-        // a passphrase-encrypted one would make gpg ask the runtime for one.
-        do throws(DataKeyEnvelope.Problem) {
-            _ = try DataKeyEnvelope(parsing: message)
-        } catch {
-            throw .undecryptable("epoch \(epoch): \(error)")
-        }
+        try checkEnvelope(message, epoch: epoch)
         let plaintext: SecureBytes
         do {
             plaintext = try context.decrypt(message, limit: 32)
@@ -254,6 +245,41 @@ public enum BundleOpener {
         } catch {
             throw .undecryptable("\(error)")
         }
+        return try dataKey(plaintext, epoch: epoch)
+    }
+
+    /// Decrypts one epoch's data-key message in process, under the same
+    /// rules as gpg's route; nil when the message is gpg's to decrypt
+    /// (``Cv25519Decryptor/Outcome/declined(_:)``).
+    public static func dataKey(_ message: [UInt8], epoch: String, inProcess decryptor: Cv25519Decryptor)
+        throws(BundleSealError) -> SymmetricKey?
+    {
+        try checkEnvelope(message, epoch: epoch)
+        switch decryptor.decrypt(message, limit: 32) {
+        case .plaintext(let plaintext):
+            return try dataKey(plaintext, epoch: epoch)
+        case .refused(let reason):
+            throw .undecryptable("epoch \(epoch)'s data key does not decrypt: \(reason)")
+        case .declined:
+            return nil
+        }
+    }
+
+    /// The rules every route applies before decrypting: the size cap, and
+    /// only public-key session keys and one encrypted packet (a
+    /// passphrase-encrypted one would make gpg ask the runtime for one).
+    private static func checkEnvelope(_ message: [UInt8], epoch: String) throws(BundleSealError) {
+        guard message.count <= maximumDataKeyMessage else {
+            throw .undecryptable("epoch \(epoch)'s data-key message is larger than \(maximumDataKeyMessage) bytes")
+        }
+        do throws(DataKeyEnvelope.Problem) {
+            _ = try DataKeyEnvelope(parsing: message)
+        } catch {
+            throw .undecryptable("epoch \(epoch): \(error)")
+        }
+    }
+
+    private static func dataKey(_ plaintext: SecureBytes, epoch: String) throws(BundleSealError) -> SymmetricKey {
         guard plaintext.count == 32 else { throw .undecryptable("epoch \(epoch)'s data key is not 32 bytes") }
         return plaintext.withUnsafeBytes { SymmetricKey(data: $0) }
     }

@@ -14,18 +14,24 @@ import Foundation
 public struct Cv25519Recipient: Sendable, Equatable {
     /// The encryption subkey's fingerprint, upper-case hex.
     public let fingerprint: String
-    fileprivate let fingerprintBytes: [UInt8]
-    fileprivate let point: [UInt8]
+    let fingerprintBytes: [UInt8]
+    let point: [UInt8]
     /// The KDF's hash (RFC 4880 hash ids: 8 SHA-256, 9 SHA-384, 10 SHA-512).
-    fileprivate let kdfHash: UInt8
+    let kdfHash: UInt8
     /// The key-encryption key's cipher (7 AES-128, 8 AES-192, 9 AES-256).
-    fileprivate let kekCipher: UInt8
+    let kekCipher: UInt8
 
     /// The key-encryption key's length in bytes.
-    fileprivate var kekLength: Int { 8 * (Int(kekCipher) - 5) }
+    var kekLength: Int { 8 * (Int(kekCipher) - 5) }
+
+    /// The key id a session-key packet names: the fingerprint's low 64 bits.
+    var keyID: ArraySlice<UInt8> { fingerprintBytes.suffix(8) }
 
     /// OID 1.3.6.1.4.1.3029.1.5.1 (Curve25519 for ECDH), as OpenPGP writes it.
-    fileprivate static let oid: [UInt8] = [0x2B, 0x06, 0x01, 0x04, 0x01, 0x97, 0x55, 0x01, 0x05, 0x01]
+    static let oid: [UInt8] = [0x2B, 0x06, 0x01, 0x04, 0x01, 0x97, 0x55, 0x01, 0x05, 0x01]
+
+    /// The length of a public-subkey packet's body for this kind of key.
+    static let publicBodyCount = 6 + 1 + oid.count + 2 + 33 + 4
 
     /// Finds the subkey whose v4 fingerprint is `subkey` in a transferable
     /// public key (armored or binary); nil when it is not there or not a
@@ -47,11 +53,11 @@ public struct Cv25519Recipient: Sendable, Equatable {
 
     /// A public-subkey packet's body: version 4, creation time, algorithm 18,
     /// the curve's OID, the point (0x40 and 32 bytes), the KDF parameters.
-    private init?(body: ArraySlice<UInt8>) {
+    init?(body: ArraySlice<UInt8>) {
         let body = Array(body)
         let oid = Self.oid
         // 1 version + 4 time + 1 algorithm + 1 + OID + 2 bits + 33 point + 4 KDF parameters
-        guard body.count == 6 + 1 + oid.count + 2 + 33 + 4, body[0] == 4, body[5] == 18,
+        guard body.count == Self.publicBodyCount, body[0] == 4, body[5] == 18,
               Int(body[6]) == oid.count, Array(body[7..<(7 + oid.count)]) == oid
         else { return nil }
         var index = 7 + oid.count
@@ -66,6 +72,29 @@ public struct Cv25519Recipient: Sendable, Equatable {
         kekCipher = body[index + 3]
         fingerprintBytes = KeyFile.v4Fingerprint(publicBody: body[...])
         fingerprint = fingerprintBytes.map { String(format: "%02X", $0) }.joined()
+    }
+}
+
+extension Cv25519Recipient {
+    /// The key-encryption key from an X25519 shared secret (RFC 6637 §7–8):
+    /// the KDF over the curve, the algorithm, the key's KDF fields,
+    /// "Anonymous Sender" and the recipient's fingerprint, cut to the
+    /// key-encryption cipher's length. The same on both sides of the exchange.
+    func keyEncryptionKey(_ shared: SharedSecret) -> SymmetricKey {
+        var kdfInput: [UInt8] = [0, 0, 0, 1]
+        shared.withUnsafeBytes { kdfInput += $0 }
+        kdfInput += [UInt8(Self.oid.count)] + Self.oid
+        kdfInput += [18, 3, 1, kdfHash, kekCipher]
+        kdfInput += Array("Anonymous Sender    ".utf8) + fingerprintBytes
+        defer { wipe(&kdfInput) }
+        var kek: [UInt8]
+        switch kdfHash {
+        case 8: kek = Array(SHA256.hash(data: kdfInput))
+        case 9: kek = Array(SHA384.hash(data: kdfInput))
+        default: kek = Array(SHA512.hash(data: kdfInput))
+        }
+        defer { wipe(&kek) }
+        return SymmetricKey(data: kek.prefix(kekLength))
     }
 }
 
@@ -94,12 +123,21 @@ public struct Cv25519Encryptor: Sendable {
             guard let recipient = recipients[primary] else { throw GPGError.keyNotFound(primary) }
             return recipient
         }
+        var literal = Self.header(tag: 11, length: 6 + plaintext.count) + [UInt8(ascii: "b"), 0, 0, 0, 0, 0]
+        literal += plaintext
+        defer { wipe(&literal) }
+        return try encrypt(payload: literal, to: targets)
+    }
+
+    /// Encrypts `payload` (OpenPGP packets: a literal data packet, unless
+    /// a test builds something else) to `targets`.
+    func encrypt(payload: [UInt8], to targets: [Cv25519Recipient]) throws -> [UInt8] {
         var sessionKey = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
         defer { wipe(&sessionKey) }
 
         var message: [UInt8] = []
         for target in targets { message += try Self.sessionKeyPacket(sessionKey, to: target) }
-        message += try Self.encryptedData(plaintext, key: sessionKey)
+        message += try Self.encryptedData(payload, key: sessionKey)
         return message
     }
 
@@ -109,47 +147,31 @@ public struct Cv25519Encryptor: Sendable {
         let ephemeral = Curve25519.KeyAgreement.PrivateKey()
         let shared = try ephemeral.sharedSecretFromKeyAgreement(
             with: Curve25519.KeyAgreement.PublicKey(rawRepresentation: recipient.point))
-        // KDF parameters (RFC 6637 §8): the curve, the algorithm, the key's
-        // KDF fields, "Anonymous Sender", the recipient's fingerprint.
-        var parameters: [UInt8] = [UInt8(Cv25519Recipient.oid.count)] + Cv25519Recipient.oid
-        parameters += [18, 3, 1, recipient.kdfHash, recipient.kekCipher]
-        parameters += Array("Anonymous Sender    ".utf8) + recipient.fingerprintBytes
-        var kdfInput: [UInt8] = [0, 0, 0, 1]
-        shared.withUnsafeBytes { kdfInput += $0 }
-        kdfInput += parameters
-        defer { wipe(&kdfInput) }
-        var kek: [UInt8]
-        switch recipient.kdfHash {
-        case 8: kek = Array(SHA256.hash(data: kdfInput))
-        case 9: kek = Array(SHA384.hash(data: kdfInput))
-        default: kek = Array(SHA512.hash(data: kdfInput))
-        }
-        defer { wipe(&kek) }
+        let kek = recipient.keyEncryptionKey(shared)
         // The session key's cipher (AES-256), the key, its checksum, PKCS#5 padding to 40 bytes.
         let checksum = sessionKey.reduce(0) { ($0 + Int($1)) & 0xFFFF }
         var padded: [UInt8] = [9] + sessionKey + [UInt8(checksum >> 8), UInt8(checksum & 0xFF)]
         padded += [UInt8](repeating: 5, count: 5)
         defer { wipe(&padded) }
-        let wrapped = try AES.KeyWrap.wrap(SymmetricKey(data: padded), using: SymmetricKey(data: kek.prefix(recipient.kekLength)))
+        let wrapped = try AES.KeyWrap.wrap(SymmetricKey(data: padded), using: kek)
 
-        var body: [UInt8] = [3] + recipient.fingerprintBytes.suffix(8) + [18]
+        var body: [UInt8] = [3] + recipient.keyID + [18]
         body += [0x01, 0x07, 0x40] + ephemeral.publicKey.rawRepresentation
         body += [UInt8(wrapped.count)] + wrapped
         return packet(tag: 1, body)
     }
 
     /// RFC 4880 §5.13: version 1, then under AES-256 in CFB mode with a zero
-    /// IV: 16 random bytes, their last two again, the literal data packet
-    /// (binary, no file name, no date) and the modification detection code.
-    private static func encryptedData(_ plaintext: UnsafeRawBufferPointer, key: [UInt8]) throws -> [UInt8] {
+    /// IV: 16 random bytes, their last two again, the payload (a literal
+    /// data packet: binary, no file name, no date) and the modification
+    /// detection code.
+    private static func encryptedData(_ payload: [UInt8], key: [UInt8]) throws -> [UInt8] {
         // Built in one buffer, wiped below: it holds the plaintext.
         var inner: [UInt8] = []
-        inner.reserveCapacity(16 + 2 + 6 + 6 + plaintext.count + 22)
+        inner.reserveCapacity(16 + 2 + payload.count + 22)
         SymmetricKey(size: .bits128).withUnsafeBytes { inner += $0 }
         inner += inner.suffix(2)
-        inner += header(tag: 11, length: 6 + plaintext.count)
-        inner += [UInt8(ascii: "b"), 0, 0, 0, 0, 0]
-        inner += plaintext
+        inner += payload
         inner += [0xD3, 0x14]
         inner += Array(Insecure.SHA1.hash(data: inner))
         defer { wipe(&inner) }
@@ -159,12 +181,12 @@ public struct Cv25519Encryptor: Sendable {
     }
 
     /// A new-format packet with a definite length.
-    private static func packet(tag: UInt8, _ body: [UInt8]) -> [UInt8] {
+    static func packet(tag: UInt8, _ body: [UInt8]) -> [UInt8] {
         header(tag: tag, length: body.count) + body
     }
 
     /// A new-format packet header (RFC 4880 §4.2.2).
-    private static func header(tag: UInt8, length: Int) -> [UInt8] {
+    static func header(tag: UInt8, length: Int) -> [UInt8] {
         switch length {
         case 0..<192:
             return [0xC0 | tag, UInt8(length)]
@@ -179,6 +201,6 @@ public struct Cv25519Encryptor: Sendable {
 }
 
 /// Overwrites an array's bytes with zeros.
-private func wipe(_ bytes: inout [UInt8]) {
+func wipe(_ bytes: inout [UInt8]) {
     bytes.withUnsafeMutableBytes { wipe($0) }
 }

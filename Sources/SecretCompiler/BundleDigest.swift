@@ -1,6 +1,7 @@
 import Crypto
 import Dispatch
 import Foundation
+import SecretCore
 
 /// What the write cache knows a bundle's bytes by: SHA-256 over the length
 /// and the SHA-256 of each 1 MiB chunk (as collision-resistant as SHA-256

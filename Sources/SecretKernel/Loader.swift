@@ -109,20 +109,18 @@ enum Loader {
         let epochs = scan.epochs
         // The epochs holding a current value (usually one): their data keys are needed.
         var needed = Set<Int>()
+        var epochIndex: [EpochID: Int] = [:]
+        for (index, epoch) in epochs.enumerated() { epochIndex[EpochID(epoch.id.utf8)] = index }
         for slot in scan.slots {
             guard needed.count < epochs.count else { break }
             guard let (epoch, _) = slot.valueParts else { continue }
-            if let index = epochs.firstIndex(where: { scan.bytes[epoch].elementsEqual($0.id.utf8) }) { needed.insert(index) }
+            if let index = epochIndex[EpochID(scan.bytes[epoch])] { needed.insert(index) }
         }
         let wanted = needed.sorted()
         // Verify before decrypt: no data-key message reaches gpg before every
         // signature covering it (the policy's and its epoch's) has verified.
         let decryptDataKeys = { () -> Result<DataKeys, BundleSealError> in
-            Result { () throws(BundleSealError) in
-                try withContext(keys, configuration) { context throws(BundleSealError) in
-                    try dataKeys(of: wanted, scan, with: context)
-                }
-            }
+            Result { () throws(BundleSealError) in try dataKeys(of: wanted, scan, keys, configuration) }
         }
         let decryptedKeys = Mutex<Result<DataKeys, BundleSealError>?>(nil)
         let now = Int((configuration.clock?() ?? Date()).timeIntervalSince1970)
@@ -194,6 +192,19 @@ enum Loader {
         } catch {
             table.free()
             throw error
+        }
+    }
+
+    /// An epoch id's 16 bytes as two words: a slot finds its epoch by hash,
+    /// not by comparing with every epoch (bundles hold thousands).
+    private struct EpochID: Hashable {
+        var high: UInt64 = 0
+        var low: UInt64 = 0
+
+        init(_ bytes: some Sequence<UInt8>) {
+            for (position, byte) in bytes.enumerated() {
+                if position < 8 { high = high << 8 | UInt64(byte) } else { low = low << 8 | UInt64(byte) }
+            }
         }
     }
 
@@ -393,40 +404,90 @@ enum Loader {
 
     /// Decrypts the data keys of the epochs in `wanted`, each on its own:
     /// one user's bad write must not refuse the others' (fail small).
-    /// Refuses the whole bundle when gpg or the runtime key is unusable (a
-    /// passphrase, no recipient's secret key at all), or when an epoch an
-    /// admin signed does not open.
-    private static func dataKeys(of wanted: [Int], _ scan: ScannedBundle, with context: Context)
-        throws(BundleSealError) -> DataKeys
-    {
+    /// With the runtime's key in the process, on every core without gpg
+    /// (``Cv25519Decryptor``); gpg takes what that declines, and everything
+    /// when the key lives in a GnuPG home. Refuses the whole bundle when gpg
+    /// or the runtime key is unusable (a passphrase, no recipient's secret
+    /// key at all), or when an epoch an admin signed does not open.
+    private static func dataKeys(
+        of wanted: [Int], _ scan: ScannedBundle, _ keys: SecretKernel.KeySource, _ configuration: SecretKernel.Configuration
+    ) throws(BundleSealError) -> DataKeys {
         let epochs = scan.epochs
         let admins = Set(scan.header.admins)
         var result = DataKeys(
             keys: [SymmetricKey?](repeating: nil, count: epochs.count), failed: [:],
             byAdmin: epochs.map { admins.contains($0.writer) })
-        var opened = 0
-        for index in wanted {
-            do throws(BundleSealError) {
-                result.keys[index] = try BundleOpener.dataKey(epochs[index].dataKeyMessage, epoch: epochs[index].id, with: context)
-                opened += 1
-            } catch {
-                switch error {
-                case .gpg(.engineUnavailable), .gpg(.homeTooLong), .gpg(.passphraseRequired), .gpg(.badPassphrase):
-                    throw error  // the runtime's own set-up, not the epoch
-                default:
-                    result.failed[index] = error
+        var forGPG = wanted
+        if case .armoredSecretKey(let key, _) = keys, let decryptor = inProcessDecryptor(key) {
+            forGPG = []
+            for (index, outcome) in zip(wanted, openInProcess(wanted, epochs, decryptor)) {
+                switch outcome {
+                case .success(let key?): result.keys[index] = key
+                case .success(nil): forGPG.append(index)
+                case .failure(let error): result.failed[index] = error
                 }
             }
         }
-        guard !result.failed.isEmpty else { return result }
-        // With no key opened, the runtime may simply hold no recipient's key.
-        if opened == 0, !scan.header.recipients.contains(where: { (try? context.key($0, secret: true)) != nil }) {
-            throw result.failed[wanted.first { result.failed[$0] != nil }!]!
+        var opened = wanted.count - forGPG.count - result.failed.count
+        if !forGPG.isEmpty || (opened == 0 && !result.failed.isEmpty) {
+            try withContext(keys, configuration) { context throws(BundleSealError) in
+                for index in forGPG {
+                    do throws(BundleSealError) {
+                        result.keys[index] = try BundleOpener.dataKey(
+                            epochs[index].dataKeyMessage, epoch: epochs[index].id, with: context)
+                        opened += 1
+                    } catch {
+                        switch error {
+                        case .gpg(.engineUnavailable), .gpg(.homeTooLong), .gpg(.passphraseRequired), .gpg(.badPassphrase):
+                            throw error  // the runtime's own set-up, not the epoch
+                        default:
+                            result.failed[index] = error
+                        }
+                    }
+                }
+                // With no key opened, the runtime may simply hold no recipient's key.
+                if opened == 0, !result.failed.isEmpty,
+                   !scan.header.recipients.contains(where: { (try? context.key($0, secret: true)) != nil })
+                {
+                    throw result.failed[wanted.first { result.failed[$0] != nil }!]!
+                }
+            }
         }
         if let index = wanted.first(where: { result.failed[$0] != nil && result.byAdmin[$0] }) {
             throw .undecryptable("epoch \(epochs[index].id), signed by an admin: \(result.failed[index]!)")
         }
         return result
+    }
+
+    /// The in-process decryptor for an armored runtime key; nil when it
+    /// holds no unprotected Curve25519 encryption key (gpg reads it then).
+    private static func inProcessDecryptor(_ key: SecureBytes) -> Cv25519Decryptor? {
+        key.withUnsafeBytes { bytes in
+            var copy = Array(bytes)
+            defer { copy.withUnsafeMutableBytes { wipe($0) } }
+            return Cv25519Decryptor(secretKeys: copy)
+        }
+    }
+
+    /// The data keys of `wanted`, decrypted in process on every core: a key,
+    /// nil where gpg must decide, or why the message does not decrypt.
+    private static func openInProcess(_ wanted: [Int], _ epochs: [ScannedEpoch], _ decryptor: Cv25519Decryptor)
+        -> [Result<SymmetricKey?, BundleSealError>]
+    {
+        var outcomes = [Result<SymmetricKey?, BundleSealError>](repeating: .success(nil), count: wanted.count)
+        let chunks = min(wanted.count, ProcessInfo.processInfo.activeProcessorCount * 4)
+        outcomes.withUnsafeMutableBufferPointer { buffer in
+            nonisolated(unsafe) let results = buffer
+            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                for position in stride(from: chunk, to: wanted.count, by: chunks) {
+                    let epoch = epochs[wanted[position]]
+                    results[position] = Result { () throws(BundleSealError) in
+                        try BundleOpener.dataKey(epoch.dataKeyMessage, epoch: epoch.id, inProcess: decryptor)
+                    }
+                }
+            }
+        }
+        return outcomes
     }
 
     /// Marks the slots `unavailable` names: no value held (their bytes in

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SecretCore
 import SecretKernel
 import ServiceLifecycle
 import UnixSignals
@@ -77,17 +78,17 @@ private final class Reloader: @unchecked Sendable {
     init(kernel: SecretKernel, path: String) {
         self.kernel = kernel
         self.path = path
-        loaded = FileIdentity(path)
+        loaded = FileIdentity(atPath: path)
     }
 
     /// Whether the path now resolves to another file, or the file changed.
     func changed() -> Bool {
-        let now = FileIdentity(path)
+        let now = FileIdentity(atPath: path)
         return lock.withLock { now != nil && now != loaded }
     }
 
     func reload(because reason: String) async {
-        let seen = FileIdentity(path)
+        let seen = FileIdentity(atPath: path)
         do {
             try await kernel.reload()
         } catch {
@@ -96,25 +97,5 @@ private final class Reloader: @unchecked Sendable {
         // A bad file is not retried until it changes again.
         lock.withLock { loaded = seen }
         kernel.configuration.logger.debug("secret bundle reload attempted", metadata: ["reason": "\(reason)"])
-    }
-}
-
-/// What tells one version of a file from another without reading it.
-struct FileIdentity: Equatable {
-    var device: UInt64
-    var inode: UInt64
-    var size: Int64
-    var modified: Int64
-    var changed: Int64
-
-    /// `path`'s identity after following symbolic links; nil when it cannot be examined.
-    init?(_ path: String) {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        device = UInt64(info.st_dev)
-        inode = UInt64(info.st_ino)
-        size = Int64(info.st_size)
-        modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
-        changed = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
     }
 }

@@ -38,7 +38,7 @@ public enum BundleMerge {
         if oursCompiled || theirsCompiled {
             merged.epochs = (oursCompiled ? ours : theirs).epochs
         } else {
-            merged.epochs = epochs.values.sorted(by: Epoch.canonicalOrder)
+            merged.epochs = EpochOrder.sorted(Array(epochs.values))
         }
 
         let baseValues = Dictionary(base.slots.map { ($0.slot, $0.value) }, uniquingKeysWith: { a, _ in a })

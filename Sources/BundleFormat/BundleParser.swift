@@ -215,6 +215,7 @@ struct BundleParser {
         var previousKey: String?
         var fieldKeys = Set<String>()
         var epochIDs = Set<String>()
+        var firstEpochLine = 0
         // Bytes throughout: every name is ASCII by its grammar, and an epoch
         // line can hold 100,000 claims, too long for Character-wise splitting.
         // One pass per line that finds its fields, reusing one array: this
@@ -304,16 +305,22 @@ struct BundleParser {
                     parents: version2 ? try parents(fields[5]) : .after([]),
                     dataKeyMessage: try base64(fields[4 + shift], "data key"),
                     signature: try base64(fields[5 + shift], "signature"), claims: try claims(fields[6 + shift]))
-                if let previous = epochs.last, !((previous.time, previous.id) < (epoch.time, epoch.id)) {
-                    throw fail("epoch lines must be sorted by time, then id")
+                if let previous = epochs.last, previous.time > epoch.time {
+                    throw fail("epoch lines must be sorted by time")
                 }
                 guard epochIDs.insert(epoch.id).inserted else { throw fail("a second epoch '\(epoch.id)'") }
+                if epochs.isEmpty { firstEpochLine = lineNumber }
                 epochs.append(epoch)
             case .slot:
                 break  // handled above
             }
         }
         guard bundle.policy != nil else { throw .malformed(line: lineNumber, reason: "missing 'policy' line (truncated?)") }
+        if let misplaced = zip(EpochOrder.canonicalIndices(epochs), epochs.indices).first(where: { $0 != $1 })?.1 {
+            throw .malformed(
+                line: firstEpochLine + misplaced,
+                reason: "epoch lines must be sorted by time, then each after the epochs it names in after=, then id")
+        }
         return (bundle, epochs, slotStart)
     }
 

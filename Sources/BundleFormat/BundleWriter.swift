@@ -12,7 +12,7 @@ extension SecretBundle {
             Base64.append(policy.signature, to: &out)
             out.append(UInt8(ascii: "\n"))
         }
-        for epoch in epochs.sorted(by: Epoch.canonicalOrder) { epoch.appendLine(to: &out) }
+        for epoch in EpochOrder.sorted(epochs) { epoch.appendLine(to: &out) }
         for slot in slots.isSorted ? slots : slots.sorted(by: { $0.slot < $1.slot }) {
             slot.append(to: &out, maskingValue: false)
         }
@@ -59,9 +59,6 @@ extension SecretBundle {
 }
 
 extension Epoch {
-    /// Canonical order: time, then id.
-    public static func canonicalOrder(_ lhs: Epoch, _ rhs: Epoch) -> Bool { (lhs.time, lhs.id) < (rhs.time, rhs.id) }
-
     /// What the writer signs (§4).
     /// - Parameters:
     ///   - dataKeyDigest: lower-case hex SHA-256 of ``dataKeyMessage``.

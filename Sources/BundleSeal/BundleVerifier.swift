@@ -86,7 +86,8 @@ public struct BundleVerifier {
     private func verifyEpochs(_ bundle: SecretBundle, _ checker: SignatureChecker) throws(BundleSealError) -> [String: Epoch] {
         let admins = Set(bundle.admins)
         var epochs: [String: Epoch] = [:]
-        for epoch in bundle.epochs {
+        let inherited = inheritedTimes(bundle.epochs)
+        for (index, epoch) in bundle.epochs.enumerated() {
             guard bundle.keys[epoch.writer] != nil else {
                 throw .badEpochSignature(epoch: epoch.id, reason: "writer \(epoch.writer) has no key in the bundle")
             }
@@ -96,7 +97,7 @@ public struct BundleVerifier {
             let check = try requireGood(signature: epoch.signature, over: SignedData(payload), by: epoch.writer, checker) {
                 .badEpochSignature(epoch: epoch.id, reason: $0)
             }
-            if bundle.formatVersion != 1 { try History.checkTime(epoch, signedAt: check.timestamp) }
+            if bundle.formatVersion != 1 { try History.checkTime(epoch, signedAt: check.timestamp, inherited: inherited[index]) }
             // An admin may make any claim; a user only claims for its own slots.
             // (That every claim names a declared slot is checked with the claims, step 6.)
             if !admins.contains(epoch.writer) {

@@ -1,6 +1,18 @@
 import BundleFormat
 import GPG
 
+/// The latest time among the `after=` parents of each epoch (nil: none
+/// present), by the epochs' positions.
+func inheritedTimes(_ epochs: [some EpochHistory]) -> [Int?] {
+    var times: [String: Int] = [:]
+    times.reserveCapacity(epochs.count)
+    for epoch in epochs { times[epoch.id] = epoch.time }
+    return epochs.map { epoch in
+        guard case .after(let parents) = epoch.parents else { return nil }
+        return parents.compactMap { times[$0] }.max()
+    }
+}
+
 /// The epoch fields the history rules read, from a parsed or a scanned bundle.
 protocol EpochHistory {
     var id: String { get }
@@ -74,9 +86,13 @@ enum History {
         }
     }
 
-    /// An epoch's time may not run ahead of when its signature says it was made.
-    static func checkTime(_ epoch: some EpochHistory, signedAt created: Int) throws(BundleSealError) {
-        guard created > 0, epoch.time <= created + skew else {
+    /// An epoch's time may not run ahead of when its signature says it was
+    /// made — unless it is its parents' time (`inherited`: the latest time
+    /// among its `after=` parents): a write after a future-dated one takes
+    /// that time and is ordered by the chain, so one writer's clock never
+    /// blocks the writes after it.
+    static func checkTime(_ epoch: some EpochHistory, signedAt created: Int, inherited: Int?) throws(BundleSealError) {
+        guard created > 0, epoch.time <= created + skew || epoch.time == inherited else {
             throw .history(
                 epoch: epoch.id, reason: "its time \(epoch.time) is later than its signature's creation time \(created)")
         }

@@ -74,26 +74,55 @@ public struct ScanVerifier: Sendable {
         // Both payloads are hashed as they are rendered, never built whole.
         try verifier.verifyPolicy(header, payload: SignedData(pieces: scan.policyPayload(pieces:)), checker)
         let admins = Set(header.admins)
-        for (index, epoch) in scan.epochs.enumerated() {
-            let dataKeyDigest = Digest.sha256Hex(epoch.dataKeyMessage)
-            let payload = SignedData { scan.epochPayload(index, dataKeyDigest: dataKeyDigest, pieces: $0) }
-            let check = try verifier.requireGood(signature: epoch.signature, over: payload, by: epoch.writer, checker) {
-                .badEpochSignature(epoch: epoch.id, reason: $0)
-            }
-            try History.checkTime(epoch, signedAt: check.timestamp)
-            guard !admins.contains(epoch.writer) else { continue }
-            // A user's key claims only that user's slots.
-            let owners = header.users.filter { $0.value == epoch.writer }.map { Array($0.key.utf8) }
-            for claim in epoch.claims {
-                let owner = scan.bytes[claim.start..<claim.firstSlash]
-                guard owners.contains(where: { $0.elementsEqual(owner) }) else {
-                    throw .unauthorizedWriter(
-                        epoch: epoch.id, writer: epoch.writer, slot: scan.text(claim.path))
+        var ownersByKey: [String: [[UInt8]]] = [:]
+        for (user, key) in header.users { ownersByKey[key, default: []].append(Array(user.utf8)) }
+        let owners = ownersByKey
+        // Every epoch's signature on every core (thousands of epochs is a
+        // team's ordinary history); the first failure in bundle order is
+        // reported, as a check one after another would.
+        let epochs = scan.epochs
+        let inherited = inheritedTimes(epochs)
+        var failures = [BundleSealError?](repeating: nil, count: epochs.count)
+        let chunks = min(epochs.count, ProcessInfo.processInfo.activeProcessorCount * 4)
+        failures.withUnsafeMutableBufferPointer { buffer in
+            nonisolated(unsafe) let (failures, checker, verifier) = (buffer, checker, verifier)
+            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                for index in stride(from: chunk, to: epochs.count, by: chunks) {
+                    do throws(BundleSealError) {
+                        try checkEpoch(
+                            index, scan, verifier, checker, admins: admins, owners: owners[epochs[index].writer] ?? [],
+                            inherited: inherited[index])
+                    } catch {
+                        failures[index] = error
+                    }
                 }
             }
         }
+        if let failure = failures.first(where: { $0 != nil }) { throw failure! }
         try History.check(header, scan.epochs, admins: admins)
         return Signatures()
+    }
+
+    /// Steps 4–5 for one epoch: its signature, its time, and a user's
+    /// claims on that user's slots alone (`owners`: the user ids whose key wrote it).
+    private static func checkEpoch(
+        _ index: Int, _ scan: ScannedBundle, _ verifier: BundleVerifier, _ checker: SignatureChecker, admins: Set<String>,
+        owners: [[UInt8]], inherited: Int?
+    ) throws(BundleSealError) {
+        let epoch = scan.epochs[index]
+        let dataKeyDigest = Digest.sha256Hex(epoch.dataKeyMessage)
+        let payload = SignedData { scan.epochPayload(index, dataKeyDigest: dataKeyDigest, pieces: $0) }
+        let check = try verifier.requireGood(signature: epoch.signature, over: payload, by: epoch.writer, checker) {
+            .badEpochSignature(epoch: epoch.id, reason: $0)
+        }
+        try History.checkTime(epoch, signedAt: check.timestamp, inherited: inherited)
+        guard !admins.contains(epoch.writer) else { return }
+        for claim in epoch.claims {
+            let owner = scan.bytes[claim.start..<claim.firstSlash]
+            guard owners.contains(where: { $0.elementsEqual(owner) }) else {
+                throw .unauthorizedWriter(epoch: epoch.id, writer: epoch.writer, slot: scan.text(claim.path))
+            }
+        }
     }
 
     /// Step 6 for one slot: its latest claim must match its value. Returns

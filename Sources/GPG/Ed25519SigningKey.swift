@@ -116,7 +116,9 @@ public struct Ed25519SigningKey: Sendable {
         guard let header = try? PacketHeader(in: bytes, at: 0), header.tag == 2, header.end == bytes.count,
               let signature = Signature(Array(bytes[header.bodyStart..<header.end]))
         else { return SignatureCheck(status: .error("not an OpenPGP signature"), signer: "", timestamp: 0) }
-        let signer = signature.issuerFingerprint.map { $0.map { String(format: "%02X", $0) }.joined() } ?? ""
+        let signer =
+            signature.issuerFingerprint == fingerprintBytes
+            ? fingerprint : signature.issuerFingerprint.map { $0.map { String(format: "%02X", $0) }.joined() } ?? ""
         func result(_ status: SignatureCheck.Status) -> SignatureCheck {
             SignatureCheck(status: status, signer: signer, timestamp: signature.created)
         }

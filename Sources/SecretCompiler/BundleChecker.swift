@@ -183,13 +183,21 @@ public struct BundleChecker {
         result.verified[name] = verified
         checkDataKeys(bundle, environment, lines, at, into: &result)
         let clock = Int(now.timeIntervalSince1970)
-        for epoch in bundle.epochs where epoch.time > clock + 300 {
+        // Only the write that ran ahead is reported: the writes after it take
+        // its time (inherited from their parents) and are not at fault.
+        var times: [String: Int] = [:]
+        for epoch in bundle.epochs { times[epoch.id] = epoch.time }
+        let inherits = { (epoch: Epoch) -> Bool in
+            guard case .after(let parents) = epoch.parents else { return false }
+            return parents.compactMap { times[$0] }.max() == epoch.time
+        }
+        for epoch in bundle.epochs where epoch.time > clock + 300 && !inherits(epoch) {
             let line = at((lines.firstIndex { $0.hasPrefix("epoch ") && $0.contains(" \(epoch.id) ") } ?? 0) + 1)
             let writer = bundle.userNames[epoch.writer] ?? project.keyName(for: epoch.writer) ?? epoch.writer
             result.log.error(
                 .conflict,
                 "the write \(epoch.id) by \(writer) is dated \(Date(timeIntervalSince1970: TimeInterval(epoch.time)).formatted(.iso8601)), "
-                    + "ahead of this clock: no later write can be signed truthfully; an admin re-seals the bundle (`secretc compile`)",
+                    + "ahead of this clock; later writes take its time, and an admin re-seals the bundle to date it by the clock again (`secretc compile`)",
                 at: line)
         }
 

@@ -129,30 +129,24 @@ enum Loader {
         let indexed = Mutex<ScanVerifier.Claims?>(nil)
         let described = Mutex<(metadata: [Snapshot.Metadata], variables: [Snapshot.PluginKey: String])?>(nil)
         let digested = Mutex<String>("")
-        withoutActuallyEscaping(verify) { verify in
-            nonisolated(unsafe) let verify = verify  // called once, on one thread, before this returns
-            nonisolated(unsafe) let decryptDataKeys = decryptDataKeys  // likewise
-            // The longest tasks first: each core takes the next as it is free.
-            DispatchQueue.concurrentPerform(iterations: 5) { task in
+        // The layout, the claim table, the digest and the names on the
+        // pool, while this thread checks the signatures and then (only when
+        // they pass) opens the data keys; both of those spread over every
+        // core themselves, which they could not inside the pool's own
+        // concurrentPerform (a nested one runs on one thread).
+        let others = DispatchGroup()
+        DispatchQueue.global().async(group: others) {
+            DispatchQueue.concurrentPerform(iterations: 4) { task in
                 switch task {
                 case 0:
-                    // The signatures, then (only when they pass) gpg for the data keys;
-                    // the other core lays out the table meanwhile.
-                    let result = Result { () throws(BundleSealError) in try verify() }
-                    checked.withLock { $0 = result }
-                    if case .success(.some) = result {
-                        let keys = decryptDataKeys()
-                        decryptedKeys.withLock { $0 = keys }
-                    }
-                case 1:
                     var serving = servingFacts(scan, configuration, now: now)
                     var slotRecords: [Int32] = []
                     let table = LookupTable(scan, serving: &serving, slotRecords: &slotRecords)
                     laidOut.withLock { $0 = (serving, table, slotRecords) }
-                case 2:
+                case 1:
                     let claims = ScanVerifier.Claims(scan)
                     indexed.withLock { $0 = claims }
-                case 3:
+                case 2:
                     let digest = Digest.sha256Hex(scan.bytes)
                     digested.withLock { $0 = digest }
                 default:
@@ -164,6 +158,13 @@ enum Loader {
                 }
             }
         }
+        let result = Result { () throws(BundleSealError) in try verify() }
+        checked.withLock { $0 = result }
+        if case .success(.some) = result {
+            let keys = decryptDataKeys()
+            decryptedKeys.withLock { $0 = keys }
+        }
+        others.wait()
         let (serving, table, slotRecords) = laidOut.withLock { $0! }
         phases.end("checks")
         do throws(BundleSealError) {

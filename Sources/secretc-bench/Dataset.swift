@@ -12,10 +12,11 @@ struct Dataset: ParsableCommand {
         abstract: "Prepare an N-slot project, bundle and the same values as plain YAML; print their paths as JSON.")
 
     @Option(help: "Slots in the bundle (5 per user, one environment).") var slots = 5_000
+    @Option(help: "Writes that filled the slots: 1, or a history of N epochs.") var epochs = 1
     @Option(help: "Where generated data sets are kept between runs.") var cache = ".bench"
 
     func run() throws {
-        let large = try LargeBundle.prepare(slots: slots, cache: cache)
+        let large = try LargeBundle.prepare(slots: slots, epochs: epochs, cache: cache)
         defer { large.remove() }
         let root = large.config.deletingLastPathComponent()
         let plain = root.appendingPathComponent("plain.yaml")

@@ -26,10 +26,13 @@ struct LargeBundle {
     var bundle: URL { compiler.file.url }
     var admin: String { project.keys["ops"]!.info.fingerprint }
 
-    static func prepare(slots: Int, cache: String) throws -> LargeBundle {
+    /// - Parameter epochs: how many writes filled the slots: 1, one admin
+    ///   epoch; N, consecutive runs of slots each written by an epoch of its
+    ///   own (a history of N writes, as a team's `set`s leave it).
+    static func prepare(slots: Int, epochs: Int = 1, cache: String) throws -> LargeBundle {
         let users = max(1, slots / 5)
         // v2: a distinct value per slot.
-        let root = URL(fileURLWithPath: cache).appendingPathComponent("set-v2-\(slots)")
+        let root = URL(fileURLWithPath: cache).appendingPathComponent("set-v2-\(slots)" + (epochs > 1 ? "-e\(epochs)" : ""))
         let config = root.appendingPathComponent("secretc.yaml")
         let pristine = root.appendingPathComponent("production.pristine")
         if !FileManager.default.fileExists(atPath: config.path) {
@@ -55,7 +58,9 @@ struct LargeBundle {
             try FileManager.default.copyItem(at: pristine, to: compiler.file.url)
         } else {
             _ = try compiler.compile(as: "ops")
-            fill = try Clock.time { try fillAllSlots(compiler, context) }
+            fill = try Clock.time {
+                if epochs > 1 { try fillSlots(compiler, context, epochs: epochs) } else { try fillAllSlots(compiler, context) }
+            }
             try FileManager.default.copyItem(at: compiler.file.url, to: pristine)
         }
         return LargeBundle(
@@ -86,6 +91,42 @@ struct LargeBundle {
             .seal(changes, after: bundle.epochs, encryptor: encryptor, signer: context)
         bundle.epochs.append(epoch)
         for index in bundle.slots.indices { bundle.slots[index].value = sealed[bundle.slots[index].slot] ?? nil }
+        try compiler.file.replace(with: bundle.serialized())
+    }
+
+    /// Seals a value into every declared slot, the slots cut into `epochs`
+    /// consecutive runs, each its own epoch after the one before, dated one
+    /// second apart and ending now. The data keys are encrypted in process
+    /// (as `set` does for Curve25519 recipients); gpg signs each epoch.
+    private static func fillSlots(_ compiler: Compiler, _ context: Context, epochs: Int) throws {
+        guard var bundle = try compiler.file.load() else { throw BenchFailure("no bundle") }
+        let keyData = Array(try Data(contentsOf: GenerateProject.exampleRoot.appendingPathComponent("keys/runtime-production.asc")))
+        let lister = try TemporaryHome()
+        defer { lister.remove() }
+        guard let info = try Context(home: lister.path).keys(in: keyData).first, let subkey = info.encryptionSubkey,
+              let recipient = Cv25519Recipient(keyData: keyData, subkey: subkey)
+        else { throw BenchFailure("the example's runtime key is not a Curve25519 key") }
+        let encryptor = Cv25519Encryptor(recipients: [info.fingerprint: recipient])
+        let admin = bundle.admins[0]
+        let start = Date().addingTimeInterval(-Double(epochs))
+        var parents = bundle.epochs.heads
+        var values: [SlotKey: SealedValue] = [:]
+        let slots = bundle.slots.map(\.slot)
+        for index in 0..<epochs {
+            let run = slots[(slots.count * index / epochs)..<(slots.count * (index + 1) / epochs)]
+            let changes = run.map { EpochSealer.Change(slot: $0, value: SecureBytes(sampleValue($0))) }
+            let sealer = EpochSealer(
+                environment: bundle.environment, writer: admin, recipients: bundle.recipients,
+                policy: bundle.policyReference ?? PolicyReference(serial: bundle.policySerial, id: ""), parents: .after(parents))
+            let (epoch, sealed) = try sealer.seal(
+                changes, afterTime: bundle.epochs.last?.time ?? 0, now: start.addingTimeInterval(Double(index)),
+                encryptor: encryptor, signer: context)
+            bundle.epochs.append(epoch)
+            parents = [epoch.id]
+            for (slot, value) in sealed { values[slot] = value ?? nil }
+            if index % 1000 == 999 { print("  \(index + 1) of \(epochs) epochs sealed") }
+        }
+        for index in bundle.slots.indices { bundle.slots[index].value = values[bundle.slots[index].slot] }
         try compiler.file.replace(with: bundle.serialized())
     }
 

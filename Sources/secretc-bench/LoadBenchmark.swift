@@ -20,17 +20,24 @@ struct LoadBenchmark: ParsableCommand {
     @Option(help: "Timed loads (the median is reported).") var runs = 5
     @Option(help: "Lookup threads.") var threads = 8
     @Option(help: "Lookups per thread.") var lookups = 200_000
+    @Option(help: "Writes that filled the slots: 1, or a history of N epochs.") var epochs = 1
+    @Flag(help: "Give the runtime key in the process (SECRETC_GPG_KEY), not in a GnuPG home.")
+    var keyInProcess = false
     @Option(help: "Where generated data sets are kept between runs.") var cache = ".bench"
     @Flag(help: "Leave out the building blocks timed one after another (to profile the loads alone).")
     var skipBlocks = false
     @Option(help: "Also write the results to this JSON file.") var json: String?
 
     func run() throws {
-        let large = try LargeBundle.prepare(slots: slots, cache: cache)
+        let large = try LargeBundle.prepare(slots: slots, epochs: epochs, cache: cache)
         defer { large.remove() }
         let phases = PhaseRecorder()
+        let keySource: SecretKernel.KeySource =
+            keyInProcess
+            ? .armoredSecretKey(SecureBytes(Array(try Data(contentsOf: LargeBundle.exampleSecretKey("runtime-production")))))
+            : .gnupgHome(large.runtimeHome.path)
         let configuration = SecretKernel.Configuration(
-            bundle: .path(large.bundle.path), keys: .gnupgHome(large.runtimeHome.path), trustedAdmins: [large.admin],
+            bundle: .path(large.bundle.path), keys: keySource, trustedAdmins: [large.admin],
             fallbackEnvironment: [:], logger: Logger(label: "secretc.kernel") { _ in phases })
         secretc_release_free_memory()  // as the load does: only live memory counts on both sides
         let baseline = residentBytes()
@@ -61,7 +68,7 @@ struct LoadBenchmark: ParsableCommand {
              "resident_mib": Double(loaded - baseline) / 1_048_576, "slots": Double(kernel.info.slots)],
             to: json)
         print("  a load's steps (medians, ms; \"checks\" runs the signatures, the lookup layout, the claim table, the digest, the names and gpg at once): " + phases.medians())
-        if !skipBlocks { try printPhases(large) }
+        if !skipBlocks, epochs == 1 { try printPhases(large) }  // the blocks run gpg once per epoch
     }
 
     /// Where a load's time goes, phase by phase, with the public building blocks.

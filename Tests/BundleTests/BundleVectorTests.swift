@@ -64,6 +64,7 @@ struct BundleVectorTests {
             failure = .undecryptable(error.message)
         }
         #expect(outcome == String(expect), "\(name)")
+        try expectSameVerdictInProcess(bundleBytes, pinned: String(pinned), gpgHome: runtime.path, refused: outcome != "ok", name)
         let promised = header.first { $0.hasPrefix("unavailable: ") }.map {
             $0.dropFirst("unavailable: ".count).split(separator: ", ").map(String.init)
         } ?? []
@@ -79,6 +80,51 @@ struct BundleVectorTests {
             guard case .inconsistent? = fast else { Issue.record("\(name): fast path: \(String(describing: fast))"); break }
         case let expected?:
             #expect(fast == expected, "\(name)")
+        }
+    }
+
+    /// Writes within one second share its time and are ordered by their
+    /// chain: the second write is served though its id sorts first.
+    @Test func theLaterOfTwoWritesInOneSecondIsServed() throws {
+        let bytes = Array(try Data(contentsOf: Self.folder.appendingPathComponent("same-second-writes.txt")))
+        let split = try #require(bytes.firstRange(of: Array("\n\n".utf8)))
+        let bundle = try SecretBundle(parsing: Array(bytes[split.upperBound...]))
+        let (first, second) = (bundle.epochs[bundle.epochs.count - 2], bundle.epochs[bundle.epochs.count - 1])
+        #expect(first.time == second.time && second.id < first.id && second.parents == .after([first.id]))
+        let key = Array(try Data(contentsOf: Secretc.packageRoot.appendingPathComponent(
+            "examples/gridos/example-secret-keys/runtime-production.EXAMPLE-ONLY.asc")))
+        let kernel = try SecretKernel(.init(
+            bundle: .bytes(Array(bytes[split.upperBound...])), keys: .armoredSecretKey(SecureBytes(key)),
+            trustedAdmins: [bundle.admins[0]], fallbackEnvironment: [:],
+            logger: Logger(label: "vectors", factory: { _ in SwiftLogNoOpLogHandler() })))
+        #expect(try kernel.slotValue(plugin: "github", key: "TOKEN", of: SecretOwner(user: "alice")).value
+            == "github_pat_second_of_one_second")
+    }
+
+    /// The runtime key given in the process opens the data keys without gpg
+    /// (``Cv25519Decryptor``): the verdict must be the GnuPG home's — the same
+    /// refusal, or the same value (or none) served for every slot.
+    func expectSameVerdictInProcess(_ bytes: [UInt8], pinned: String, gpgHome: String, refused: Bool, _ name: String) throws {
+        let key = Array(try Data(contentsOf: Secretc.packageRoot.appendingPathComponent(
+            "examples/gridos/example-secret-keys/runtime-production.EXAMPLE-ONLY.asc")))
+        let logger = Logger(label: "vectors", factory: { _ in SwiftLogNoOpLogHandler() })
+        func load(_ keys: SecretKernel.KeySource) -> SecretKernel? {
+            try? SecretKernel(.init(
+                bundle: .bytes(bytes), keys: keys, trustedAdmins: [pinned], fallbackEnvironment: [:], logger: logger))
+        }
+        let inProcess = load(.armoredSecretKey(SecureBytes(key)))
+        guard !refused else {
+            #expect(inProcess == nil, "\(name): refused with the key in a GnuPG home, loaded with it in the process")
+            return
+        }
+        let withGPG = try #require(load(.gnupgHome(gpgHome)), "\(name)")
+        let opened = try #require(inProcess, "\(name): loaded with the key in a GnuPG home, refused with it in the process")
+        let bundle = try SecretBundle(parsing: bytes)
+        for line in bundle.slots {
+            let owner = SecretOwner(user: line.slot.owner)
+            let expected = try? withGPG.slotValue(plugin: line.slot.plugin, key: line.slot.key, of: owner).value
+            let found = try? opened.slotValue(plugin: line.slot.plugin, key: line.slot.key, of: owner).value
+            #expect(found == expected, "\(name): \(line.slot)")
         }
     }
 

@@ -64,6 +64,25 @@ def session_keys_then_one_packet(message):
     return len(tags) >= 2 and all(t == 1 for t in tags[:-1]) and tags[-1] in (18, 20)
 
 
+def canonical(epochs):
+    """Epochs by time; among one time's, each after those it names in after= (when present), then by id."""
+    ordered, rest = [], sorted(epochs, key=lambda e: (e["time"], e["id"]))
+    while rest:
+        group = [e for e in rest if e["time"] == rest[0]["time"]]
+        rest = rest[len(group):]
+        ids, taken = {e["id"] for e in group}, set()
+        while len(taken) < len(group):
+            ready = [e for e in group if e["id"] not in taken and all(
+                p in taken or p not in ids or p == e["id"] for p in ([] if e["checkpoint"] else e["parent_ids"]))]
+            if not ready:  # parents naming each other: the rest by id (the history rule refuses them)
+                ordered += [e for e in group if e["id"] not in taken]
+                break
+            pick = min(ready, key=lambda e: e["id"])
+            ordered.append(pick)
+            taken.add(pick["id"])
+    return ordered
+
+
 def main():
     path, pinned = sys.argv[1], set(sys.argv[2].split(","))
     raw = open(path, "rb").read()
@@ -98,6 +117,8 @@ def main():
         elif f[0] == "slot": slots.append(f)
         else: fail("unknown line " + f[0])
 
+    if [e["id"] for e in canonical(epochs)] != [e["id"] for e in epochs]:
+        fail("epoch lines out of canonical order")
     home = tempfile.mkdtemp(prefix="r.", dir="/tmp")
     try:
         # Step 3: keys.
@@ -127,10 +148,13 @@ def main():
                                                     "-" if digest is None else base64.b64encode(digest).decode())
                 if (owner, plugin, key) not in declared: fail("claim of an undeclared slot")
                 if e["writer"] not in admins and users.get(owner) != e["writer"]: fail("unauthorized writer")
-            if e["time"] > verify(home, e["sig"], payload.encode(), e["writer"]) + 300: fail("epoch time ahead of its signature")
+            # Its time may run ahead of its signature only as its parents' (a write after a future-dated one).
+            inherited = max([x["time"] for x in epochs if x["id"] in e["parent_ids"]] or [None]) if not e["checkpoint"] else None
+            if e["time"] > verify(home, e["sig"], payload.encode(), e["writer"]) + 300 and e["time"] != inherited:
+                fail("epoch time ahead of its signature")
         # Step 6: values against the latest claims.
         latest = {}
-        for e in sorted(epochs, key=lambda e: (e["time"], e["id"])):
+        for e in epochs:  # canonical order: the chain's, not only the clock's
             for slot, digest in e["claims"]: latest[slot] = (e, digest)
         for s in slots:
             slot, value = tuple(s[1:4]), s[4]

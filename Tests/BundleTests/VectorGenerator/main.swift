@@ -206,6 +206,26 @@ do {
         future.serialized())
 }
 do {
+    // Two writes by alice in one second: the second is written after the
+    // first (its chain) though its id sorts first; the later value is served.
+    let first = write(base, [aliceToken: "github_pat_first_of_one_second0"], as: aliceFingerprint, alice)
+    let firstEpoch = first.epochs.last!
+    var chained: SecretBundle
+    repeat {
+        chained = handWrite(first, [aliceToken: "github_pat_second_of_one_second"], as: aliceFingerprint, alice) { epoch, _ in
+            epoch.time = firstEpoch.time
+        }
+    } while chained.epochs.last!.id > firstEpoch.id
+    add("same-second-writes", "ok", chained.serialized())
+    // The same two epochs in id order: the later one before the one it was written after.
+    var lines = text(chained).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    let at = lines.firstIndex { $0.hasPrefix("epoch ") && $0.contains(" \(firstEpoch.id) ") }!
+    lines.swapAt(at, at + 1)
+    add("same-second-writes-in-id-order",
+        "invalid bundle: line \(at + 1): epoch lines must be sorted by time, then each after the epochs it names in after=, then id",
+        Array(lines.joined(separator: "\n").utf8))
+}
+do {
     // A write-only user claims to checkpoint (as if re-sealing) to hide what came before.
     var checkpoint = base
     var epoch = write(base, [aliceToken: "github_pat_checkpoint_by_alice_0"], as: aliceFingerprint, alice)

@@ -206,18 +206,45 @@ public enum BundleOpener {
     }
 
     /// The data key of every epoch holding a current value (of `only`, if
-    /// given): one gpg operation each.
+    /// given): on every core through the home's gpg-agent when it holds a
+    /// Curve25519 key (``Cv25519Decryptor/agent(of:)``), else one gpg
+    /// operation each.
     public static func dataKeys(_ verified: BundleVerifier.Verified, with context: Context, only: Set<SlotKey>? = nil)
         throws(BundleSealError) -> [String: SymmetricKey]
     {
-        var keys: [String: SymmetricKey] = [:]
+        var needed: [Epoch] = []
+        var seen = Set<String>()
         for slot in verified.bundle.slots {
-            guard let sealed = slot.value, keys[sealed.epoch] == nil else { continue }
+            guard let sealed = slot.value, !seen.contains(sealed.epoch) else { continue }
             if let only, !only.contains(slot.slot) { continue }
             guard let epoch = verified.epochs[sealed.epoch] else {
                 throw .inconsistent(slot: slot.slot.description, reason: "its epoch is missing")
             }
-            keys[sealed.epoch] = try dataKey(epoch.dataKeyMessage, epoch: epoch.id, with: context)
+            seen.insert(epoch.id)
+            needed.append(epoch)
+        }
+        var opened = [Result<SymmetricKey?, BundleSealError>](repeating: .success(nil), count: needed.count)
+        if needed.count > 1, let decryptor = Cv25519Decryptor.agent(of: context.home) {
+            let needed = needed
+            let chunks = min(needed.count, ProcessInfo.processInfo.activeProcessorCount * 4)
+            opened.withUnsafeMutableBufferPointer { buffer in
+                nonisolated(unsafe) let results = buffer
+                DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                    for index in stride(from: chunk, to: needed.count, by: chunks) {
+                        results[index] = Result { () throws(BundleSealError) in
+                            try dataKey(needed[index].dataKeyMessage, epoch: needed[index].id, inProcess: decryptor)
+                        }
+                    }
+                }
+            }
+        }
+        var keys: [String: SymmetricKey] = [:]
+        for (epoch, result) in zip(needed, opened) {
+            if let key = try result.get() {
+                keys[epoch.id] = key
+            } else {
+                keys[epoch.id] = try dataKey(epoch.dataKeyMessage, epoch: epoch.id, with: context)
+            }
         }
         return keys
     }

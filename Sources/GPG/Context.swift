@@ -101,6 +101,47 @@ public final class Context {
         return try collectKeyList()
     }
 
+    /// One secret subkey (or primary) whose secret half the agent holds.
+    struct SecretSubkey {
+        var primary: String
+        var fingerprint: String
+        var keygrip: String
+        /// OpenPGP's algorithm id as gpgme numbers it (18 ECDH, 1 RSA, …).
+        var algorithm: Int
+        var curve: String?
+    }
+
+    /// Every key of the keyring with a secret half, by subkey; listing them
+    /// starts the home's agent if it is not running.
+    func secretSubkeys() throws -> [SecretSubkey] {
+        try check(gpgme_op_keylist_start(raw, nil, 1), "key listing")
+        var subkeys: [SecretSubkey] = []
+        while true {
+            var key: gpgme_key_t?
+            let error = gpgme_op_keylist_next(raw, &key)
+            if gpgme_err_code(error) == GPG_ERR_EOF { break }
+            if gpgme_err_code(error) != GPG_ERR_NO_ERROR {
+                _ = gpgme_op_keylist_end(raw)
+                throw GPGError.invalidData(errorMessage(error))
+            }
+            guard let key else { continue }
+            defer { gpgme_key_unref(key) }
+            let primary = key.pointee.fpr.map { String(cString: $0) } ?? ""
+            var subkey = key.pointee.subkeys
+            while let current = subkey {
+                let sub = current.pointee
+                if sub.secret != 0, let fpr = sub.fpr, let grip = sub.keygrip {
+                    subkeys.append(SecretSubkey(
+                        primary: primary, fingerprint: String(cString: fpr), keygrip: String(cString: grip),
+                        algorithm: Int(sub.pubkey_algo.rawValue), curve: sub.curve.map { String(cString: $0) }))
+                }
+                subkey = sub.next
+            }
+        }
+        try check(gpgme_op_keylist_end(raw), "key listing")
+        return subkeys
+    }
+
     /// The keys held in `data`, read without importing them into the keyring.
     public func keys(in data: [UInt8]) throws -> [KeyInfo] {
         let input = try DataHandle.copying(data)

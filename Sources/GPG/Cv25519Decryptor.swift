@@ -1,6 +1,7 @@
 import Crypto
 import CryptoExtras
 import Foundation
+import Synchronization
 
 /// Decrypts short OpenPGP messages (a bundle epoch's data key) in process
 /// with Curve25519 ECDH secret keys, the mirror of ``Cv25519Encryptor``: an
@@ -19,16 +20,28 @@ import Foundation
 /// cipher other than AES, for OCB, and for a compressed or signed payload.
 /// The tests compare every result with gpg's on the same bytes.
 public struct Cv25519Decryptor: Sendable {
-    /// One usable secret key: its public half (fingerprint, KDF) and the scalar.
-    struct SecretKey: @unchecked Sendable {  // the private key is immutable
+    /// One usable secret key: its public half (fingerprint, KDF) and where
+    /// the agreement is made.
+    struct SecretKey: @unchecked Sendable {  // the private key is immutable; the pool locks
         var recipient: Cv25519Recipient
-        var privateKey: Curve25519.KeyAgreement.PrivateKey
+        var agreement: Agreement
+    }
+
+    enum Agreement {
+        /// The scalar is in this process.
+        case local(Curve25519.KeyAgreement.PrivateKey)
+        /// gpg-agent holds it (a GnuPG home, a smartcard), known by its keygrip.
+        case agent(AgentSession.Pool, keygrip: String)
     }
 
     private let keys: [SecretKey]
     /// Whether the key material holds a secret key this type cannot use:
     /// then a message it does not open may still be gpg's to open.
     private let holdsOtherSecretKeys: Bool
+    /// Whether the keys are all there are (key material given in full); for
+    /// a GnuPG home, whose keyring may have changed since it was listed, a
+    /// message no key opens is gpg's to decide.
+    private var complete = true
 
     /// The upper-case fingerprints of the keys this decryptor can use.
     public var fingerprints: [String] { keys.map(\.recipient.fingerprint) }
@@ -65,6 +78,71 @@ public struct Cv25519Decryptor: Sendable {
         return ![3, 17, 19, 22, 27, 28].contains(body[body.startIndex + 5])
     }
 
+    /// The Curve25519 ECDH secret keys of the GnuPG home `home` (nil:
+    /// `GNUPGHOME` or gpg's default), each agreement asked of its gpg-agent
+    /// over the agent's socket. nil when the home holds no such key or its
+    /// agent cannot be reached: the caller decrypts with gpg.
+    public init?(agentOf home: String?) {
+        guard let context = try? Context(home: home), let subkeys = try? context.secretSubkeys(),
+              let socket = Self.agentSocket(home)
+        else { return nil }
+        let pool = AgentSession.Pool(socket: socket)
+        guard pool.withSession({ _ in true }) == true else { return nil }
+        var keys: [SecretKey] = []
+        var others = false
+        var exported: [String: [UInt8]] = [:]
+        for subkey in subkeys {
+            // gpgme's numbers: ECDH is 302 (18 in OpenPGP's); signing-only are
+            // RSA-S 3, DSA 17, ECDSA 301 (19) and EdDSA 303 (22).
+            guard [18, 302].contains(subkey.algorithm), subkey.curve == "cv25519" else {
+                if ![3, 17, 19, 22, 301, 303].contains(subkey.algorithm) { others = true }
+                continue
+            }
+            if exported[subkey.primary] == nil {
+                exported[subkey.primary] = (try? context.exportPublicKey(subkey.primary)).map { Array($0.utf8) } ?? []
+            }
+            guard let recipient = Cv25519Recipient(keyData: exported[subkey.primary]!, subkey: subkey.fingerprint) else {
+                others = true
+                continue
+            }
+            keys.append(SecretKey(recipient: recipient, agreement: .agent(pool, keygrip: subkey.keygrip)))
+        }
+        guard !keys.isEmpty else { return nil }
+        self.keys = keys
+        holdsOtherSecretKeys = others
+        complete = false
+    }
+
+    /// ``init(agentOf:)`` once per home and process (a key listing, the
+    /// agent's socket and an export: tens of milliseconds); reloads reuse it.
+    public static func agent(of home: String?) -> Cv25519Decryptor? {
+        let key = home ?? ProcessInfo.processInfo.environment["GNUPGHOME"] ?? ""
+        if let known = agentDecryptors.withLock({ $0[key] }) { return known }
+        guard let made = Cv25519Decryptor(agentOf: home) else { return nil }
+        agentDecryptors.withLock { $0[key] = made }
+        return made
+    }
+
+    private static let agentDecryptors = Mutex<[String: Cv25519Decryptor]>([:])
+
+    /// The agent's socket for `home`, as gpgconf names it.
+    private static func agentSocket(_ home: String?) -> String? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["gpgconf"] + (home.map { ["--homedir", $0] } ?? []) + ["--list-dirs", "agent-socket"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return nil }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0,
+              let path = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines), !path.isEmpty
+        else { return nil }
+        // gpgconf percent-escapes special characters in paths.
+        return path.removingPercentEncoding ?? path
+    }
+
     /// A v4 secret key packet's body on Curve25519 ECDH, stored without
     /// protection (S2K usage 0): the public body, 0, the scalar as an MPI
     /// (big-endian, the reverse of X25519's byte order), the two-byte sum.
@@ -87,7 +165,7 @@ public struct Cv25519Decryptor: Sendable {
         guard let privateKey = try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: scalar),
               privateKey.publicKey.rawRepresentation.elementsEqual(recipient.point)
         else { return nil }
-        return SecretKey(recipient: recipient, privateKey: privateKey)
+        return SecretKey(recipient: recipient, agreement: .local(privateKey))
     }
 
     /// What became of one message.
@@ -129,7 +207,11 @@ public struct Cv25519Decryptor: Sendable {
                 break
             }
         }
-        guard var key = sessionKey else { return .refused("no session key opens with the runtime's key") }
+        guard var key = sessionKey else {
+            return complete
+                ? .refused("no session key opens with the runtime's key")
+                : .declined("no session key opens with the keys listed; the keyring may hold more")
+        }
         defer { wipe(&key) }
         guard let data = packets.last, data.tag == 18 else {
             return .declined("the encrypted packet is not integrity-protected CFB (OCB is gpg's)")
@@ -152,23 +234,44 @@ public struct Cv25519Decryptor: Sendable {
     /// packet: nil when it does not open with `key`; a failure when it opens
     /// to a cipher gpg knows and this type does not.
     private static func unwrap(_ wrapped: [UInt8], point: [UInt8], with key: SecretKey) -> Result<[UInt8], Declined>? {
-        guard let ephemeral = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: point),
-              let shared = try? key.privateKey.sharedSecretFromKeyAgreement(with: ephemeral),
-              let unwrapped = try? AES.KeyWrap.unwrap(wrapped, using: key.recipient.keyEncryptionKey(shared))
-        else { return nil }
+        var sharedX: [UInt8]
+        switch key.agreement {
+        case .local(let privateKey):
+            guard let ephemeral = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: point),
+                  let shared = try? privateKey.sharedSecretFromKeyAgreement(with: ephemeral)
+            else { return nil }
+            sharedX = shared.withUnsafeBytes { Array($0) }
+        case .agent(let pool, let keygrip):
+            // The agent answers the point (0x40 and X) or X alone; anything
+            // else, or no answer, is gpg's to decide.
+            guard let answer = pool.withSession({ $0.agree(keygrip: keygrip, ephemeral: [0x40] + point, wrapped: wrapped) }),
+                  var shared = answer
+            else { return .failure(Declined(description: "gpg-agent did not answer")) }
+            defer { wipe(&shared) }
+            switch shared.count {
+            case 33 where shared[0] == 0x40: sharedX = Array(shared[1...])
+            case 32: sharedX = shared
+            default: return .failure(Declined(description: "gpg-agent answered a point of \(shared.count) bytes"))
+            }
+        }
+        defer { wipe(&sharedX) }
+        let kek = sharedX.withUnsafeBytes { key.recipient.keyEncryptionKey(sharedX: $0) }
+        guard let unwrapped = try? AES.KeyWrap.unwrap(wrapped, using: kek) else { return nil }
         var frame = unwrapped.withUnsafeBytes { Array($0) }
         defer { wipe(&frame) }
-        // PKCS #5 padding, then the cipher, the key and its two-byte sum.
-        guard let pad = frame.last, (1...8).contains(pad), frame.count > Int(pad) + 3,
-              frame.suffix(Int(pad)).allSatisfy({ $0 == pad })
-        else { return nil }
+        // Then as gpg reads it: the last byte says how many padding bytes to
+        // drop (gpg checks no more of PKCS #5), then the cipher, the key and
+        // its two-byte sum.
+        guard let pad = frame.last, frame.count > 8, Int(pad) <= frame.count else { return nil }
         frame.removeLast(Int(pad))
+        guard frame.count >= 4 else { return nil }
+        guard let length = aesKeyLength(frame[0]) else {
+            return .failure(Declined(description: "the session key's cipher (\(frame[0])) is gpg's to use"))
+        }
+        guard frame.count - 3 == length else { return nil }
         let sessionKey = frame[1..<(frame.count - 2)]
         let sum = sessionKey.reduce(0) { ($0 + Int($1)) & 0xFFFF }
         guard sum == Int(frame[frame.count - 2]) << 8 | Int(frame[frame.count - 1]) else { return nil }
-        guard let length = aesKeyLength(frame[0]), sessionKey.count == length else {
-            return .failure(Declined(description: "the session key's cipher (\(frame[0])) is gpg's to use"))
-        }
         return .success(Array(frame[0..<(frame.count - 2)]))
     }
 

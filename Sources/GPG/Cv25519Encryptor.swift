@@ -81,8 +81,13 @@ extension Cv25519Recipient {
     /// "Anonymous Sender" and the recipient's fingerprint, cut to the
     /// key-encryption cipher's length. The same on both sides of the exchange.
     func keyEncryptionKey(_ shared: SharedSecret) -> SymmetricKey {
+        shared.withUnsafeBytes { keyEncryptionKey(sharedX: $0) }
+    }
+
+    /// ``keyEncryptionKey(_:)`` from the shared point's 32 bytes.
+    func keyEncryptionKey(sharedX: UnsafeRawBufferPointer) -> SymmetricKey {
         var kdfInput: [UInt8] = [0, 0, 0, 1]
-        shared.withUnsafeBytes { kdfInput += $0 }
+        kdfInput += sharedX
         kdfInput += [UInt8(Self.oid.count)] + Self.oid
         kdfInput += [18, 3, 1, kdfHash, kekCipher]
         kdfInput += Array("Anonymous Sender    ".utf8) + fingerprintBytes

@@ -81,6 +81,10 @@ extension SecretKernel {
         /// false always verifies step by step with gpg. Tests set it to run
         /// both paths on one bundle.
         var verifiesInProcess = true
+        /// Whether data keys may be opened without a gpg process (the key in
+        /// the process, or gpg-agent's agreement over its socket); false
+        /// always runs gpg. Tests set it to compare the routes on one bundle.
+        var decryptsWithoutGPG = true
 
         public init(
             bundle: BundleSource, keys: KeySource = .automatic, trustedAdmins: Set<String>,

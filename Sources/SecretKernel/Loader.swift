@@ -405,9 +405,9 @@ enum Loader {
 
     /// Decrypts the data keys of the epochs in `wanted`, each on its own:
     /// one user's bad write must not refuse the others' (fail small).
-    /// With the runtime's key in the process, on every core without gpg
-    /// (``Cv25519Decryptor``); gpg takes what that declines, and everything
-    /// when the key lives in a GnuPG home. Refuses the whole bundle when gpg
+    /// ``Cv25519Decryptor`` opens them on every core without gpg: with the
+    /// runtime's key in the process, or with the agreement asked of the
+    /// home's gpg-agent over its socket; gpg takes what that declines. Refuses the whole bundle when gpg
     /// or the runtime key is unusable (a passphrase, no recipient's secret
     /// key at all), or when an epoch an admin signed does not open.
     private static func dataKeys(
@@ -419,7 +419,13 @@ enum Loader {
             keys: [SymmetricKey?](repeating: nil, count: epochs.count), failed: [:],
             byAdmin: epochs.map { admins.contains($0.writer) })
         var forGPG = wanted
-        if case .armoredSecretKey(let key, _) = keys, let decryptor = inProcessDecryptor(key) {
+        let decryptor: Cv25519Decryptor?
+        switch configuration.decryptsWithoutGPG ? keys : .automatic {
+        case .armoredSecretKey(let key, _): decryptor = inProcessDecryptor(key)
+        case .gnupgHome(let home): decryptor = Cv25519Decryptor.agent(of: home)  // gpg-agent, over its socket
+        case .automatic, .fromVariables: decryptor = nil  // gpg (resolved by keySource, never seen here otherwise)
+        }
+        if let decryptor {
             forGPG = []
             for (index, outcome) in zip(wanted, openInProcess(wanted, epochs, decryptor)) {
                 switch outcome {

@@ -3,7 +3,7 @@ import BundleSeal
 import Foundation
 import GPG
 import Logging
-import SecretKernel
+@testable import SecretKernel
 import TestSupport
 import Testing
 
@@ -101,30 +101,38 @@ struct BundleVectorTests {
             == "github_pat_second_of_one_second")
     }
 
-    /// The runtime key given in the process opens the data keys without gpg
-    /// (``Cv25519Decryptor``): the verdict must be the GnuPG home's — the same
-    /// refusal, or the same value (or none) served for every slot.
+    /// Every route to the data keys reaches gpg's verdict: the key given in
+    /// the process and gpg-agent's agreement (``Cv25519Decryptor``) refuse
+    /// what gpg refuses, and serve the same value (or none) for every slot.
     func expectSameVerdictInProcess(_ bytes: [UInt8], pinned: String, gpgHome: String, refused: Bool, _ name: String) throws {
         let key = Array(try Data(contentsOf: Secretc.packageRoot.appendingPathComponent(
             "examples/gridos/example-secret-keys/runtime-production.EXAMPLE-ONLY.asc")))
         let logger = Logger(label: "vectors", factory: { _ in SwiftLogNoOpLogHandler() })
-        func load(_ keys: SecretKernel.KeySource) -> SecretKernel? {
-            try? SecretKernel(.init(
-                bundle: .bytes(bytes), keys: keys, trustedAdmins: [pinned], fallbackEnvironment: [:], logger: logger))
+        func load(_ keys: SecretKernel.KeySource, gpg: Bool = false) -> SecretKernel? {
+            var configuration = SecretKernel.Configuration(
+                bundle: .bytes(bytes), keys: keys, trustedAdmins: [pinned], fallbackEnvironment: [:], logger: logger)
+            configuration.decryptsWithoutGPG = !gpg
+            return try? SecretKernel(configuration)
         }
-        let inProcess = load(.armoredSecretKey(SecureBytes(key)))
+        let routes = [
+            ("the key in the process", load(.armoredSecretKey(SecureBytes(key)))),
+            ("gpg-agent's agreement", load(.gnupgHome(gpgHome))),
+        ]
+        let withGPG = load(.gnupgHome(gpgHome), gpg: true)
         guard !refused else {
-            #expect(inProcess == nil, "\(name): refused with the key in a GnuPG home, loaded with it in the process")
+            for (route, kernel) in routes { #expect(kernel == nil, "\(name): refused by gpg, loaded through \(route)") }
             return
         }
-        let withGPG = try #require(load(.gnupgHome(gpgHome)), "\(name)")
-        let opened = try #require(inProcess, "\(name): loaded with the key in a GnuPG home, refused with it in the process")
+        let reference = try #require(withGPG, "\(name)")
         let bundle = try SecretBundle(parsing: bytes)
-        for line in bundle.slots {
-            let owner = SecretOwner(user: line.slot.owner)
-            let expected = try? withGPG.slotValue(plugin: line.slot.plugin, key: line.slot.key, of: owner).value
-            let found = try? opened.slotValue(plugin: line.slot.plugin, key: line.slot.key, of: owner).value
-            #expect(found == expected, "\(name): \(line.slot)")
+        for (route, kernel) in routes {
+            let opened = try #require(kernel, "\(name): loaded by gpg, refused through \(route)")
+            for line in bundle.slots {
+                let owner = SecretOwner(user: line.slot.owner)
+                let expected = try? reference.slotValue(plugin: line.slot.plugin, key: line.slot.key, of: owner).value
+                let found = try? opened.slotValue(plugin: line.slot.plugin, key: line.slot.key, of: owner).value
+                #expect(found == expected, "\(name): \(line.slot) through \(route)")
+            }
         }
     }
 

@@ -102,6 +102,50 @@ struct Cv25519DecryptorTests {
         #expect(decided > message.count / 2)
     }
 
+    /// With the key in a GnuPG home, gpg-agent makes the agreement over its
+    /// socket (no gpg process): the same verdicts as gpg's, byte by byte.
+    @Test func theAgentRouteAgreesWithGPG() throws {
+        let key = try RuntimeKey("runtime")
+        let agent = try #require(Cv25519Decryptor(agentOf: key.home.path))
+        #expect(agent.fingerprints == key.decryptor.fingerprints)
+        let encryptor = Cv25519Encryptor(recipients: [key.fingerprint: key.recipient])
+        let message = try Self.dataKey.withUnsafeBytes { try encryptor.encrypt($0, to: [key.fingerprint]) }
+        #expect(plaintext(agent.decrypt(message, limit: 32)) == Self.dataKey)
+        let byGPG = try key.home.gpg(
+            ["--trust-model", "always", "--compress-algo", "none", "--encrypt", "--recipient", key.fingerprint], input: Self.dataKey)
+        #expect(plaintext(agent.decrypt(byGPG, limit: 32)) == Self.dataKey)
+        var decided = 0
+        for position in message.indices {
+            var altered = message
+            altered[position] ^= 0x01
+            let outcome = agent.decrypt(altered, limit: 32)
+            if case .declined = outcome { continue }
+            decided += 1
+            #expect(plaintext(outcome) == key.gpgPlaintext(altered), "byte \(position)")
+        }
+        #expect(decided > message.count / 2)
+    }
+
+    /// A protected key whose passphrase the agent does not hold never starts
+    /// a pinentry: the message is declined, and gpg decides.
+    @Test func theAgentRouteDeclinesALockedKey() throws {
+        let home = try TemporaryGPGHome()
+        let fingerprint = try home.generateKey("protected", passphrase: "secret")
+        _ = try run("/usr/bin/env", ["gpgconf", "--homedir", home.path, "--reload", "gpg-agent"])  // forgets the passphrase
+        let data = Array(try home.exportPublic(fingerprint).utf8)
+        let lister = try TemporaryGPGHome()
+        let subkey = try #require(try Context(home: lister.path).keys(in: data).first?.encryptionSubkey)
+        let recipient = try #require(Cv25519Recipient(keyData: data, subkey: subkey))
+        let message = try Self.dataKey.withUnsafeBytes {
+            try Cv25519Encryptor(recipients: [fingerprint: recipient]).encrypt($0, to: [fingerprint])
+        }
+        let agent = try #require(Cv25519Decryptor(agentOf: home.path))
+        guard case .declined = agent.decrypt(message, limit: 32) else {
+            Issue.record("a locked key's message was decided without gpg")
+            return
+        }
+    }
+
     /// A payload that is itself encrypted (gpg would ask the runtime for a
     /// passphrase) and a data key longer than the limit are refused.
     @Test func refusesNestedEncryptionAndOverlongPlaintext() throws {

@@ -26,14 +26,18 @@ public struct DiagnosticFormatter: Sendable {
     /// unless empty (text and GitHub formats) or a JSON array.
     public func render(_ diagnostics: [Diagnostic]) -> String {
         switch format {
-        case .text: return diagnostics.map(text).joined()
+        case .text:
+            // Each file split into lines once, not once per diagnostic: a file
+            // with 10,000 errors must cost linear time.
+            var lines: [String: [Substring]] = [:]
+            return diagnostics.map { text($0, &lines) }.joined()
         case .github: return diagnostics.map(github).joined()
         case .json: return json(diagnostics)
         }
     }
 
     /// `file:line:col: error: message [CODE]`, then the line and a caret.
-    private func text(_ diagnostic: Diagnostic) -> String {
+    private func text(_ diagnostic: Diagnostic, _ lines: inout [String: [Substring]]) -> String {
         let severity = diagnostic.severity.rawValue + ":"
         let painted: String
         if colour {
@@ -43,7 +47,7 @@ public struct DiagnosticFormatter: Sendable {
             painted = "\(diagnostic.location): \(severity)"
         }
         var out = "\(painted) \(VisibleText.escaped(diagnostic.message)) [\(diagnostic.code.rawValue)]\n"
-        if let line = sourceLine(diagnostic.location) {
+        if let line = sourceLine(diagnostic.location, &lines) {
             let prefix = VisibleText.escaped(
                 String(String.UnicodeScalarView(line.unicodeScalars.prefix(max(0, diagnostic.location.column - 1)))),
                 keepingTabs: true)
@@ -53,18 +57,15 @@ public struct DiagnosticFormatter: Sendable {
         return out
     }
 
-    private func sourceLine(_ location: SourceLocation) -> String? {
-        guard let text = sources[location.file] else { return nil }
-        var number = 1
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            if number == location.line {
-                let trimmed = line.hasSuffix("\r") ? line.dropLast() : line
-                // Never quote an over-long line (a key block, a minified manifest) in full.
-                return trimmed.count > 200 ? nil : String(trimmed)
-            }
-            number += 1
+    private func sourceLine(_ location: SourceLocation, _ lines: inout [String: [Substring]]) -> String? {
+        if lines[location.file] == nil, let text = sources[location.file] {
+            lines[location.file] = text.split(separator: "\n", omittingEmptySubsequences: false)
         }
-        return nil
+        guard let fileLines = lines[location.file], location.line >= 1, location.line <= fileLines.count else { return nil }
+        let line = fileLines[location.line - 1]
+        let trimmed = line.hasSuffix("\r") ? line.dropLast() : line
+        // Never quote an over-long line (a key block, a minified manifest) in full.
+        return trimmed.count > 200 ? nil : String(trimmed)
     }
 
     /// `::error file=F,line=L,col=C,title=CODE::message`

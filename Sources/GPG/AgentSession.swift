@@ -19,6 +19,8 @@ import Glibc
 final class AgentSession {
     private let socket: Int32
     private var buffer: [UInt8] = []
+    /// The key the agent was last told (`SETKEY` holds for the connection).
+    private var keygrip: String?
 
     /// Connects to the agent listening on `path`.
     init(socket path: String) throws {
@@ -52,9 +54,12 @@ final class AgentSession {
     /// (0x40 and 32 bytes, as the session-key packet holds it); nil when the
     /// agent refuses (no such key, a passphrase it does not have).
     func agree(keygrip: String, ephemeral: [UInt8], wrapped: [UInt8]) -> [UInt8]? {
-        guard keygrip.utf8.count == 40, keygrip.utf8.allSatisfy({ isxdigit(Int32($0)) != 0 }),
-              (try? transact("SETKEY \(keygrip)")) != nil
-        else { return nil }
+        guard keygrip.utf8.count == 40, keygrip.utf8.allSatisfy({ isxdigit(Int32($0)) != 0 }) else { return nil }
+        if self.keygrip != keygrip {
+            self.keygrip = nil
+            guard (try? transact("SETKEY \(keygrip)")) != nil else { return nil }
+            self.keygrip = keygrip
+        }
         // (enc-val(ecdh(s<the wrapped key>)(e<the point>))), as gpg sends it.
         var ciphertext = Array("(7:enc-val(4:ecdh(1:s\(wrapped.count + 1):".utf8) + [UInt8(wrapped.count)] + wrapped
         ciphertext += Array(")(1:e\(ephemeral.count):".utf8) + ephemeral + Array(")))".utf8)

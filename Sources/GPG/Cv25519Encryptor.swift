@@ -134,9 +134,10 @@ public struct Cv25519Encryptor: Sendable {
         return try encrypt(payload: literal, to: targets)
     }
 
-    /// Encrypts `payload` (OpenPGP packets: a literal data packet, unless
-    /// a test builds something else) to `targets`.
-    func encrypt(payload: [UInt8], to targets: [Cv25519Recipient]) throws -> [UInt8] {
+    /// Encrypts `payload`, OpenPGP packets as they are (``encrypt(_:to:)``
+    /// gives a literal data packet; test vectors build other payloads), to
+    /// `targets`.
+    public func encrypt(payload: [UInt8], to targets: [Cv25519Recipient]) throws -> [UInt8] {
         var sessionKey = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
         defer { wipe(&sessionKey) }
 

@@ -129,13 +129,17 @@ enum Loader {
         let indexed = Mutex<ScanVerifier.Claims?>(nil)
         let described = Mutex<(metadata: [Snapshot.Metadata], variables: [Snapshot.PluginKey: String])?>(nil)
         let digested = Mutex<String>("")
-        // The layout, the claim table, the digest and the names on the
-        // pool, while this thread checks the signatures and then (only when
-        // they pass) opens the data keys; both of those spread over every
-        // core themselves, which they could not inside the pool's own
-        // concurrentPerform (a nested one runs on one thread).
-        let others = DispatchGroup()
-        DispatchQueue.global().async(group: others) {
+        // The layout, the claim table, the digest and the names on a thread
+        // of their own, while this thread checks the signatures and then
+        // (only when they pass) opens the data keys; both of those spread
+        // over every core themselves, which they could not inside the pool's
+        // own concurrentPerform (a nested one runs on one thread). Not on the
+        // pool: a service whose threads keep the pool busy (lookups) would
+        // leave the work queued and this load waiting for ever; a
+        // concurrentPerform always progresses on its calling thread.
+        let others = DispatchSemaphore(value: 0)
+        let worker = Thread {
+            defer { others.signal() }
             DispatchQueue.concurrentPerform(iterations: 4) { task in
                 switch task {
                 case 0:
@@ -158,6 +162,7 @@ enum Loader {
                 }
             }
         }
+        worker.start()
         let result = Result { () throws(BundleSealError) in try verify() }
         checked.withLock { $0 = result }
         if case .success(.some) = result {
@@ -342,6 +347,17 @@ enum Loader {
                                         contained.append((index, .authentication))
                                         continue
                                     }
+                                    // No variable holds a NUL byte, and no writer writes one
+                                    // (spec §6, step 7): a user's is contained, an admin's refuses.
+                                    if entry.length > 0,
+                                       memchr(target.baseAddress! + Int(entry.offset), 0, Int(entry.length)) != nil
+                                    {
+                                        guard !dataKeys.byAdmin[epoch] else {
+                                            throw .undecryptable("slot \(scan.slotKey(index)) holds a NUL byte")
+                                        }
+                                        contained.append((index, .nul))
+                                        continue
+                                    }
                                     // Patterns: only what a user signed. An admin's writes (set,
                                     // compile) check them, and an admin's wrong value would
                                     // refuse the bundle, not be contained.
@@ -383,12 +399,15 @@ enum Loader {
         case authentication
         /// It does not match its declared pattern.
         case pattern(String)
+        /// It holds a NUL byte, which no environment variable can.
+        case nul
 
         var description: String {
             switch self {
             case .dataKey: return "the epoch's data key does not decrypt"
             case .authentication: return "the value does not authenticate (AES-GCM)"
             case .pattern(let pattern): return "the value does not match its pattern \(pattern)"
+            case .nul: return "the value holds a NUL byte, which no environment variable can"
             }
         }
     }
@@ -436,6 +455,7 @@ enum Loader {
             }
         }
         var opened = wanted.count - forGPG.count - result.failed.count
+        var runtimeKeyOpens: Bool?
         if !forGPG.isEmpty || (opened == 0 && !result.failed.isEmpty) {
             try withContext(keys, configuration) { context throws(BundleSealError) in
                 for index in forGPG {
@@ -445,8 +465,17 @@ enum Loader {
                         opened += 1
                     } catch {
                         switch error {
-                        case .gpg(.engineUnavailable), .gpg(.homeTooLong), .gpg(.passphraseRequired), .gpg(.badPassphrase):
+                        case .gpg(.engineUnavailable), .gpg(.homeTooLong):
                             throw error  // the runtime's own set-up, not the epoch
+                        case .gpg(.passphraseRequired), .gpg(.badPassphrase):
+                            // gpg asks for a passphrase: for the runtime's key (its
+                            // set-up), or for a passphrase-encrypted message a writer
+                            // put inside this one. A message to the runtime's own key
+                            // tells which, once per load.
+                            runtimeKeyOpens = runtimeKeyOpens ?? Self.runtimeKeyOpens(context, scan.header.recipients)
+                            guard runtimeKeyOpens == true else { throw error }
+                            result.failed[index] = .undecryptable(
+                                "epoch \(epochs[index].id)'s data key asks for a passphrase (a message inside the message)")
                         default:
                             result.failed[index] = error
                         }
@@ -464,6 +493,21 @@ enum Loader {
             throw .undecryptable("epoch \(epochs[index].id), signed by an admin: \(result.failed[index]!)")
         }
         return result
+    }
+
+    /// Whether gpg opens a message to the runtime's own key without asking
+    /// for a passphrase: 32 bytes of no meaning, encrypted to each recipient
+    /// whose secret key the home holds, until one opens.
+    private static func runtimeKeyOpens(_ context: Context, _ recipients: [String]) -> Bool {
+        let probe = [UInt8](repeating: 0x5A, count: 32)
+        for recipient in recipients where (try? context.key(recipient, secret: true)) != nil {
+            if let message = try? context.encrypt(probe, to: [recipient]),
+               let opened = try? context.decrypt(message, limit: 32), opened.count == 32
+            {
+                return true
+            }
+        }
+        return false
     }
 
     /// The in-process decryptor for an armored runtime key; nil when it

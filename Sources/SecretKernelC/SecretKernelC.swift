@@ -9,7 +9,8 @@ import Logging
 //
 // * A kernel is an opaque handle from `secretc_kernel_open`, released by
 //   `secretc_kernel_close`; every other call may run on any thread at once.
-// * Strings in are NUL-terminated UTF-8; a NULL user means deployment-wide.
+// * Strings in are NUL-terminated UTF-8 (the lookup's names: lengths, no
+//   terminator); a NULL user means deployment-wide.
 // * A value comes out once, in memory from `malloc` that the caller releases
 //   with `secretc_free_value`, which zeroes it first. Messages and JSON come
 //   out as `malloc`ed strings released with `secretc_free_string`; they
@@ -150,26 +151,30 @@ public func secretc_kernel_get(
 }
 
 /// `getSecret` in one call, for callers for whom a call costs more than a
-/// copy (Python's ctypes). `request` is `plugin NUL key`, or `plugin NUL
-/// key NUL user` (`request_length` bytes, no terminator needed). The value
-/// crosses once, straight into `buffer`, whose first `capacity` bytes are
-/// zeroed first so no earlier value is left there. Returns the value's
-/// length when it fit, -1 when there is no value (or a malformed request),
-/// or -2 minus the length needed when it did not fit (nothing written).
+/// copy (Python's ctypes). `names` holds the plugin, the key and the user
+/// one after another, with no separator: their lengths say where each ends
+/// (a name may hold any byte, and one name never runs into the next); a
+/// negative `userLength` means deployment-wide. The value crosses once,
+/// straight into `buffer`, whose first `capacity` bytes are zeroed first so
+/// no earlier value is left there. Returns the value's length when it fit,
+/// -1 when there is no value (or a malformed request), or -2 minus the
+/// length needed when it did not fit (nothing written).
 @_cdecl("secretc_kernel_lookup")
 public func secretc_kernel_lookup(
-    _ handle: UnsafeRawPointer?, _ request: UnsafePointer<UInt8>?, _ requestLength: Int32,
-    _ buffer: UnsafeMutableRawPointer?, _ capacity: Int32
+    _ handle: UnsafeRawPointer?, _ names: UnsafePointer<UInt8>?, _ pluginLength: Int32, _ keyLength: Int32,
+    _ userLength: Int32, _ buffer: UnsafeMutableRawPointer?, _ capacity: Int32
 ) -> Int {
     // Lengths are C ints: what ctypes passes a Python int as without argtypes.
-    guard let kernel = kernel(handle), let request, requestLength > 0, let buffer, capacity >= 0 else { return -1 }
+    guard let kernel = kernel(handle), let names, pluginLength >= 0, keyLength >= 0, let buffer, capacity >= 0 else {
+        return -1
+    }
     let capacity = Int(capacity)
-    let bytes = UnsafeBufferPointer(start: request, count: Int(requestLength))
-    let parts = bytes.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
-    guard parts.count >= 2 else { return -1 }
-    let plugin = String(decoding: parts[0], as: UTF8.self)
-    let key = String(decoding: parts[1], as: UTF8.self)
-    let owner: SecretOwner = parts.count == 3 ? .user(String(decoding: parts[2], as: UTF8.self)) : .deployment
+    let pluginEnd = Int(pluginLength), keyEnd = pluginEnd + Int(keyLength)
+    let plugin = String(decoding: UnsafeBufferPointer(start: names, count: pluginEnd), as: UTF8.self)
+    let key = String(decoding: UnsafeBufferPointer(start: names + pluginEnd, count: Int(keyLength)), as: UTF8.self)
+    let owner: SecretOwner =
+        userLength < 0
+        ? .deployment : .user(String(decoding: UnsafeBufferPointer(start: names + keyEnd, count: Int(userLength)), as: UTF8.self))
     wipe(UnsafeMutableRawBufferPointer(start: buffer, count: capacity))
     return kernel.withSecretBytes(plugin: plugin, key: key, for: owner) { value in
         guard value.count <= capacity else { return -2 - value.count }
@@ -220,8 +225,9 @@ public func secretc_kernel_status(
     }
 }
 
-/// Every served value as `NAME=value` entries separated by NUL bytes, in
-/// memory released (and zeroed) with `secretc_free_value`.
+/// Every served value, as entries of: the name's length (4 bytes, little
+/// endian), the name, the value's length (likewise), the value — lengths,
+/// never separators. In memory released (and zeroed) with `secretc_free_value`.
 @_cdecl("secretc_kernel_environment")
 public func secretc_kernel_environment(
     _ handle: UnsafeRawPointer?, _ user: UnsafePointer<CChar>?,
@@ -229,11 +235,14 @@ public func secretc_kernel_environment(
 ) -> Int32 {
     guard let kernel = kernel(handle), let value, let length else { return -1 }
     var block: [UInt8] = []
+    func append(_ bytes: String.UTF8View) {
+        let count = UInt32(bytes.count)
+        block += [UInt8(count & 0xFF), UInt8(count >> 8 & 0xFF), UInt8(count >> 16 & 0xFF), UInt8(count >> 24)]
+        block += bytes
+    }
     for (name, text) in kernel.environmentVariables(for: SecretOwner(user: string(user))).sorted(by: { $0.key < $1.key }) {
-        block.append(contentsOf: name.utf8)
-        block.append(UInt8(ascii: "="))
-        block.append(contentsOf: text.utf8)
-        block.append(0)
+        append(name.utf8)
+        append(text.utf8)
     }
     block.withUnsafeBytes { give($0, value, length) }
     block.withUnsafeMutableBytes(wipe)

@@ -30,7 +30,7 @@ struct Dataset: ParsableCommand {
         }
         let description: [String: String] = [
             "config": large.config.path, "bundle": large.bundle.path,
-            "pristine": root.appendingPathComponent("production.pristine").path, "plain": plain.path,
+            "pristine": root.appendingPathComponent("production.pristine-v3").path, "plain": plain.path,
             "admin": large.admin,
         ]
         let json = try JSONSerialization.data(withJSONObject: description, options: [.sortedKeys])

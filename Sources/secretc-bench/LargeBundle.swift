@@ -10,7 +10,7 @@ import SecretModel
 /// filled by one admin epoch, plus a GnuPG home with the example's
 /// EXAMPLE-ONLY admin and runtime keys (exported as `GNUPGHOME`).
 ///
-/// The filled bundle is kept as `production.pristine` in the cache, so later
+/// The filled bundle is kept as `production.pristine-v3` in the cache, so later
 /// runs start from the same one-epoch bundle without sealing it again.
 struct LargeBundle {
     let config: URL
@@ -34,7 +34,8 @@ struct LargeBundle {
         // v2: a distinct value per slot.
         let root = URL(fileURLWithPath: cache).appendingPathComponent("set-v2-\(slots)" + (epochs > 1 ? "-e\(epochs)" : ""))
         let config = root.appendingPathComponent("secretc.yaml")
-        let pristine = root.appendingPathComponent("production.pristine")
+        // v3 of the bundle: data keys encrypted as compile does (in process, uncompressed).
+        let pristine = root.appendingPathComponent("production.pristine-v3")
         if !FileManager.default.fileExists(atPath: config.path) {
             print("generating \(users) users × 5 slots in one environment in \(root.path) …")
             try GenerateProject.generate(at: root, users: users, keyedUsers: 0, environments: 1)
@@ -77,13 +78,12 @@ struct LargeBundle {
         GenerateProject.exampleRoot.appendingPathComponent("example-secret-keys/\(name).EXAMPLE-ONLY.asc")
     }
 
-    /// Seals a value into every declared slot, as one admin epoch.
+    /// Seals a value into every declared slot, as one admin epoch, its data
+    /// key encrypted in process as `compile` does for Curve25519 recipients
+    /// (gpg would compress it, which readers leave to gpg).
     private static func fillAllSlots(_ compiler: Compiler, _ context: Context) throws {
         guard var bundle = try compiler.file.load() else { throw BenchFailure("no bundle") }
-        let recipients = try TemporaryHome()
-        defer { recipients.remove() }
-        let encryptor = try Context(home: recipients.path)
-        try encryptor.importKeys(Array(try Data(contentsOf: GenerateProject.exampleRoot.appendingPathComponent("keys/runtime-production.asc"))))
+        let encryptor = try runtimeEncryptor()
         let changes = bundle.slots.map { line -> EpochSealer.Change in
             EpochSealer.Change(slot: line.slot, value: SecureBytes(sampleValue(line.slot)))
         }
@@ -100,13 +100,7 @@ struct LargeBundle {
     /// (as `set` does for Curve25519 recipients); gpg signs each epoch.
     private static func fillSlots(_ compiler: Compiler, _ context: Context, epochs: Int) throws {
         guard var bundle = try compiler.file.load() else { throw BenchFailure("no bundle") }
-        let keyData = Array(try Data(contentsOf: GenerateProject.exampleRoot.appendingPathComponent("keys/runtime-production.asc")))
-        let lister = try TemporaryHome()
-        defer { lister.remove() }
-        guard let info = try Context(home: lister.path).keys(in: keyData).first, let subkey = info.encryptionSubkey,
-              let recipient = Cv25519Recipient(keyData: keyData, subkey: subkey)
-        else { throw BenchFailure("the example's runtime key is not a Curve25519 key") }
-        let encryptor = Cv25519Encryptor(recipients: [info.fingerprint: recipient])
+        let encryptor = try runtimeEncryptor()
         let admin = bundle.admins[0]
         let start = Date().addingTimeInterval(-Double(epochs))
         var parents = bundle.epochs.heads
@@ -128,6 +122,17 @@ struct LargeBundle {
         }
         for index in bundle.slots.indices { bundle.slots[index].value = values[bundle.slots[index].slot] }
         try compiler.file.replace(with: bundle.serialized())
+    }
+
+    /// Encrypts data keys to the example's runtime key in process.
+    private static func runtimeEncryptor() throws -> Cv25519Encryptor {
+        let keyData = Array(try Data(contentsOf: GenerateProject.exampleRoot.appendingPathComponent("keys/runtime-production.asc")))
+        let lister = try TemporaryHome()
+        defer { lister.remove() }
+        guard let info = try Context(home: lister.path).keys(in: keyData).first, let subkey = info.encryptionSubkey,
+              let recipient = Cv25519Recipient(keyData: keyData, subkey: subkey)
+        else { throw BenchFailure("the example's runtime key is not a Curve25519 key") }
+        return Cv25519Encryptor(recipients: [info.fingerprint: recipient])
     }
 
     /// A fake value of a realistic length that fits the key's manifest

@@ -197,6 +197,9 @@ def main():
                     value = AESGCM(data_keys[epoch_id]).decrypt(data[:12], data[12:], aad)
                 except Exception:
                     if not user_epoch: fail("an admin's value does not authenticate: " + name)
+            if value is not None and b"\0" in value:  # no variable holds a NUL byte: a user's is contained
+                if not user_epoch: fail("an admin's value holds a NUL byte: " + name)
+                value = None
             pattern = patterns.get((s[2], s[3]))
             if value is not None and user_epoch and pattern is not None:
                 try:

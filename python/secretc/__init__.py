@@ -180,7 +180,13 @@ def _take_value(lib: ctypes.CDLL, pointer: Any, length: ctypes.c_size_t) -> byte
 
 
 def _encode(text: Optional[str]) -> Optional[bytes]:
-    return None if text is None else text.encode("utf-8")
+    """A name as a C string. One holding a NUL byte is refused: C would cut it
+    there (``"KEY\\0alice"`` read as ``KEY``), and no declared name holds one."""
+    if text is None:
+        return None
+    if "\0" in text:
+        raise ValueError("a plugin, key or user name holds a NUL byte, which no declared name does")
+    return text.encode("utf-8")
 
 
 class Kernel:
@@ -259,14 +265,23 @@ class Kernel:
         # The hot path: one call, the value written straight into this
         # thread's buffer (which the library zeroes at each call), read
         # through a memoryview without an intermediate bytes object.
-        request = (plugin + "\0" + key if user is None else plugin + "\0" + key + "\0" + user).encode("utf-8")
+        # The names one after another, their lengths saying where each ends:
+        # no separator a name could hold ("KEY\0alice" is a key, never a user).
+        plugin_bytes = plugin.encode("utf-8")
+        key_bytes = key.encode("utf-8")
+        if user is None:
+            names, user_length = plugin_bytes + key_bytes, -1
+        else:
+            user_bytes = user.encode("utf-8")
+            names, user_length = plugin_bytes + key_bytes + user_bytes, len(user_bytes)
         try:
             buffer, view, capacity = self._local.space
         except AttributeError:
             buffer, view, capacity = self._local.space = self._space(256)
-        if len(request) > 0x7FFF_FFFF:
+        if len(names) > 0x7FFF_FFFF:
             raise ValueError("a name longer than 2 GiB")
-        length = self._lookup(self._handle_argument, request, len(request), buffer, capacity)
+        length = self._lookup(self._handle_argument, names, len(plugin_bytes), len(key_bytes), user_length, buffer,
+                              capacity)
         if length >= 0:
             return str(view[:length], "utf-8")
         if length == -1:
@@ -274,7 +289,8 @@ class Kernel:
                 raise ValueError("the kernel is closed")
             return None
         buffer, view, capacity = self._local.space = self._space(-length - 2)  # larger than any value before
-        length = self._lookup(self._handle_argument, request, len(request), buffer, capacity)
+        length = self._lookup(self._handle_argument, names, len(plugin_bytes), len(key_bytes), user_length, buffer,
+                              capacity)
         return str(view[:length], "utf-8") if length >= 0 else None
 
     @staticmethod
@@ -294,7 +310,7 @@ class Kernel:
         value = _Bytes()
         length = ctypes.c_size_t()
         detail = ctypes.c_void_p()
-        code = self._lib.secretc_kernel_secret(self._live(), plugin.encode("utf-8"), key.encode("utf-8"),
+        code = self._lib.secretc_kernel_secret(self._live(), _encode(plugin), _encode(key),
                                                _encode(user), ctypes.byref(value), ctypes.byref(length),
                                                ctypes.byref(detail))
         text = _take_string(self._lib, detail)
@@ -309,7 +325,7 @@ class Kernel:
         Never a value. :raises Undeclared: for a plugin the bundle does not declare.
         """
         out = ctypes.c_void_p()
-        code = self._lib.secretc_kernel_status(self._live(), plugin.encode("utf-8"), _encode(user), ctypes.byref(out))
+        code = self._lib.secretc_kernel_status(self._live(), _encode(plugin), _encode(user), ctypes.byref(out))
         info = json.loads(_take_string(self._lib, out) or "{}")
         if code != 0:
             raise _REASONS.get(info.get("reason", ""), SecretUnavailable)(info)
@@ -322,10 +338,14 @@ class Kernel:
         self._lib.secretc_kernel_environment(self._live(), _encode(user), ctypes.byref(value), ctypes.byref(length))
         block = _take_value(self._lib, value, length)
         variables: Dict[str, str] = {}
-        for entry in block.split(b"\0"):
-            if entry:
-                name, _, text = entry.partition(b"=")
-                variables[name.decode("utf-8")] = text.decode("utf-8")
+        at = 0
+        while at < len(block):  # entries of length-prefixed name and value: no separator to split on
+            size = int.from_bytes(block[at:at + 4], "little")
+            name = block[at + 4:at + 4 + size].decode("utf-8")
+            at += 4 + size
+            size = int.from_bytes(block[at:at + 4], "little")
+            variables[name] = block[at + 4:at + 4 + size].decode("utf-8")
+            at += 4 + size
         return variables
 
     def reload(self) -> None:

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 import secretc
-from conftest import ADMIN
+from conftest import ADMIN, ROOT
 
 
 def make(bundle, key, **options):
@@ -154,3 +154,45 @@ def test_a_closed_kernel_serves_nothing(bundle, runtime_key):
         kernel.get_secret("github", "APP_ID", user=None)
     with pytest.raises(ValueError):
         kernel.secret("github", "APP_ID", user=None)
+
+
+VECTORS = ROOT / "Tests" / "BundleTests" / "Vectors"
+
+
+def _vector(tmp_path, name):
+    """A bundle vector's bundle, and the admin it pins."""
+    text = (VECTORS / name).read_bytes()
+    header, _, body = text.partition(b"\n\n")
+    pinned = [line.split(b": ", 1)[1].decode() for line in header.split(b"\n") if line.startswith(b"pinned: ")][0]
+    path = tmp_path / "vector.bundle"
+    path.write_bytes(body)
+    return path, pinned
+
+
+def test_a_value_with_a_nul_byte_sets_no_other_variable(tmp_path, runtime_key):
+    # alice signed "github_pat_…\0LD_PRELOAD=/tmp/evil.so": the value is
+    # unavailable, and nothing after its NUL becomes a variable.
+    path, pinned = _vector(tmp_path, "user-value-holds-nul.txt")
+    kernel = secretc.Kernel(bundle=str(path), environment="production", trusted_admins=[pinned], key=runtime_key,
+                            protect_process=False, fallback_environment={})
+    variables = kernel.environment_variables(user="alice")
+    assert "LD_PRELOAD" not in variables
+    assert all("\0" not in value for value in variables.values())
+    assert "GITHUB_TOKEN" not in variables
+    assert kernel.get_secret("github", "TOKEN", user="alice") is None
+    with pytest.raises(secretc.Unavailable):
+        kernel.secret("github", "TOKEN", user="alice")
+    kernel.close()
+
+
+def test_a_name_never_smuggles_an_owner(bundle, runtime_key):
+    kernel = make(str(bundle), runtime_key)
+    assert kernel.get_secret("shopify", "STORE_DOMAIN", user="alice") is not None
+    assert kernel.get_secret("shopify", "STORE_DOMAIN\0alice", user=None) is None
+    assert kernel.get_secret("shopify\0", "STORE_DOMAIN", user="alice") is None
+    for call in (lambda: kernel.secret("shopify", "STORE_DOMAIN\0alice", user=None),
+                 lambda: kernel.status("shopify\0x", user=None),
+                 lambda: kernel.environment_variables(user="alice\0bob")):
+        with pytest.raises(ValueError):
+            call()
+    kernel.close()

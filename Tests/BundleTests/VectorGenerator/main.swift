@@ -270,6 +270,41 @@ do {
     add("user-value-fails-pattern", "ok",
         write(base, [aliceToken: "github_pat_EXAMPLE_alice_rotated_000\nevil"], as: aliceFingerprint, alice).serialized(),
         unavailable: ["alice/github/TOKEN"])
+    // A data key whose payload is itself a passphrase-encrypted message: gpg
+    // would ask the runtime for a passphrase; only alice's slot is lost.
+    guard let symmetricHome = try? TemporaryHome(), let nestedKey = try? { () throws -> [UInt8] in
+        defer { symmetricHome.remove() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["gpg", "--homedir", symmetricHome.path, "--batch", "--pinentry-mode", "loopback",
+                             "--passphrase", "p", "--symmetric", "--output", "-"]
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        input.fileHandleForWriting.write(Data(repeating: 7, count: 32))
+        try input.fileHandleForWriting.close()
+        let bytes = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Array(bytes)
+    }(), !nestedKey.isEmpty else { fail("cannot make a passphrase-encrypted message") }
+    let runtimeData = Array(FileManager.default.contents(
+        atPath: example.appendingPathComponent("keys/runtime-production.asc").path) ?? Data())
+    guard let runtimeInfo = try? recipients.keys(in: runtimeData).first, let runtimeSubkey = runtimeInfo.encryptionSubkey,
+          let runtimeRecipient = Cv25519Recipient(keyData: runtimeData, subkey: runtimeSubkey),
+          let nested = try? Cv25519Encryptor(recipients: [:]).encrypt(payload: nestedKey, to: [runtimeRecipient])
+    else { fail("cannot encrypt to the runtime key") }
+    add("user-data-key-asks-for-a-passphrase", "ok",
+        handWrite(base, [aliceToken: "github_pat_EXAMPLE_alice_rotated_000"], as: aliceFingerprint, alice) { epoch, _ in
+            epoch.dataKeyMessage = nested
+        }.serialized(), unavailable: ["alice/github/TOKEN"])
+    // A value with a NUL byte, which no variable can hold: what follows it
+    // would otherwise read as another variable (`LD_PRELOAD=…`).
+    add("user-value-holds-nul", "ok",
+        write(base, [aliceToken: "github_pat_EXAMPLE_alice_rotated_000\u{0}LD_PRELOAD=/tmp/evil.so"],
+              as: aliceFingerprint, alice).serialized(),
+        unavailable: ["alice/github/TOKEN"])
     // A literal packet: 32 bytes in clear where session keys belong.
     let literal: [UInt8] = [0xCB, 38, UInt8(ascii: "b"), 0, 0, 0, 0, 0] + [UInt8](repeating: 7, count: 32)
     add("user-data-key-not-session-keys", "ok",

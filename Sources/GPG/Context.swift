@@ -115,18 +115,9 @@ public final class Context {
     /// starts the home's agent if it is not running.
     func secretSubkeys() throws -> [SecretSubkey] {
         try check(gpgme_op_keylist_start(raw, nil, 1), "key listing")
-        var subkeys: [SecretSubkey] = []
-        while true {
-            var key: gpgme_key_t?
-            let error = gpgme_op_keylist_next(raw, &key)
-            if gpgme_err_code(error) == GPG_ERR_EOF { break }
-            if gpgme_err_code(error) != GPG_ERR_NO_ERROR {
-                _ = gpgme_op_keylist_end(raw)
-                throw GPGError.invalidData(errorMessage(error))
-            }
-            guard let key else { continue }
-            defer { gpgme_key_unref(key) }
+        return try collectKeyList { key in
             let primary = key.pointee.fpr.map { String(cString: $0) } ?? ""
+            var subkeys: [SecretSubkey] = []
             var subkey = key.pointee.subkeys
             while let current = subkey {
                 let sub = current.pointee
@@ -137,9 +128,8 @@ public final class Context {
                 }
                 subkey = sub.next
             }
+            return subkeys
         }
-        try check(gpgme_op_keylist_end(raw), "key listing")
-        return subkeys
     }
 
     /// The keys held in `data`, read without importing them into the keyring.
@@ -150,7 +140,12 @@ public final class Context {
     }
 
     private func collectKeyList() throws -> [KeyInfo] {
-        var keys: [KeyInfo] = []
+        try collectKeyList { [KeyInfo($0)] }
+    }
+
+    /// What `read` takes from each key of the listing started, in order.
+    private func collectKeyList<T>(_ read: (gpgme_key_t) -> [T]) throws -> [T] {
+        var keys: [T] = []
         while true {
             var key: gpgme_key_t?
             let error = gpgme_op_keylist_next(raw, &key)
@@ -160,7 +155,7 @@ public final class Context {
                 throw GPGError.invalidData(errorMessage(error))
             }
             guard let key else { continue }
-            keys.append(KeyInfo(key))
+            keys += read(key)
             gpgme_key_unref(key)
         }
         try check(gpgme_op_keylist_end(raw), "key listing")

@@ -86,10 +86,27 @@ enum TrustedStateFile {
         guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
             throw failure(lockPath, "is not a regular file")
         }
-        guard flock(descriptor, LOCK_EX) == 0 else { throw failure(lockPath, "cannot be locked") }
+        // In a sticky folder another user may have made the lock file first
+        // and hold it for ever: only this user's (or root's) is waited on,
+        // and never without end.
+        guard status.st_uid == geteuid() || status.st_uid == 0 else {
+            throw failure(lockPath, "belongs to another user (uid \(status.st_uid)); remove it or choose another folder")
+        }
+        let deadline = Date().addingTimeInterval(lockWait)
+        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            let reason = errno
+            guard reason == EWOULDBLOCK || reason == EINTR else { throw failure(lockPath, "cannot be locked") }
+            guard Date() < deadline else {
+                throw failure(lockPath, "has been held by another process for \(Int(lockWait)) s (another loader stuck?)")
+            }
+            usleep(10_000)
+        }
         defer { flock(descriptor, LOCK_UN) }
         return try body()
     }
+
+    /// How long a loader waits for another to release the lock (seconds).
+    static let lockWait: Double = 5
 
     /// The file's folder must be this user's (or root's) and writable by no
     /// one else, unless sticky (as /tmp): else another user could remove

@@ -244,6 +244,35 @@ struct RollbackTests {
         _ = try SecretKernel(configuration(fixture.bytes, inProcess: true, state: open.appendingPathComponent("s").path))
     }
 
+    /// A lock file another user made in a sticky folder is refused at once,
+    /// and a lock held for ever is waited on only for a while.
+    @Test func aStateLockHeldByOthersNeverBlocksForEver() throws {
+        let folder = scratch.url.appendingPathComponent("sticky")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        chmod(folder.path, 0o1777)
+        let state = folder.appendingPathComponent("s").path
+        let lock = open(state + ".lock", O_RDWR | O_CREAT, 0o600)
+        #expect(lock >= 0)
+        defer { close(lock) }
+        #expect(flock(lock, LOCK_EX) == 0)  // held, as a stuck or hostile process would
+        let start = Date()
+        #expect {
+            try SecretKernel(configuration(fixture.bytes, inProcess: true, state: state))
+        } throws: { error in
+            (error as? SecretKernelError)?.message.contains("has been held by another process") == true
+        }
+        #expect(Date().timeIntervalSince(start) < 30)
+        if geteuid() == 0 {  // only root can give the file to another user
+            #expect(fchown(lock, 65534, 65534) == 0)
+            #expect {
+                try SecretKernel(configuration(fixture.bytes, inProcess: true, state: state))
+            } throws: { error in
+                (error as? SecretKernelError)?.message.contains("belongs to another user") == true
+            }
+        }
+        flock(lock, LOCK_UN)
+    }
+
     /// The state's text round-trips, and every malformed line is named.
     @Test func theStateTextRoundTrips() throws {
         let history = try #require(TrustedHistory(try SecretBundle(parsing: fixture.bytes)))

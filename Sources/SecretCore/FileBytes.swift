@@ -12,7 +12,11 @@ public enum FileBytes {
     /// reader opened before it was replaced.
     public static func read(atPath path: String) -> [UInt8]? {
         for _ in 0..<3 {
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            // O_NONBLOCK: a FIFO in a file's place would otherwise block the
+            // open until a writer came (a hung `get`, a stalled reloader); it
+            // is refused below as not a regular file. Reads of a regular
+            // file do not see the flag.
+            let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
             guard fd >= 0 else { return nil }
             defer { close(fd) }
             var before = stat()

@@ -273,6 +273,17 @@ struct RollbackTests {
         flock(lock, LOCK_UN)
     }
 
+    /// A FIFO where the bundle should be is refused at once, not waited on.
+    @Test func aFIFOInTheBundlesPlaceIsRefusedAtOnce() throws {
+        let fifo = scratch.url.appendingPathComponent("production.bundle").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let start = Date()
+        var configuration = configuration(fixture.bytes, inProcess: true)
+        configuration.bundle = .path(fifo)
+        #expect(throws: SecretKernelError.self) { try SecretKernel(configuration) }
+        #expect(Date().timeIntervalSince(start) < 5)
+    }
+
     /// The state's text round-trips, and every malformed line is named.
     @Test func theStateTextRoundTrips() throws {
         let history = try #require(TrustedHistory(try SecretBundle(parsing: fixture.bytes)))

@@ -223,21 +223,9 @@ public enum BundleOpener {
             seen.insert(epoch.id)
             needed.append(epoch)
         }
-        var opened = [Result<SymmetricKey?, BundleSealError>](repeating: .success(nil), count: needed.count)
-        if needed.count > 1, let decryptor = Cv25519Decryptor.agent(of: context.home) {
-            let needed = needed
-            let chunks = min(needed.count, ProcessInfo.processInfo.activeProcessorCount * 4)
-            opened.withUnsafeMutableBufferPointer { buffer in
-                nonisolated(unsafe) let results = buffer
-                DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                    for index in stride(from: chunk, to: needed.count, by: chunks) {
-                        results[index] = Result { () throws(BundleSealError) in
-                            try dataKey(needed[index].dataKeyMessage, epoch: needed[index].id, inProcess: decryptor)
-                        }
-                    }
-                }
-            }
-        }
+        let decryptor = Cv25519Decryptor.agent(of: context.home, toOpen: needed.count)
+        let opened = decryptor.map { dataKeys(needed.map { ($0.dataKeyMessage, $0.id) }, inProcess: $0) }
+            ?? Array(repeating: .success(nil), count: needed.count)
         var keys: [String: SymmetricKey] = [:]
         for (epoch, result) in zip(needed, opened) {
             if let key = try result.get() {
@@ -247,6 +235,26 @@ public enum BundleOpener {
             }
         }
         return keys
+    }
+
+    /// The data keys of `messages` opened by `decryptor` on every core, in
+    /// order: a key, nil where gpg must decide, or why it does not decrypt.
+    public static func dataKeys(_ messages: [(message: [UInt8], epoch: String)], inProcess decryptor: Cv25519Decryptor)
+        -> [Result<SymmetricKey?, BundleSealError>]
+    {
+        var outcomes = [Result<SymmetricKey?, BundleSealError>](repeating: .success(nil), count: messages.count)
+        let chunks = min(messages.count, ProcessInfo.processInfo.activeProcessorCount * 4)
+        outcomes.withUnsafeMutableBufferPointer { buffer in
+            nonisolated(unsafe) let results = buffer
+            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                for index in stride(from: chunk, to: messages.count, by: chunks) {
+                    results[index] = Result { () throws(BundleSealError) in
+                        try dataKey(messages[index].message, epoch: messages[index].epoch, inProcess: decryptor)
+                    }
+                }
+            }
+        }
+        return outcomes
     }
 
     /// The longest data-key message a reader hands to gpg: a session key

@@ -114,11 +114,13 @@ public struct Cv25519Decryptor: Sendable {
     }
 
     /// ``init(agentOf:)`` once per home and process (a key listing, the
-    /// agent's socket and an export: tens of milliseconds); reloads reuse it.
-    public static func agent(of home: String?) -> Cv25519Decryptor? {
+    /// agent's socket and an export: three processes, about 100 ms);
+    /// reloads reuse it. When none is known yet and `count` messages are too
+    /// few to repay that, nil: gpg opens them, one process each.
+    public static func agent(of home: String?, toOpen count: Int = .max) -> Cv25519Decryptor? {
         let key = home ?? ProcessInfo.processInfo.environment["GNUPGHOME"] ?? ""
         if let known = agentDecryptors.withLock({ $0[key] }) { return known }
-        guard let made = Cv25519Decryptor(agentOf: home) else { return nil }
+        guard count >= 4, let made = Cv25519Decryptor(agentOf: home) else { return nil }
         agentDecryptors.withLock { $0[key] = made }
         return made
     }

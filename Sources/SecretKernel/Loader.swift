@@ -441,12 +441,13 @@ enum Loader {
         let decryptor: Cv25519Decryptor?
         switch configuration.decryptsWithoutGPG ? keys : .automatic {
         case .armoredSecretKey(let key, _): decryptor = inProcessDecryptor(key)
-        case .gnupgHome(let home): decryptor = Cv25519Decryptor.agent(of: home)  // gpg-agent, over its socket
+        case .gnupgHome(let home): decryptor = Cv25519Decryptor.agent(of: home, toOpen: wanted.count)  // gpg-agent, over its socket
         case .automatic, .fromVariables: decryptor = nil  // gpg (resolved by keySource, never seen here otherwise)
         }
         if let decryptor {
             forGPG = []
-            for (index, outcome) in zip(wanted, openInProcess(wanted, epochs, decryptor)) {
+            let messages = wanted.map { (epochs[$0].dataKeyMessage, epochs[$0].id) }
+            for (index, outcome) in zip(wanted, BundleOpener.dataKeys(messages, inProcess: decryptor)) {
                 switch outcome {
                 case .success(let key?): result.keys[index] = key
                 case .success(nil): forGPG.append(index)
@@ -518,27 +519,6 @@ enum Loader {
             defer { copy.withUnsafeMutableBytes { wipe($0) } }
             return Cv25519Decryptor(secretKeys: copy)
         }
-    }
-
-    /// The data keys of `wanted`, decrypted in process on every core: a key,
-    /// nil where gpg must decide, or why the message does not decrypt.
-    private static func openInProcess(_ wanted: [Int], _ epochs: [ScannedEpoch], _ decryptor: Cv25519Decryptor)
-        -> [Result<SymmetricKey?, BundleSealError>]
-    {
-        var outcomes = [Result<SymmetricKey?, BundleSealError>](repeating: .success(nil), count: wanted.count)
-        let chunks = min(wanted.count, ProcessInfo.processInfo.activeProcessorCount * 4)
-        outcomes.withUnsafeMutableBufferPointer { buffer in
-            nonisolated(unsafe) let results = buffer
-            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                for position in stride(from: chunk, to: wanted.count, by: chunks) {
-                    let epoch = epochs[wanted[position]]
-                    results[position] = Result { () throws(BundleSealError) in
-                        try BundleOpener.dataKey(epoch.dataKeyMessage, epoch: epoch.id, inProcess: decryptor)
-                    }
-                }
-            }
-        }
-        return outcomes
     }
 
     /// Marks the slots `unavailable` names: no value held (their bytes in

@@ -88,6 +88,13 @@ func edit(_ bundle: SecretBundle, _ change: (inout [String]) -> Void) -> [UInt8]
 }
 
 let aliceToken = slot("alice", "github", "TOKEN")
+
+/// alice's write of a token whose epoch carries `message` as its data key.
+@MainActor func aliceWrite(dataKey message: [UInt8]) -> [UInt8] {
+    handWrite(base, [aliceToken: "github_pat_EXAMPLE_alice_rotated_000"], as: aliceFingerprint, alice) { epoch, _ in
+        epoch.dataKeyMessage = message
+    }.serialized()
+}
 let daveToken = slot("dave", "github", "TOKEN")
 let appID = slot(nil, "github", "APP_ID")
 
@@ -257,9 +264,7 @@ do {
           let strangerDataKey = try? stranger.encrypt([UInt8](repeating: 7, count: 32), to: [strangerKey.fingerprint])
     else { fail("cannot make a stranger's data key") }
     add("user-data-key-for-a-stranger", "ok",
-        handWrite(base, [aliceToken: "github_pat_EXAMPLE_alice_rotated_000"], as: aliceFingerprint, alice) { epoch, _ in
-            epoch.dataKeyMessage = strangerDataKey
-        }.serialized(), unavailable: ["alice/github/TOKEN"])
+        aliceWrite(dataKey: strangerDataKey), unavailable: ["alice/github/TOKEN"])
     add("user-value-fails-aes-gcm", "ok",
         handWrite(base, [aliceToken: "github_pat_EXAMPLE_alice_rotated_000"], as: aliceFingerprint, alice) { epoch, slots in
             let at = slots.firstIndex { $0.slot == aliceToken }!
@@ -296,9 +301,7 @@ do {
           let nested = try? Cv25519Encryptor(recipients: [:]).encrypt(payload: nestedKey, to: [runtimeRecipient])
     else { fail("cannot encrypt to the runtime key") }
     add("user-data-key-asks-for-a-passphrase", "ok",
-        handWrite(base, [aliceToken: "github_pat_EXAMPLE_alice_rotated_000"], as: aliceFingerprint, alice) { epoch, _ in
-            epoch.dataKeyMessage = nested
-        }.serialized(), unavailable: ["alice/github/TOKEN"])
+        aliceWrite(dataKey: nested), unavailable: ["alice/github/TOKEN"])
     // A value with a NUL byte, which no variable can hold: what follows it
     // would otherwise read as another variable (`LD_PRELOAD=…`).
     add("user-value-holds-nul", "ok",
@@ -308,9 +311,7 @@ do {
     // A literal packet: 32 bytes in clear where session keys belong.
     let literal: [UInt8] = [0xCB, 38, UInt8(ascii: "b"), 0, 0, 0, 0, 0] + [UInt8](repeating: 7, count: 32)
     add("user-data-key-not-session-keys", "ok",
-        handWrite(base, [aliceToken: "github_pat_EXAMPLE_alice_rotated_000"], as: aliceFingerprint, alice) { epoch, _ in
-            epoch.dataKeyMessage = literal
-        }.serialized(), unavailable: ["alice/github/TOKEN"])
+        aliceWrite(dataKey: literal), unavailable: ["alice/github/TOKEN"])
     let adminWrite = handWrite(base, [appID: "654321"], as: ops, admin) { epoch, _ in epoch.dataKeyMessage = strangerDataKey }
     add("admin-data-key-for-a-stranger",
         "cannot decrypt: epoch \(adminWrite.epochs.last!.id), signed by an admin: "

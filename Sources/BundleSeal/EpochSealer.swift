@@ -75,11 +75,14 @@ public struct EpochSealer {
             signer: signer)
     }
 
-    /// Seals `changes` under `dataKey`, made for this sealer's recipients.
+    /// Seals `changes` under `dataKey`, made for this sealer's recipients,
+    /// as an epoch of a fresh random id (`id`: a given one, for tests that
+    /// play a writer choosing its own).
     public func seal(
-        _ changes: [Change], afterTime latestTime: Int, now: Date = Date(), dataKey: DataKey, signer: Context
+        _ changes: [Change], afterTime latestTime: Int, now: Date = Date(), dataKey: DataKey, signer: Context,
+        id chosen: String? = nil
     ) throws(BundleSealError) -> (epoch: Epoch, values: [SlotKey: SealedValue?]) {
-        let id = Self.randomEpochID()
+        let id = chosen ?? Self.randomEpochID()
         // Writes are ordered by their chain (each after the bundle's heads),
         // not by the clock: any number in one second share its time. After
         // an epoch dated ahead of this clock the write takes that epoch's

@@ -13,13 +13,17 @@ func inheritedTimes(_ epochs: [some EpochHistory]) -> [Int?] {
     }
 }
 
-/// The epoch fields the history rules read, from a parsed or a scanned bundle.
-protocol EpochHistory {
+/// An epoch's id and the ids it signs: what links histories (§6a).
+protocol EpochLinks {
     var id: String { get }
+    var parents: EpochParents { get }
+}
+
+/// The epoch fields the history rules read, from a parsed or a scanned bundle.
+protocol EpochHistory: EpochLinks {
     var time: Int { get }
     var writer: String { get }
     var policy: PolicyReference { get }
-    var parents: EpochParents { get }
     var signature: [UInt8] { get }
 }
 
@@ -60,8 +64,16 @@ enum History {
         var positions: [String: Int] = [:]
         positions.reserveCapacity(epochs.count)
         for (index, epoch) in epochs.enumerated() { positions[epoch.id] = index }
+        for epoch in epochs where epoch.parents.isCheckpoint && !admins.contains(epoch.writer) {
+            throw .history(epoch: epoch.id, reason: "only an admin signs a checkpoint, not \(epoch.writer)")
+        }
+        let spent = spentIDs(epochs)
         for (index, epoch) in epochs.enumerated() {
             func refuse(_ reason: String) -> BundleSealError { .history(epoch: epoch.id, reason: reason) }
+            if let checkpoint = spent[epoch.id] {
+                throw refuse(
+                    "its id is one that checkpoint \(checkpoint) names in subsumes= (a re-sealed id is never used again)")
+            }
             if epoch.policy.serial > policy.serial {
                 throw refuse(
                     "written under policy \(epoch.policy.serial), newer than the bundle's policy \(policy.serial) "
@@ -78,12 +90,23 @@ enum History {
                     }
                     guard position < index else { throw refuse("builds on epoch \(parent), which is not earlier") }
                 }
-            case .subsumes:
-                guard admins.contains(epoch.writer) else {
-                    throw refuse("only an admin signs a checkpoint, not \(epoch.writer)")
-                }
+            case .subsumes: break  // by an admin, as checked above
             }
         }
+    }
+
+    /// The ids the checkpoints among `epochs` name in `subsumes=`, each
+    /// with the checkpoint naming it: spent, no epoch may carry one again.
+    /// Otherwise a writer could give a write of its own a re-sealed id, so
+    /// that the checkpoint seems to reach whatever that write builds on
+    /// (§6a), and a later rollback of those writes would pass.
+    static func spentIDs(_ epochs: [some EpochLinks]) -> [String: String] {
+        var spent: [String: String] = [:]
+        for epoch in epochs {
+            guard case .subsumes(let ids) = epoch.parents else { continue }
+            for id in ids where spent[id] == nil { spent[id] = epoch.id }
+        }
+        return spent
     }
 
     /// An epoch's time may not run ahead of when its signature says it was

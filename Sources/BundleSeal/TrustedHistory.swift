@@ -11,7 +11,7 @@ import Foundation
 /// signer and admins, and per epoch its id, the digest of its signature,
 /// its time, writer, policy serial and parents.
 public struct TrustedHistory: Sendable, Equatable {
-    public struct Entry: Sendable, Equatable {
+    public struct Entry: Sendable, Equatable, EpochLinks {
         public var id: String
         /// Lower-case hex SHA-256 of the epoch's signature: which signed write this is.
         public var digest: String
@@ -121,28 +121,38 @@ public struct TrustedHistory: Sendable, Equatable {
             }
         }
         let present = Dictionary(newer.epochs.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        // Every signed link seen: newer's own first, then the ones in between, then ours.
-        var links: [String: [String]] = [:]
+        // Every signed link seen: newer's own first, then the ones in between,
+        // then ours. An epoch that carries an id its own history's checkpoint
+        // names is not the epoch that checkpoint re-sealed: it links nothing.
+        var links: [String: Entry] = [:]
         for history in [newer] + known + [self] {
-            for epoch in history.epochs where links[epoch.id] == nil { links[epoch.id] = epoch.parents.ids }
+            let spent = History.spentIDs(history.epochs)
+            for epoch in history.epochs where links[epoch.id] == nil && spent[epoch.id] == nil { links[epoch.id] = epoch }
         }
+        // Follow each link only to an epoch not later than the one naming
+        // it: a parent, or what a checkpoint re-sealed, always came first.
         var reached = Set<String>()
-        var pending = newer.epochs.map(\.id)
-        while let id = pending.popLast() {
-            guard reached.insert(id).inserted else { continue }
-            pending += links[id] ?? []
+        var pending = newer.epochs.map { (id: $0.id, notAfter: Int.max) }
+        while let (id, notAfter) = pending.popLast() {
+            guard let epoch = links[id] else {
+                reached.insert(id)
+                continue
+            }
+            guard epoch.time <= notAfter, reached.insert(id).inserted else { continue }
+            pending += epoch.parents.ids.map { (id: $0, notAfter: epoch.time) }
         }
         // Judged by time only when a re-seal may have been missed: not when
         // the newer policy directly replaces the trusted one.
         let horizon = resealedByTime && newer.previousPolicy != policy.id
             ? newer.epochs.filter { $0.parents.isCheckpoint && $0.policySerial > policy.serial }.map(\.time).max() ?? .min
             : .min
+        let spent = History.spentIDs(epochs)
         for epoch in epochs {
             if let kept = present[epoch.id] {
                 guard kept.digest == epoch.digest else {
                     throw .rollback("\(write(epoch)) was replaced by another write with its id")
                 }
-            } else if !reached.contains(epoch.id), epoch.time > horizon {
+            } else if !reached.contains(epoch.id) || spent[epoch.id] != nil, epoch.time > horizon {
                 throw .rollback(
                     "\(write(epoch)) is missing and no admin's checkpoint re-sealed it: "
                         + "its values were rolled back or dropped")

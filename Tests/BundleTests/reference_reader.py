@@ -135,10 +135,12 @@ def main():
         # Step 5: epochs, authorization and history.
         declared = {tuple(s[1:4]) for s in slots}
         position = {e["id"]: i for i, e in enumerate(epochs)}
+        if any(e["checkpoint"] and e["writer"] not in admins for e in epochs): fail("checkpoint not by an admin")
+        spent = {p for e in epochs if e["checkpoint"] for p in e["parent_ids"]}  # a re-sealed id is never used again
         for i, e in enumerate(epochs):
+            if e["id"] in spent: fail("epoch id named by a checkpoint")
             if e["policy"][0] > policy[2]: fail("epoch written under a newer policy")
             if e["policy"][0] == policy[2] and e["policy"][1] != policy_id: fail("epoch written under another policy")
-            if e["checkpoint"] and e["writer"] not in admins: fail("checkpoint not by an admin")
             if not e["checkpoint"] and any(position.get(p, i) >= i for p in e["parent_ids"]): fail("missing parent")
             payload = ("secretc-epoch 2\nenvironment %s\nepoch %s\ntime %d\nwriter %s\npolicy %d %s\nparents %s\n"
                        "data-key %s\n") % (environment, e["id"], e["time"], e["writer"], e["policy"][0], e["policy"][1],

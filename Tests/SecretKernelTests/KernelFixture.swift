@@ -65,7 +65,9 @@ final class KernelFixture: @unchecked Sendable {
 
     /// The bundle (or `base`) plus one write of `values` (a new epoch) by
     /// the admin, or by the named user with their own key.
-    func written(_ values: [SlotKey: String], onto base: [UInt8]? = nil, by user: String? = nil) throws -> [UInt8] {
+    func written(
+        _ values: [SlotKey: String], onto base: [UInt8]? = nil, by user: String? = nil, id: String? = nil
+    ) throws -> [UInt8] {
         var bundle = try SecretBundle(parsing: base ?? bytes)
         let admin = try TemporaryGPGHome()
         defer { admin.close() }
@@ -73,8 +75,9 @@ final class KernelFixture: @unchecked Sendable {
         try admin.gpg(["--import", Self.example.appendingPathComponent("keys/runtime-production.asc").path])
         let context = try Context(home: admin.path)
         let (epoch, sealed) = try EpochSealer(onto: bundle, writer: user.map { bundle.users[$0]! } ?? Self.admin)
-            .seal(values.map { .init(slot: $0.key, value: SecureBytes($0.value)) }, after: bundle.epochs,
-                  encryptor: context, signer: context)
+            .seal(values.map { .init(slot: $0.key, value: SecureBytes($0.value)) },
+                  afterTime: bundle.epochs.map(\.time).max() ?? 0,
+                  dataKey: try DataKey(encryptor: context, recipients: bundle.recipients), signer: context, id: id)
         bundle.epochs.append(epoch)
         for index in bundle.slots.indices {
             if let value = sealed[bundle.slots[index].slot] { bundle.slots[index].value = value }

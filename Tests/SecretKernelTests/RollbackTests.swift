@@ -220,6 +220,52 @@ struct RollbackTests {
         _ = try SecretKernel(configuration(try policy(rotated, signedBy: "ops", reseal: true) { _ in }, inProcess: inProcess, state: state))
     }
 
+    /// Issue 27, finding 1: after an admin's re-seal, carol signs a write of
+    /// her own slot under an id the checkpoint names in `subsumes=`, after
+    /// the newest write (alice's, or an admin's rotation of a
+    /// deployment-wide token). Her epoch made that write look reached from
+    /// the checkpoint, so the re-sealed bundle without it passed as an
+    /// extension. A re-sealed id is spent: the bundle with carol's epoch is
+    /// refused, and a state or base that holds it (from a reader before
+    /// this rule) does not let the rollback through.
+    @Test(arguments: [(true, "alice"), (false, "alice"), (true, "ops"), (false, "ops")])
+    func aReusedCheckpointIDRollsNothingBack(inProcess: Bool, victim: String) throws {
+        let resealed = try policy(fixture.bytes, signedBy: "ops", reseal: true) { _ in }
+        let checkpoint = try #require(try SecretBundle(parsing: resealed).epochs.last)
+        guard case .subsumes(let spent) = checkpoint.parents else { Issue.record("no checkpoint"); return }
+        let rotation = victim == "alice"
+            ? try fixture.written([aliceToken: "github_pat_EXAMPLE_alice_rotated_0"], onto: resealed, by: "alice")
+            : try fixture.written([SlotKey(owner: nil, plugin: "github", key: "TOKEN"): "ghp_EXAMPLErotatedROTATEDrotated0000"], onto: resealed)
+        let carol = SlotKey(owner: "carol", plugin: "shopify", key: "STORE_DOMAIN")
+        let poisoned = try fixture.written([carol: "carol-renamed.myshopify.com"], onto: rotation, by: "carol", id: spent[0])
+
+        #expect {
+            try SecretKernel(configuration(poisoned, inProcess: inProcess))
+        } throws: { error in
+            (error as? SecretKernelError)?.message.contains("is one that checkpoint \(checkpoint.id) names in subsumes=") == true
+        }
+        // A reader that trusted it anyway (its state written before this rule).
+        let trusted = try #require(TrustedHistory(try SecretBundle(parsing: poisoned)))
+        let newer = try #require(TrustedHistory(try SecretBundle(parsing: resealed)))
+        #expect {
+            try trusted.checkExtended(by: newer)
+        } throws: { error in
+            "\(error)".contains("is missing and no admin's checkpoint re-sealed it")
+        }
+        let state = scratch.url.appendingPathComponent("reused-\(inProcess)-\(victim).state").path
+        FileManager.default.createFile(atPath: state, contents: Data(trusted.text.utf8), attributes: [.posixPermissions: 0o600])
+        #expect {
+            try SecretKernel(configuration(resealed, inProcess: inProcess, state: state))
+        } throws: { error in
+            (error as? SecretKernelError)?.kind == .rollback
+        }
+        // Without carol's epoch, the rotation extends the re-seal, and the re-seal does not extend the rotation.
+        try newer.checkExtended(by: try #require(TrustedHistory(try SecretBundle(parsing: rotation))))
+        #expect(throws: BundleSealError.self) {
+            try #require(TrustedHistory(try SecretBundle(parsing: rotation))).checkExtended(by: newer)
+        }
+    }
+
     /// A FIFO in the state's place is refused at once (not waited on), and
     /// so is a state in a folder others may write (they could remove it).
     @Test func aStateFileInUnsafePlacesIsRefused() throws {

@@ -47,12 +47,18 @@ func slot(_ owner: String?, _ plugin: String, _ key: String) -> SlotKey { SlotKe
 func index(_ bundle: SecretBundle, _ key: SlotKey) -> Int { bundle.slots.firstIndex { $0.slot == key }! }
 
 /// Seals `values` as `writer` on top of `bundle`, like `secretc set` without its checks.
-@MainActor func write(_ bundle: SecretBundle, _ values: [SlotKey: String?], as writer: String, _ signer: Context) -> SecretBundle {
+@MainActor func write(
+    _ bundle: SecretBundle, _ values: [SlotKey: String?], as writer: String, _ signer: Context, id: String? = nil,
+    parents: EpochParents? = nil
+) -> SecretBundle {
     var bundle = bundle
-    let sealer = EpochSealer(onto: bundle, writer: writer)
-    guard let (epoch, sealed) = try? sealer.seal(
-        values.map { EpochSealer.Change(slot: $0.key, value: $0.value.map { SecureBytes($0) }) },
-        after: bundle.epochs, encryptor: recipients, signer: signer) else { fail("sealing failed") }
+    var sealer = EpochSealer(onto: bundle, writer: writer)
+    if let parents { sealer.parents = parents }
+    guard let dataKey = try? DataKey(encryptor: recipients, recipients: bundle.recipients),
+          let (epoch, sealed) = try? sealer.seal(
+              values.map { EpochSealer.Change(slot: $0.key, value: $0.value.map { SecureBytes($0) }) },
+              afterTime: bundle.epochs.map(\.time).max() ?? 0, dataKey: dataKey, signer: signer, id: id)
+    else { fail("sealing failed") }
     bundle.epochs.append(epoch)
     for (key, value) in sealed { bundle.slots[index(bundle, key)].value = value }
     return bundle
@@ -244,6 +250,24 @@ do {
     checkpoint.slots = epoch.slots
     add("checkpoint-by-user", "epoch \(last.id): only an admin signs a checkpoint, not \(aliceFingerprint)",
         checkpoint.serialized())
+}
+do {
+    // An admin's checkpoint names an epoch still present in subsumes=; and,
+    // after a checkpoint, alice gives a write of hers an id it names, so
+    // that the checkpoint would seem to reach what her write builds on
+    // (§6a). A re-sealed id is spent: both are refused.
+    let appToken = slot(nil, "github", "APP_ID")
+    let present = base.epochs[0].id
+    let early = write(base, [appToken: "654321"], as: ops, admin, parents: .subsumes([present]))
+    add("checkpoint-subsumes-present-epoch",
+        "epoch \(present): its id is one that checkpoint \(early.epochs.last!.id) names in subsumes= "
+            + "(a re-sealed id is never used again)", early.serialized())
+    let spent = "00000000000000aa"
+    let checkpoint = write(base, [appToken: "654321"], as: ops, admin, parents: .subsumes([spent]))
+    let reused = write(checkpoint, [aliceToken: "github_pat_reused_id_0000000000"], as: aliceFingerprint, alice, id: spent)
+    add("epoch-id-subsumed",
+        "epoch \(spent): its id is one that checkpoint \(checkpoint.epochs.last!.id) names in subsumes= "
+            + "(a re-sealed id is never used again)", reused.serialized())
 }
 add("time-beyond-year-9999", "invalid bundle: line \(text(base).split(separator: "\n").firstIndex { $0.hasPrefix("epoch ") }! + 1): "
     + "'9223372036854775807' is not a time (seconds since 1970, at most \(SecretBundle.latestTime))",

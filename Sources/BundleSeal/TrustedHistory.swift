@@ -129,17 +129,11 @@ public struct TrustedHistory: Sendable, Equatable {
             let spent = History.spentIDs(history.epochs)
             for epoch in history.epochs where links[epoch.id] == nil && spent[epoch.id] == nil { links[epoch.id] = epoch }
         }
-        // Follow each link only to an epoch not later than the one naming
-        // it: a parent, or what a checkpoint re-sealed, always came first.
         var reached = Set<String>()
-        var pending = newer.epochs.map { (id: $0.id, notAfter: Int.max) }
-        while let (id, notAfter) = pending.popLast() {
-            guard let epoch = links[id] else {
-                reached.insert(id)
-                continue
-            }
-            guard epoch.time <= notAfter, reached.insert(id).inserted else { continue }
-            pending += epoch.parents.ids.map { (id: $0, notAfter: epoch.time) }
+        var pending = newer.epochs.map(\.id)
+        while let id = pending.popLast() {
+            guard reached.insert(id).inserted else { continue }
+            pending += links[id]?.parents.ids ?? []
         }
         // Judged by time only when a re-seal may have been missed: not when
         // the newer policy directly replaces the trusted one.

@@ -4,6 +4,8 @@ public enum BundleMerge {
     /// Why two sides cannot be merged automatically.
     public struct Conflict: Error, Sendable, Equatable, CustomStringConvertible {
         public var description: String
+
+        public init(description: String) { self.description = description }
     }
 
     /// Merges `ours` and `theirs`, both descended from `base`.

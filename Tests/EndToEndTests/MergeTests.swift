@@ -69,4 +69,45 @@ struct MergeTests {
         _ = try git(["commit", "-qam", "merged: theirs redone"], in: root)
         #expect(try deployment.secretc(["check"]).status == 0)
     }
+
+    /// Issue 27, finding 5: one branch puts the bundle back to before
+    /// alice's write, the other is an admin's re-sign (onboarding). The
+    /// driver took the side that dropped epochs because the other added
+    /// none; now the merge must extend both sides and the ancestor, so it
+    /// is a conflict that names alice's write.
+    @Test func aRollbackIsNeverMergedSilently() throws {
+        let deployment = try ExampleDeployment()
+        let root = deployment.root
+        let (ops, alice) = (try deployment.home(["ops"]), try deployment.home(["alice"]))
+        _ = try git(["init", "-q", "-b", "main"], in: root)
+        #expect(try deployment.secretc(["init", "--git"]).status == 0)
+        _ = try git(["add", "-A"], in: root)
+        _ = try git(["commit", "-qm", "base"], in: root)
+        #expect(try deployment.secretc(
+            ["set", "shopify", "--user", "alice", "--env", "production", "STORE_DOMAIN=alice-rotated.myshopify.com"],
+            home: alice).status == 0)
+        _ = try git(["commit", "-qam", "alice rotates"], in: root)
+
+        _ = try git(["checkout", "-qb", "onboard"], in: root)
+        var text = try String(contentsOf: deployment.config, encoding: .utf8)
+        text = text.replacingOccurrences(of: "  dave: {}\n", with: "  dave: {}\n  erin: {}\n")
+        text += "\n  - user: erin\n    plugin: github\n    keys: [TOKEN]\n"
+        try text.write(to: deployment.config, atomically: true, encoding: .utf8)
+        #expect(try deployment.secretc(["compile", "--env", "production"], home: ops).status == 0)
+        _ = try git(["commit", "-qam", "onboard erin"], in: root)
+        _ = try git(["checkout", "-q", "main"], in: root)
+        _ = try git(["checkout", "-qb", "rollback"], in: root)
+        _ = try git(["checkout", "HEAD~1", "--", "secrets/production.bundle"], in: root)
+        _ = try git(["commit", "-qam", "an innocent-looking change"], in: root)
+
+        let merge = try git(["merge", "-q", "--no-edit", "onboard"], in: root)
+        #expect(merge.status != 0)
+        #expect(merge.stderrText.contains("the merge does not extend the common ancestor") && merge.stderrText.contains("by alice"),
+                "\(merge.stderrText)")
+        #expect(try deployment.secretc(["check"]).status == 1)
+        // Merged the other way round, the same.
+        _ = try git(["merge", "--abort"], in: root)
+        _ = try git(["checkout", "-q", "onboard"], in: root)
+        #expect(try git(["merge", "-q", "--no-edit", "rollback"], in: root).status != 0)
+    }
 }

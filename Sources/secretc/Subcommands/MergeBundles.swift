@@ -1,5 +1,6 @@
 import ArgumentParser
 import BundleFormat
+import BundleSeal
 import Foundation
 
 struct MergeBundles: ParsableCommand {
@@ -32,7 +33,10 @@ struct MergeBundles: ParsableCommand {
         }
         let merged: SecretBundle
         do {
-            merged = try BundleMerge.merge(base: try load(base), ours: try load(ours), theirs: try load(theirs))
+            let sides = (base: try load(base), ours: try load(ours), theirs: try load(theirs))
+            merged = try BundleMerge.merge(base: sides.base, ours: sides.ours, theirs: sides.theirs)
+            try Self.requireExtension(of: [("the common ancestor", sides.base), ("ours", sides.ours), ("theirs", sides.theirs)],
+                                      by: merged)
         } catch let conflict as BundleMerge.Conflict {
             // Like git's own conflicts: the file holds both sides between
             // markers, which no reader accepts and `check` explains, so the
@@ -49,6 +53,24 @@ struct MergeBundles: ParsableCommand {
             try Data(merged.serialized()).write(to: URL(fileURLWithPath: ours), options: .atomic)
         } catch {
             throw CLIFailure(message: "cannot write \(ours)")
+        }
+    }
+
+    /// The merge must extend every side (docs/bundle-format.md §6a): a side
+    /// that dropped writes without an admin's checkpoint naming them — a
+    /// bundle put back to an older version — is a rollback, never merged
+    /// silently, whatever the other side changed.
+    static func requireExtension(of sides: [(name: String, bundle: SecretBundle)], by merged: SecretBundle)
+        throws(BundleMerge.Conflict) {
+        guard let result = TrustedHistory(merged) else { return }
+        for (name, side) in sides {
+            guard let history = TrustedHistory(side) else { continue }
+            do {
+                try history.checkExtended(by: result, naming: { merged.userNames[$0] ?? $0 })
+            } catch {
+                throw BundleMerge.Conflict(
+                    description: "the merge does not extend \(name) (\(error)); one side rolled back writes the other kept")
+            }
         }
     }
 }

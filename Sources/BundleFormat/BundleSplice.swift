@@ -121,6 +121,32 @@ public struct BundleSplice: Sendable {
         return found
     }
 
+    /// The policy's recipients, each with the bytes of its `key` line
+    /// (binary OpenPGP; nil when the bundle lists no key for it). Read from
+    /// the header lines, which come before any epoch.
+    public func recipientKeys() -> [(fingerprint: String, key: [UInt8]?)] {
+        var recipients: [String] = []
+        var keys: [String: [UInt8]] = [:]
+        var start = 0
+        let recipientTag = Array("recipient ".utf8), keyTag = Array("key ".utf8)
+        while start < slotsStart {
+            let end = Self.lineEnd(bytes, from: start)
+            defer { start = end + 1 }
+            let line = bytes[start..<end]
+            if line.starts(with: recipientTag) {
+                recipients.append(String(decoding: line.dropFirst(recipientTag.count), as: UTF8.self))
+            } else if line.starts(with: keyTag) {
+                let fields = line.split(separator: UInt8(ascii: " "))
+                if fields.count == 3, let key = Base64.decode(fields[2]) {
+                    keys[String(decoding: fields[1], as: UTF8.self)] = key
+                }
+            } else if line.starts(with: Array("policy ".utf8)) {
+                break  // the policy line ends the header's keys
+            }
+        }
+        return recipients.map { ($0, keys[$0]) }
+    }
+
     /// The bundle with `epochLine` (one full line, LF included) added after
     /// the last epoch and each slot's value field replaced by its new text,
     /// as pieces to write one after the other (the unchanged runs are slices

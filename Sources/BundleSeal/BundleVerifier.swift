@@ -77,6 +77,7 @@ public struct BundleVerifier {
         guard bundle.admins.contains(policy.signer) else {
             throw .untrustedPolicy("signed by \(policy.signer), which the policy does not list as an admin")
         }
+        if bundle.formatVersion != 1 { _ = try RecipientKeys(bundle) }
         return try requireGood(signature: policy.signature, over: payload(), by: policy.signer, checker) {
             .untrustedPolicy($0)
         }

@@ -227,14 +227,17 @@ public enum BundleOpener {
             needed.append(epoch)
         }
         let decryptor = Cv25519Decryptor.agent(of: context.home, toOpen: needed.count)
-        let opened = decryptor.map { dataKeys(needed.map { ($0.dataKeyMessage, $0.id) }, inProcess: $0) }
+        let recipients = try RecipientKeys(verified.bundle)
+        let opened = decryptor.map {
+            dataKeys(needed.map { ($0.dataKeyMessage, $0.id) }, recipients: recipients, inProcess: $0)
+        }
             ?? Array(repeating: .success(nil), count: needed.count)
         var keys: [String: SymmetricKey] = [:]
         for (epoch, result) in zip(needed, opened) {
             if let key = try result.get() {
                 keys[epoch.id] = key
             } else {
-                keys[epoch.id] = try dataKey(epoch.dataKeyMessage, epoch: epoch.id, with: context)
+                keys[epoch.id] = try dataKey(epoch.dataKeyMessage, epoch: epoch.id, recipients: recipients, with: context)
             }
         }
         return keys
@@ -242,8 +245,9 @@ public enum BundleOpener {
 
     /// The data keys of `messages` opened by `decryptor` on every core, in
     /// order: a key, nil where gpg must decide, or why it does not decrypt.
-    public static func dataKeys(_ messages: [(message: [UInt8], epoch: String)], inProcess decryptor: Cv25519Decryptor)
-        -> [Result<SymmetricKey?, BundleSealError>]
+    public static func dataKeys(
+        _ messages: [(message: [UInt8], epoch: String)], recipients: RecipientKeys, inProcess decryptor: Cv25519Decryptor
+    ) -> [Result<SymmetricKey?, BundleSealError>]
     {
         var outcomes = [Result<SymmetricKey?, BundleSealError>](repeating: .success(nil), count: messages.count)
         let chunks = min(messages.count, ProcessInfo.processInfo.activeProcessorCount * 4)
@@ -252,7 +256,8 @@ public enum BundleOpener {
             DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
                 for index in stride(from: chunk, to: messages.count, by: chunks) {
                     results[index] = Result { () throws(BundleSealError) in
-                        try dataKey(messages[index].message, epoch: messages[index].epoch, inProcess: decryptor)
+                        try dataKey(
+                            messages[index].message, epoch: messages[index].epoch, recipients: recipients, inProcess: decryptor)
                     }
                 }
             }
@@ -266,8 +271,10 @@ public enum BundleOpener {
 
     /// Decrypts one epoch's data-key message: one gpg operation, bounded in
     /// what it reads and in what it may write (a data key is 32 bytes).
-    public static func dataKey(_ message: [UInt8], epoch: String, with context: Context) throws(BundleSealError) -> SymmetricKey {
-        try checkEnvelope(message, epoch: epoch)
+    public static func dataKey(_ message: [UInt8], epoch: String, recipients: RecipientKeys, with context: Context)
+        throws(BundleSealError) -> SymmetricKey
+    {
+        try checkEnvelope(message, epoch: epoch, recipients: recipients)
         let plaintext: SecureBytes
         do {
             plaintext = try context.decrypt(message, limit: 32)
@@ -284,10 +291,10 @@ public enum BundleOpener {
     /// Decrypts one epoch's data-key message in process, under the same
     /// rules as gpg's route; nil when the message is gpg's to decrypt
     /// (``Cv25519Decryptor/Outcome/declined(_:)``).
-    public static func dataKey(_ message: [UInt8], epoch: String, inProcess decryptor: Cv25519Decryptor)
-        throws(BundleSealError) -> SymmetricKey?
-    {
-        try checkEnvelope(message, epoch: epoch)
+    public static func dataKey(
+        _ message: [UInt8], epoch: String, recipients: RecipientKeys, inProcess decryptor: Cv25519Decryptor
+    ) throws(BundleSealError) -> SymmetricKey? {
+        try checkEnvelope(message, epoch: epoch, recipients: recipients)
         switch decryptor.decrypt(message, limit: 32) {
         case .plaintext(let plaintext):
             return try dataKey(plaintext, epoch: epoch)
@@ -298,18 +305,21 @@ public enum BundleOpener {
         }
     }
 
-    /// The rules every route applies before decrypting: the size cap, and
-    /// only public-key session keys and one encrypted packet (a
-    /// passphrase-encrypted one would make gpg ask the runtime for one).
-    private static func checkEnvelope(_ message: [UInt8], epoch: String) throws(BundleSealError) {
+    /// The rules every route applies before decrypting, as `check` does:
+    /// the size cap; only public-key session keys and one encrypted packet
+    /// (a passphrase-encrypted one would make gpg ask the runtime for one);
+    /// and session keys to exactly the policy's recipients.
+    private static func checkEnvelope(_ message: [UInt8], epoch: String, recipients: RecipientKeys) throws(BundleSealError) {
         guard message.count <= maximumDataKeyMessage else {
             throw .undecryptable("epoch \(epoch)'s data-key message is larger than \(maximumDataKeyMessage) bytes")
         }
+        let envelope: DataKeyEnvelope
         do throws(DataKeyEnvelope.Problem) {
-            _ = try DataKeyEnvelope(parsing: message)
+            envelope = try DataKeyEnvelope(parsing: message)
         } catch {
             throw .undecryptable("epoch \(epoch): \(error)")
         }
+        if let problem = recipients.problem(envelope) { throw .undecryptable("epoch \(epoch): \(problem)") }
     }
 
     private static func dataKey(_ plaintext: SecureBytes, epoch: String) throws(BundleSealError) -> SymmetricKey {

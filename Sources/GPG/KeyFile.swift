@@ -22,6 +22,23 @@ public struct KeyFile: Sendable, Hashable {
     /// Primary keys found, including any whose fingerprint could not be computed.
     public var primaryKeyCount: Int
 
+    /// The 64-bit key ids (16 upper-case hex digits: a v4 fingerprint's
+    /// last 16) of every primary key and subkey in `bytes`, as a session-key
+    /// packet names the key it is encrypted to.
+    public static func keyIDs(_ bytes: [UInt8]) throws -> Set<String> {
+        let packets = try binary(from: bytes)
+        var ids = Set<String>()
+        var offset = 0
+        while offset < packets.count {
+            let packet = try PacketHeader(in: packets, at: offset)
+            if [5, 6, 7, 14].contains(packet.tag), let fingerprint = v4Fingerprint(packets, packet) {
+                ids.insert(String(fingerprint.suffix(16)))
+            }
+            offset = packet.end
+        }
+        return ids
+    }
+
     /// Scans `bytes` (ASCII-armored or binary).
     /// - Throws: ``GPGError/invalidData(_:)`` saying what is wrong.
     public init(scanning bytes: [UInt8]) throws {

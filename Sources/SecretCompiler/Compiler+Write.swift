@@ -367,6 +367,7 @@ public struct SlotWriter {
         _ changes: [(slot: BundleSplice.Slot, value: SecureBytes?)], into splice: BundleSplice,
         dataKey: (DataKey, recipients: [String]), signers: Signers, context: Context
     ) throws(CompilerError) -> (pieces: [ArraySlice<UInt8>], signer: String) {
+        try checkRecipients(of: dataKey.0.message, against: splice)
         for candidate in signers.candidates {
             // Under the bundle's policy, after every head: the history the next reader checks.
             let sealer = EpochSealer(
@@ -389,6 +390,38 @@ public struct SlotWriter {
             }
         }
         throw signers.noneHere
+    }
+
+    /// The write's own output against the bundle's signed policy, whatever
+    /// the write cache or the declarations said: the data key must be
+    /// encrypted to exactly the policy's recipients — each session key to a
+    /// key of a `recipient` line (its `key` line), and every recipient
+    /// reached. A record that names another recipient, or another key for
+    /// one, thus never gets a value to a key the policy does not name.
+    private func checkRecipients(of message: [UInt8], against splice: BundleSplice) throws(CompilerError) {
+        func refuse(_ what: String) -> CompilerError {
+            CompilerError(
+                .conflict,
+                "\(file.displayPath): this write's data key \(what); nothing was written",
+                hints: [
+                    "the declarations or the write cache disagree with the bundle's signed policy: run `secretc check`, "
+                        + "and if it passes, remove the write cache (\(cache.map { $0.folder.path } ?? "SECRETC_CACHE_DIR")) "
+                        + "and write again",
+                ])
+        }
+        let envelope: DataKeyEnvelope
+        do throws(DataKeyEnvelope.Problem) {
+            envelope = try DataKeyEnvelope(parsing: message)
+        } catch {
+            throw refuse("is not an OpenPGP message of session keys (\(error))")
+        }
+        let recipients: RecipientKeys
+        do throws(BundleSealError) {
+            recipients = try RecipientKeys(splice.recipientKeys())
+        } catch {
+            throw .seal(error, bundle: file.displayPath)
+        }
+        if let problem = recipients.problem(envelope) { throw refuse("would not go to the policy's recipients: \(problem)") }
     }
 
     /// Records `digest` as the verified state of the bundle just written.

@@ -25,7 +25,13 @@ public enum EnvironmentPolicy {
             return bytes
         }
         var bundle = SecretBundle(environment: environment.name.value)
-        for recipient in environment.recipients ?? [] { bundle.recipients.append(try fingerprint(recipient.value)) }
+        for recipient in environment.recipients ?? [] {
+            // Its key too: readers and writers check every data key's session
+            // keys against the keys the policy signs.
+            let value = try fingerprint(recipient.value)
+            bundle.recipients.append(value)
+            bundle.keys[value] = try binary(recipient.value)
+        }
         for admin in declarations.admins {
             let value = try fingerprint(admin.value)
             if !bundle.admins.contains(value) { bundle.admins.append(value) }

@@ -434,6 +434,7 @@ enum Loader {
     ) throws(BundleSealError) -> DataKeys {
         let epochs = scan.epochs
         let admins = Set(scan.header.admins)
+        let recipients = try RecipientKeys(scan.header)
         var result = DataKeys(
             keys: [SymmetricKey?](repeating: nil, count: epochs.count), failed: [:],
             byAdmin: epochs.map { admins.contains($0.writer) })
@@ -447,7 +448,7 @@ enum Loader {
         if let decryptor {
             forGPG = []
             let messages = wanted.map { (epochs[$0].dataKeyMessage, epochs[$0].id) }
-            for (index, outcome) in zip(wanted, BundleOpener.dataKeys(messages, inProcess: decryptor)) {
+            for (index, outcome) in zip(wanted, BundleOpener.dataKeys(messages, recipients: recipients, inProcess: decryptor)) {
                 switch outcome {
                 case .success(let key?): result.keys[index] = key
                 case .success(nil): forGPG.append(index)
@@ -462,7 +463,7 @@ enum Loader {
                 for index in forGPG {
                     do throws(BundleSealError) {
                         result.keys[index] = try BundleOpener.dataKey(
-                            epochs[index].dataKeyMessage, epoch: epochs[index].id, with: context)
+                            epochs[index].dataKeyMessage, epoch: epochs[index].id, recipients: recipients, with: context)
                         opened += 1
                     } catch {
                         switch error {

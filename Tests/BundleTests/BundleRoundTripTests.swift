@@ -39,7 +39,7 @@ final class BundleFixture: @unchecked Sendable {
     func makeBundle(value: String = "tok_abcdefgh") throws -> SecretBundle {
         var bundle = SecretBundle(
             environment: "prod", recipients: [runtime], admins: [admin], users: ["alice": alice],
-            keys: [admin: try binaryKey(admin), alice: try binaryKey(alice)],
+            keys: [admin: try binaryKey(admin), alice: try binaryKey(alice), runtime: try binaryKey(runtime)],
             slots: [
                 SlotLine(slot: appSlot, value: nil, attributes: SlotAttributes(env: "GITHUB_APP_ID")),
                 SlotLine(slot: tokenSlot, value: nil, attributes: SlotAttributes(env: "SHOP_TOKEN", scopes: ["formulas"])),

@@ -33,6 +33,47 @@ def verify(home, signature, payload, signer):
     return int(valid[0][4])  # VALIDSIG fpr date timestamp ...: when it was signed
 
 
+def packets(data):
+    """(tag, body) of each RFC 4880 packet in fully known lengths; None when malformed."""
+    at, found = 0, []
+    while at < len(data):
+        header = data[at]; at += 1
+        if not header & 0x80: return None
+        if header & 0x40:
+            tag, body, partial = header & 0x3F, b"", True
+            while partial:  # a body in partial lengths is its parts joined
+                if at >= len(data): return None
+                octet, partial = data[at], False
+                at += 1
+                if octet < 192: length = octet
+                elif octet < 224: length = ((octet - 192) << 8) + data[at] + 192; at += 1
+                elif octet == 255: length = int.from_bytes(data[at:at + 4], "big"); at += 4
+                else: length, partial = 1 << (octet & 0x1F), True
+                if at + length > len(data): return None
+                body += data[at:at + length]; at += length
+            found.append((tag, body))
+            continue
+        else:
+            tag, kind = (header >> 2) & 0x0F, header & 3
+            if kind == 3: return None
+            size = (1, 2, 4)[kind]
+            length = int.from_bytes(data[at:at + size], "big"); at += size
+        if at + length > len(data): return None
+        found.append((tag, data[at:at + length])); at += length
+    return found
+
+
+def key_ids(key):
+    """The 64-bit ids (last 16 hex digits of the v4 fingerprint) of a key line's primary key and subkeys."""
+    return {hashlib.sha1(b"\x99" + len(body).to_bytes(2, "big") + body).hexdigest().upper()[-16:]
+            for tag, body in packets(key) or [] if tag in (6, 14) and body[:1] == b"\x04"}
+
+
+def session_key_ids(message):
+    """The key id of each version-3 public-key session key packet of a message."""
+    return [body[1:9].hex().upper() for tag, body in packets(message) or [] if tag == 1 and len(body) >= 10]
+
+
 def session_keys_then_one_packet(message):
     """RFC 4880 packets: version-3 public-key session keys (tag 1), then one encrypted packet (18 or 20)."""
     at, tags = 0, []
@@ -132,6 +173,11 @@ def main():
             fail("policy not signed by a pinned admin")
         verify(home, policy[1], payload, policy[0])
         policy_id = hashlib.sha256(policy[1]).hexdigest()
+        # Step 3: every recipient has a key line, whose key ids the packet rule compares session keys with.
+        owners = {}
+        for r in recipients:
+            if r not in keys: fail("recipient without a key line")
+            for i in key_ids(keys[r]): owners[i] = r
         # Step 5: epochs, authorization and history.
         declared = {tuple(s[1:4]) for s in slots}
         position = {e["id"]: i for i, e in enumerate(epochs)}
@@ -178,7 +224,9 @@ def main():
             if epoch_id in data_keys: continue
             message = by_id[epoch_id]["key"]
             key = None
-            if len(message) <= 65536 and session_keys_then_one_packet(message):
+            ids = session_key_ids(message)
+            if (len(message) <= 65536 and session_keys_then_one_packet(message) and all(i in owners for i in ids)
+                    and {owners[i] for i in ids} == set(recipients)):
                 result = subprocess.run(["gpg", "--batch", "--quiet", "--decrypt"], input=message, capture_output=True)
                 if result.returncode == 0 and len(result.stdout) == 32: key = result.stdout
             if key is None and by_id[epoch_id]["writer"] in admins: fail("cannot decrypt an admin's data key")

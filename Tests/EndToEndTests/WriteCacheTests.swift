@@ -317,4 +317,40 @@ struct WriteCacheTests {
         }
         #expect(BundleDigest([]).value != BundleDigest([0]).value)
     }
+
+    /// Issue 27, finding 6: the record is edited to add a recipient (an
+    /// admin's key under its own name), or to give the runtime's name
+    /// alice's key. A write checks its own data key against the bundle's
+    /// signed policy before the file is replaced: refused, nothing written.
+    @Test(arguments: ["added", "swapped"])
+    func aPoisonedRecordAddsNoRecipient(_ poison: String) throws {
+        let deployment = try ExampleDeployment()
+        let ops = try deployment.recordedByAFirstWrite()
+        let entries = try FileManager.default.contentsOfDirectory(at: deployment.cache, includingPropertiesForKeys: nil)
+            .filter { !$0.hasDirectoryPath && !$0.lastPathComponent.hasPrefix(".") }
+        var poisoned = 0
+        for entry in entries {
+            guard var text = try? String(contentsOf: entry, encoding: .utf8), text.contains("\nenvironment production ")
+            else { continue }
+            var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            if poison == "added" {
+                let at = try #require(lines.firstIndex { $0.hasPrefix("environment production ") })
+                lines[at] = lines[at].replacingOccurrences(of: "runtime-production ", with: "ops,runtime-production ")
+            } else {
+                let alice = try #require(lines.first { $0.hasPrefix("key alice ") }).split(separator: " ")
+                let at = try #require(lines.firstIndex { $0.hasPrefix("key runtime-production ") })
+                lines[at] = (["key", "runtime-production"] + alice.dropFirst(2).map(String.init)).joined(separator: " ")
+            }
+            text = lines.joined(separator: "\n")
+            try text.write(to: entry, atomically: true, encoding: .utf8)
+            poisoned += 1
+        }
+        #expect(poisoned == 1)
+        let before = try deployment.bundle()
+        let set = try deployment.secretc(["set", "github", "--env", "production", "APP_ID=99"], home: ops)
+        #expect(set.status != 0)
+        #expect(set.stderrText.contains("this write's data key would"), "\(set.stderrText)")
+        #expect(try deployment.bundle() == before, "nothing is written")
+        #expect(try deployment.secretc(["check"]).status == 0)
+    }
 }

@@ -338,9 +338,105 @@ do {
         aliceWrite(dataKey: literal), unavailable: ["alice/github/TOKEN"])
     let adminWrite = handWrite(base, [appID: "654321"], as: ops, admin) { epoch, _ in epoch.dataKeyMessage = strangerDataKey }
     add("admin-data-key-for-a-stranger",
-        "cannot decrypt: epoch \(adminWrite.epochs.last!.id), signed by an admin: "
-            + "no secret key for any recipient of the message in the GnuPG home",
+        "cannot decrypt: epoch \(adminWrite.epochs.last!.id), signed by an admin: cannot decrypt: "
+            + "epoch \(adminWrite.epochs.last!.id): its data key is encrypted to key id "
+            + "\((try? DataKeyEnvelope(parsing: strangerDataKey))?.recipientKeyIDs.first ?? ""), which is no recipient's",
         adminWrite.serialized())
+}
+
+// Recipients (§6, step 3 and the packet rule): every recipient has a key
+// line, and every data key goes to exactly the recipients — judged by
+// loaders as by `check`, without any secret key.
+do {
+    let runtime = base.recipients[0]
+    let stagingData = Array(FileManager.default.contents(
+        atPath: example.appendingPathComponent("keys/runtime-staging.asc").path) ?? Data())
+    guard let stagingKey = try? KeyFile.binary(from: stagingData),
+          let staging = try? KeyFile(scanning: stagingKey).fingerprints.first
+    else { fail("cannot read the staging runtime key") }
+    func resigned(_ change: (inout SecretBundle) -> Void) -> SecretBundle {
+        var bundle = base
+        change(&bundle)
+        guard (try? PolicySigner.signAnew(&bundle, as: ops, with: admin)) != nil else { fail("signing failed") }
+        return bundle
+    }
+    add("recipient-without-key-line",
+        "policy: recipient \(runtime) has no key line, so no reader can tell whom a data key is encrypted to "
+            + "(an admin re-signs the policy with `secretc compile`; no secret key is needed)",
+        resigned { $0.keys[runtime] = nil }.serialized())
+    // An admin adds a recipient, or replaces the only one by another
+    // environment's key, re-signing without re-sealing: the admin's own
+    // epochs no longer go to exactly the recipients, so the bundle is refused.
+    let firstAdminEpoch = base.epochs.first { $0.writer == ops }!.id
+    let added = resigned { bundle in
+        bundle.recipients = [runtime, staging].sorted()
+        bundle.keys[staging] = stagingKey
+    }
+    add("recipient-added-without-reseal",
+        "cannot decrypt: epoch \(firstAdminEpoch), signed by an admin: cannot decrypt: epoch \(firstAdminEpoch): "
+            + "its data key is not encrypted to recipient \(staging)", added.serialized())
+    let runtimeSubkeyID = (try? DataKeyEnvelope(parsing: base.epochs[0].dataKeyMessage))?.recipientKeyIDs.first ?? ""
+    let replaced = resigned { bundle in
+        bundle.recipients = [staging]
+        bundle.keys[runtime] = nil
+        bundle.keys[staging] = stagingKey
+    }
+    // (No data key goes to the recipient: the first failure is reported.)
+    add("recipient-replaced-by-another-environments-key",
+        "cannot decrypt: epoch \(firstAdminEpoch): "
+            + "its data key is encrypted to key id \(runtimeSubkeyID), which is no recipient's", replaced.serialized())
+
+    // alice's write whose data key (the real one) also goes to a stranger,
+    // or hides its recipient's key id: her value is unavailable, nothing else.
+    struct Encryptor: DataKeyEncryptor {
+        var arguments: [String]
+        func encrypt(_ plaintext: UnsafeRawBufferPointer, to recipients: [String]) throws -> [UInt8] {
+            let home = try TemporaryHome()
+            defer { home.remove() }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["gpg", "--homedir", home.path, "--batch", "--quiet", "--trust-model", "always"] + arguments
+            let input = Pipe(), output = Pipe()
+            process.standardInput = input
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            input.fileHandleForWriting.write(Data(plaintext))
+            try input.fileHandleForWriting.close()
+            let bytes = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return Array(bytes)
+        }
+    }
+    let (strangerHome, stranger) = home([])
+    defer { strangerHome.remove() }
+    guard let strangerKey = try? stranger.generateKey(userID: "stranger <stranger@example.invalid>"),
+          let strangerPublic = try? stranger.exportPublicKey(strangerKey.fingerprint)
+    else { fail("cannot make a stranger's key") }
+    let folder = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("vectors-\(getpid())")
+    try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let strangerFile = folder.appendingPathComponent("stranger.asc")
+    FileManager.default.createFile(atPath: strangerFile.path, contents: Data(strangerPublic.utf8))
+    let runtimeFile = example.appendingPathComponent("keys/runtime-production.asc").path
+    func aliceWrite(through encryptor: Encryptor) -> [UInt8] {
+        var bundle = base
+        guard let dataKey = try? DataKey(encryptor: encryptor, recipients: [runtime]),
+              let (epoch, sealed) = try? EpochSealer(onto: bundle, writer: aliceFingerprint).seal(
+                  [EpochSealer.Change(slot: aliceToken, value: SecureBytes("github_pat_EXAMPLE_alice_rotated_000"))],
+                  afterTime: bundle.epochs.map(\.time).max() ?? 0, dataKey: dataKey, signer: alice)
+        else { fail("sealing failed") }
+        bundle.epochs.append(epoch)
+        for (key, value) in sealed { bundle.slots[index(bundle, key)].value = value }
+        return bundle.serialized()
+    }
+    add("user-data-key-also-for-a-stranger", "ok",
+        aliceWrite(through: Encryptor(arguments: [
+            "--recipient-file", runtimeFile, "--recipient-file", strangerFile.path, "--encrypt", "--output", "-",
+        ])), unavailable: ["alice/github/TOKEN"])
+    add("user-data-key-hidden-recipient", "ok",
+        aliceWrite(through: Encryptor(arguments: ["--hidden-recipient-file", runtimeFile, "--encrypt", "--output", "-"])),
+        unavailable: ["alice/github/TOKEN"])
 }
 
 try? FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)

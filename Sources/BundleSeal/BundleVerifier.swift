@@ -226,10 +226,17 @@ final class SignatureChecker {
     /// The checks, and whether they were made in process.
     func check(_ signature: [UInt8], over payload: SignedData, by signer: String) throws -> ([SignatureCheck], Bool) {
         if let key = try inProcessKey(signer) {
-            return ([key.check(signature: signature, over: payload)], true)
+            let check = key.check(signature: signature, over: payload)
+            // Not made by the primary key itself: by a signing subkey (gpg
+            // signs with the newest one), which only gpg reads.
+            if check.status != .missingKey { return ([check], true) }
         }
-        return (try gpgContext().verifyDetached(signature: signature, data: payload.bytes), false)
+        // gpgme contexts are not shared between threads: one check at a time
+        // (the scan verifier checks epochs on every core).
+        return try gpgLock.withLock { (try gpgContext().verifyDetached(signature: signature, data: payload.bytes), false) }
     }
+
+    private let gpgLock = NSLock()
 
     func close() { gpg?.home.remove() }
 

@@ -19,7 +19,9 @@ import Foundation
 ///   earlier than the key, neither it nor the key has expired, and it is in
 ///   ``SignatureForm``'s canonical form (no unsigned byte can change).
 ///
-/// Any other key (RSA, ECDSA, signing subkeys, v5/v6) is not handled:
+/// Any other key (RSA, ECDSA, v5/v6) is not handled, nor a signature by a
+/// signing subkey (``check(signature:over:)`` says `missingKey`, and the
+/// bundle verifier asks gpg):
 /// ``init(transferable:)`` returns nil and callers ask gpg instead.
 public struct Ed25519SigningKey: Sendable {
     /// Upper-case hex v4 fingerprint of the primary key.

@@ -600,6 +600,11 @@ enum Loader {
             case .automatic, .fromVariables:  // resolved by keySource: not seen here
                 return try ContextPool.shared.withContext(home: nil, body)
             case .gnupgHome(let home):
+                // A passphrase for the home's key (SECRETC_GPG_PASSPHRASE, as
+                // for a key in the variables): a context of this load's own.
+                if let passphrase = homePassphrase(configuration) {
+                    return try body(try Context(home: home, passphrase: passphrase))
+                }
                 // A reload comes back to the same home: reuse its context.
                 return try ContextPool.shared.withContext(home: home, body)
             case .armoredSecretKey(let key, let passphrase):
@@ -642,6 +647,18 @@ enum Loader {
             return .armoredSecretKey(SecureBytes(armored), passphrase: variables["SECRETC_GPG_PASSPHRASE"])
         }
         return .gnupgHome(variables["GNUPGHOME"])
+    }
+
+    /// `SECRETC_GPG_PASSPHRASE` of the variables the key source reads, for
+    /// a GnuPG home's key (nil: none given, or the key source names no variables).
+    private static func homePassphrase(_ configuration: SecretKernel.Configuration) -> String? {
+        let variables: [String: String]
+        switch configuration.keys {
+        case .automatic: variables = ProcessInfo.processInfo.environment
+        case .fromVariables(let given): variables = given
+        case .gnupgHome, .armoredSecretKey: return nil
+        }
+        return variables["SECRETC_GPG_PASSPHRASE"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// Each declared plugin key's variable, shared between its slots.

@@ -53,7 +53,7 @@ struct BundleParser {
         for count in lines { firstSlots.append(firstSlots.last! + count) }
         let total = firstSlots.last!
         var header: Result<(SecretBundle, [ScannedEpoch], Int?), BundleFormatError>?
-        var outcomes: [Result<Void, BundleFormatError>] = []
+        var outcomes: [Result<[String: (env: String, line: Int)], BundleFormatError>] = []
         var ends: [(first: ScannedSlot?, last: ScannedSlot?)] = []  // each chunk's, for the order across chunks
         var attributes: [SlotAttributes] = []
         let slots = [ScannedSlot](unsafeUninitializedCapacity: total) { slotBuffer, slotCount in
@@ -64,7 +64,7 @@ struct BundleParser {
                 let sinks = chunks.indices.map { index in
                     SlotSink(slotBuffer.baseAddress! + firstSlots[index], attributeBuffer.baseAddress! + firstSlots[index], capacity: lines[index])
                 }
-                let results = Mutex<[Result<Void, BundleFormatError>?]>(chunks.map { _ in nil })
+                let results = Mutex<[Result<[String: (env: String, line: Int)], BundleFormatError>?]>(chunks.map { _ in nil })
                 let headerResult = Mutex<Result<(SecretBundle, [ScannedEpoch], Int?), BundleFormatError>?>(nil)
                 DispatchQueue.concurrentPerform(iterations: chunks.count + 1) { task in
                     var parser = BundleParser()
@@ -99,10 +99,24 @@ struct BundleParser {
             return ScannedBundle(bytes: bytes, header: bundle, epochs: epochs, slots: slots, attributes: attributes)
         }
         lineNumber = headerLines
+        var variables: [String: String] = [:]
         for (index, outcome) in outcomes.enumerated() {
-            if case .failure(let error) = outcome {
+            let chunkVariables: [String: (env: String, line: Int)]
+            switch outcome {
+            case .failure(let error):
                 guard case .malformed(let line, let reason) = error else { throw error }
                 throw .malformed(line: lineNumber + line, reason: reason)
+            case .success(let found): chunkVariables = found
+            }
+            // One variable per plugin key across the chunks too.
+            for (pluginKey, found) in chunkVariables.sorted(by: { $0.value.line < $1.value.line }) {
+                if let known = variables[pluginKey], known != found.env {
+                    throw .malformed(
+                        line: lineNumber + found.line,
+                        reason: "a slot of \(pluginKey) has env=\(found.env), but other slots of it have env=\(known) "
+                            + "(one variable per plugin key)")
+                }
+                variables[pluginKey] = found.env
             }
             // The order across the boundary: this chunk's first line after the last one's.
             if index > 0, let last = ends[..<index].lazy.compactMap(\.last).last, let first = ends[index].first {
@@ -382,10 +396,19 @@ struct BundleParser {
     }
 
     /// The slot lines in `range`, which starts and ends at line boundaries, into `sink`.
-    mutating func scanSlots(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, into sink: SlotSink) throws(BundleFormatError) {
+    /// - Returns: each plugin key's variable, with the line (counted from
+    ///   this scan's start) of its first slot, for the scans of other chunks
+    ///   to be compared with.
+    @discardableResult
+    mutating func scanSlots(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, into sink: SlotSink)
+        throws(BundleFormatError) -> [String: (env: String, line: Int)]
+    {
         var fields: [Field] = []
         var spaces: [Int] = []
         var variables: [KnownName] = []
+        // One variable per plugin key (§3): its slots of every owner carry the same env=.
+        var pluginKeys: [(plugin: Field, key: Field, env: String, line: Int)] = []
+        var morePluginKeys: [String: (env: String, line: Int)] = [:]
         var lineStart = range.lowerBound
         while lineStart < range.upperBound {
             lineStart = try nextLine(bytes, from: lineStart, fields: &fields, spaces: &spaces)
@@ -406,14 +429,32 @@ struct BundleParser {
                 }
             }
             try value(fields[4])
+            let attributes = try attributes(fields[5], known: &variables)
+            let known: String?
+            if let entry = pluginKeys.first(where: { $0.key.elementsEqual(fields[3]) && $0.plugin.elementsEqual(fields[2]) }) {
+                known = entry.env
+            } else if pluginKeys.count < 64 {
+                pluginKeys.append((fields[2], fields[3], attributes.env, lineNumber))
+                known = nil
+            } else {
+                let name = text(fields[2]) + " " + text(fields[3])
+                known = morePluginKeys[name]?.env
+                if known == nil { morePluginKeys[name] = (attributes.env, lineNumber) }
+            }
+            if let known, known != attributes.env {
+                throw fail("a slot of \(text(fields[2])) \(text(fields[3])) has env=\(attributes.env), "
+                    + "but other slots of it have env=\(known) (one variable per plugin key)")
+            }
             sink.append(
                 ScannedSlot(
                     lineStart: fields[0].startIndex, lineEnd: fields[5].endIndex,
                     owner: fields[1].startIndex..<fields[1].endIndex, plugin: fields[2].startIndex..<fields[2].endIndex,
                     key: fields[3].startIndex..<fields[3].endIndex, valueStart: fields[4].startIndex,
                     valueEnd: fields[4].endIndex),
-                try attributes(fields[5], known: &variables))
+                attributes)
         }
+        for entry in pluginKeys { morePluginKeys[text(entry.plugin) + " " + text(entry.key)] = (entry.env, entry.line) }
+        return morePluginKeys
     }
 
     /// Reads the line at `lineStart` into `fields` (slices of `bytes`;
@@ -774,7 +815,9 @@ struct BundleParser {
                 var start = value!.startIndex
                 while true {
                     let end = value![start...].firstIndex(of: UInt8(ascii: ",")) ?? value!.endIndex
-                    scopes.append(try name(value![start..<end], .scope))
+                    let scope = try name(value![start..<end], .scope)
+                    guard !scopes.contains(scope) else { throw fail("scope '\(scope)' is listed twice") }
+                    scopes.append(scope)
                     guard end < value!.endIndex else { break }
                     start = end + 1
                 }

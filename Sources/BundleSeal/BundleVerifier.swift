@@ -58,8 +58,10 @@ public struct BundleVerifier {
         let checker = try SignatureChecker(bundle)
         defer { checker.close() }
         let policy = try verifyPolicy(bundle, payload: SignedData(bundle.policyPayload()), checker)
-        let epochs = try verifyEpochs(bundle, checker)
-        if bundle.formatVersion != 1 { try History.check(bundle, bundle.epochs, admins: Set(bundle.admins)) }
+        let (epochs, signedAt) = try verifyEpochs(bundle, checker)
+        if bundle.formatVersion != 1 {
+            try History.check(bundle, bundle.epochs, admins: Set(bundle.admins), signedAt: signedAt)
+        }
         let latest = try checkClaims(bundle)
         return Verified(bundle: bundle, epochs: epochs, latestWriter: latest, policySignedAt: policy.timestamp)
     }
@@ -84,9 +86,12 @@ public struct BundleVerifier {
     }
 
     /// Step 5: each epoch is signed by its writer, who may make every claim.
-    private func verifyEpochs(_ bundle: SecretBundle, _ checker: SignatureChecker) throws(BundleSealError) -> [String: Epoch] {
+    private func verifyEpochs(_ bundle: SecretBundle, _ checker: SignatureChecker) throws(BundleSealError)
+        -> (epochs: [String: Epoch], signedAt: [SignatureCheck])
+    {
         let admins = Set(bundle.admins)
         var epochs: [String: Epoch] = [:]
+        var signedAt: [SignatureCheck] = []
         let inherited = inheritedTimes(bundle.epochs)
         for (index, epoch) in bundle.epochs.enumerated() {
             guard bundle.keys[epoch.writer] != nil else {
@@ -99,6 +104,7 @@ public struct BundleVerifier {
                 .badEpochSignature(epoch: epoch.id, reason: $0)
             }
             if bundle.formatVersion != 1 { try History.checkTime(epoch, signedAt: check.timestamp, inherited: inherited[index]) }
+            signedAt.append(check)
             // An admin may make any claim; a user only claims for its own slots.
             // (That every claim names a declared slot is checked with the claims, step 6.)
             if !admins.contains(epoch.writer) {
@@ -111,7 +117,7 @@ public struct BundleVerifier {
             }
             epochs[epoch.id] = epoch
         }
-        return epochs
+        return (epochs, signedAt)
     }
 
     /// Step 6: every value is the one its latest claim names.
@@ -217,7 +223,9 @@ final class SignatureChecker {
     init(_ bundle: SecretBundle) throws(BundleSealError) {
         self.bundle = bundle
         for (fingerprint, key) in bundle.keys {
-            guard let scan = try? KeyFile(scanning: key), scan.kind == .publicKey, scan.fingerprints == [fingerprint] else {
+            guard KeyFile.isTransferablePublicKey(key), let scan = try? KeyFile(scanning: key), scan.kind == .publicKey,
+                  scan.fingerprints == [fingerprint]
+            else {
                 throw .badKey(fingerprint: fingerprint)
             }
         }

@@ -59,7 +59,13 @@ enum History {
     }
 
     /// The rules over every epoch, in canonical order.
-    static func check(_ header: SecretBundle, _ epochs: [some EpochHistory], admins: Set<String>) throws(BundleSealError) {
+    /// - Parameter signedAt: each epoch's signature creation time, and when
+    ///   its signing key expires (if it does), by position.
+    static func check(
+        _ header: SecretBundle, _ epochs: [some EpochHistory], admins: Set<String>, signedAt: [SignatureCheck]
+    )
+        throws(BundleSealError)
+    {
         guard let policy = header.policyReference else { throw .untrustedPolicy("the policy is not signed") }
         var positions: [String: Int] = [:]
         positions.reserveCapacity(epochs.count)
@@ -89,6 +95,15 @@ enum History {
                         throw refuse("builds on epoch \(parent), which is missing (removed or replaced?)")
                     }
                     guard position < index else { throw refuse("builds on epoch \(parent), which is not earlier") }
+                    // A write comes after the writes it follows: its key is
+                    // judged no earlier than their signatures (less the
+                    // skew), so a key that expired cannot keep writing by
+                    // dating its signatures back to when it was valid.
+                    if let expires = signedAt[index].keyExpires, signedAt[position].timestamp - skew >= expires {
+                        throw refuse(
+                            "signed by a key that expired at \(expires), before epoch \(parent) it builds on was signed "
+                                + "(\(signedAt[position].timestamp)): a signature dated back to when the key was valid does not count")
+                    }
                 }
             case .subsumes: break  // by an admin, as checked above
             }

@@ -83,23 +83,26 @@ public struct ScanVerifier: Sendable {
         let epochs = scan.epochs
         let inherited = inheritedTimes(epochs)
         var failures = [BundleSealError?](repeating: nil, count: epochs.count)
+        var signedAt = [SignatureCheck](repeating: SignatureCheck(status: .good, signer: "", timestamp: 0), count: epochs.count)
         let chunks = min(epochs.count, ProcessInfo.processInfo.activeProcessorCount * 4)
         failures.withUnsafeMutableBufferPointer { buffer in
-            nonisolated(unsafe) let (failures, checker, verifier) = (buffer, checker, verifier)
-            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                for index in stride(from: chunk, to: epochs.count, by: chunks) {
-                    do throws(BundleSealError) {
-                        try checkEpoch(
-                            index, scan, verifier, checker, admins: admins, owners: owners[epochs[index].writer] ?? [],
-                            inherited: inherited[index])
-                    } catch {
-                        failures[index] = error
+            signedAt.withUnsafeMutableBufferPointer { times in
+                nonisolated(unsafe) let (failures, times, checker, verifier) = (buffer, times, checker, verifier)
+                DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                    for index in stride(from: chunk, to: epochs.count, by: chunks) {
+                        do throws(BundleSealError) {
+                            times[index] = try checkEpoch(
+                                index, scan, verifier, checker, admins: admins, owners: owners[epochs[index].writer] ?? [],
+                                inherited: inherited[index])
+                        } catch {
+                            failures[index] = error
+                        }
                     }
                 }
             }
         }
         if let failure = failures.first(where: { $0 != nil }) { throw failure! }
-        try History.check(header, scan.epochs, admins: admins)
+        try History.check(header, scan.epochs, admins: admins, signedAt: signedAt)
         return Signatures()
     }
 
@@ -108,7 +111,7 @@ public struct ScanVerifier: Sendable {
     private static func checkEpoch(
         _ index: Int, _ scan: ScannedBundle, _ verifier: BundleVerifier, _ checker: SignatureChecker, admins: Set<String>,
         owners: [[UInt8]], inherited: Int?
-    ) throws(BundleSealError) {
+    ) throws(BundleSealError) -> SignatureCheck {
         let epoch = scan.epochs[index]
         let dataKeyDigest = Digest.sha256Hex(epoch.dataKeyMessage)
         let payload = SignedData { scan.epochPayload(index, dataKeyDigest: dataKeyDigest, pieces: $0) }
@@ -116,13 +119,14 @@ public struct ScanVerifier: Sendable {
             .badEpochSignature(epoch: epoch.id, reason: $0)
         }
         try History.checkTime(epoch, signedAt: check.timestamp, inherited: inherited)
-        guard !admins.contains(epoch.writer) else { return }
+        guard !admins.contains(epoch.writer) else { return check }
         for claim in epoch.claims {
             let owner = scan.bytes[claim.start..<claim.firstSlash]
             guard owners.contains(where: { $0.elementsEqual(owner) }) else {
                 throw .unauthorizedWriter(epoch: epoch.id, writer: epoch.writer, slot: scan.text(claim.path))
             }
         }
+        return check
     }
 
     /// Step 6 for one slot: its latest claim must match its value. Returns

@@ -390,10 +390,9 @@ public final class Context {
         // The result pointers are gone now; resolve subkey fingerprints to primaries.
         for index in checks.indices where !checks[index].signer.isEmpty {
             guard let info = try? key(checks[index].signer) else { continue }
-            if checks[index].status == .keyExpired {
-                let expiries = [info.expires, info.subkeyExpiries[checks[index].signer]].compactMap { $0 }
-                checks[index].keyExpired = expiries.min().map { Int($0.timeIntervalSince1970) }
-            }
+            let expiries = [info.expires, info.subkeyExpiries[checks[index].signer]].compactMap { $0 }
+            checks[index].keyExpires = expiries.min().map { Int($0.timeIntervalSince1970) }
+            if checks[index].status == .keyExpired { checks[index].keyExpired = checks[index].keyExpires }
             checks[index].signer = info.fingerprint
         }
         return checks

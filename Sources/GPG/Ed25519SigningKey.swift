@@ -122,7 +122,9 @@ public struct Ed25519SigningKey: Sendable {
             signature.issuerFingerprint == fingerprintBytes
             ? fingerprint : signature.issuerFingerprint.map { $0.map { String(format: "%02X", $0) }.joined() } ?? ""
         func result(_ status: SignatureCheck.Status) -> SignatureCheck {
-            SignatureCheck(status: status, signer: signer, timestamp: signature.created)
+            var check = SignatureCheck(status: status, signer: signer, timestamp: signature.created)
+            check.keyExpires = expires
+            return check
         }
         guard signature.issuerFingerprint == fingerprintBytes else { return result(.missingKey) }
         guard signature.type == 0x00 else { return result(.error("not a signature of a binary document")) }

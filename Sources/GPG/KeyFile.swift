@@ -39,6 +39,24 @@ public struct KeyFile: Sendable, Hashable {
         return ids
     }
 
+    /// The packet types a transferable public key is made of (RFC 4880
+    /// §11.1): keys and subkeys, user ids and attributes, signatures. A
+    /// bundle's `key` line holds these and nothing else — no marker, trust
+    /// or other packet a reader would have to skip.
+    public static let transferablePublicKeyTags: Set<Int> = [2, 6, 13, 14, 17]
+
+    /// True when `bytes` (binary) are packets of ``transferablePublicKeyTags`` only.
+    public static func isTransferablePublicKey(_ bytes: [UInt8]) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            guard let packet = try? PacketHeader(in: bytes, at: offset),
+                  transferablePublicKeyTags.contains(packet.tag)
+            else { return false }
+            offset = packet.end
+        }
+        return offset > 0
+    }
+
     /// Scans `bytes` (ASCII-armored or binary).
     /// - Throws: ``GPGError/invalidData(_:)`` saying what is wrong.
     public init(scanning bytes: [UInt8]) throws {

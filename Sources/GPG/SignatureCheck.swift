@@ -29,6 +29,10 @@ public struct SignatureCheck: Sendable, Hashable {
     /// so a caller can tell a signature made before that (still valid, as
     /// OpenPGP defines) from one made after.
     public var keyExpired: Int?
+    /// When the signing key (the earlier of its primary key's and the
+    /// signing subkey's expiry) expires or expired, whatever the status;
+    /// nil when it does not expire or is not known.
+    public var keyExpires: Int?
 
     public init(status: Status, signer: String, timestamp: Int) {
         self.status = status

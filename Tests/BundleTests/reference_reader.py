@@ -33,6 +33,15 @@ def verify(home, signature, payload, signer):
     return int(valid[0][4])  # VALIDSIG fpr date timestamp ...: when it was signed
 
 
+def key_expiry(home, fingerprint):
+    """When the primary key `fingerprint` expires (seconds since 1970), or None."""
+    listing = gpg(home, ["--with-colons", "--fixed-list-mode", "--list-keys", fingerprint]).stdout.decode()
+    for line in listing.splitlines():
+        f = line.split(":")
+        if f[0] == "pub": return int(f[6]) if f[6] else None
+    return None
+
+
 def packets(data):
     """(tag, body) of each RFC 4880 packet in fully known lengths; None when malformed."""
     at, found = 0, []
@@ -160,6 +169,15 @@ def main():
 
     if [e["id"] for e in canonical(epochs)] != [e["id"] for e in epochs]:
         fail("epoch lines out of canonical order")
+    variables = {}
+    for s in slots:
+        attributes = dict(a.split("=", 1) if "=" in a else (a, "") for a in s[5].split(";"))
+        scopes = attributes.get("scopes", "").split(",") if "scopes" in attributes else []
+        if len(scopes) != len(set(scopes)): fail("a scope listed twice")
+        if variables.setdefault((s[2], s[3]), attributes["env"]) != attributes["env"]: fail("two variables for a plugin key")
+    for key in keys.values():  # a transferable public key: keys, user ids and attributes, signatures
+        if packets(key) is None or any(tag not in (2, 6, 13, 14, 17) for tag, _ in packets(key)):
+            fail("a key line holds other packets")
     home = tempfile.mkdtemp(prefix="r.", dir="/tmp")
     try:
         # Step 3: keys.
@@ -198,8 +216,14 @@ def main():
                 if e["writer"] not in admins and users.get(owner) != e["writer"]: fail("unauthorized writer")
             # Its time may run ahead of its signature only as its parents' (a write after a future-dated one).
             inherited = max([x["time"] for x in epochs if x["id"] in e["parent_ids"]] or [None]) if not e["checkpoint"] else None
-            if e["time"] > verify(home, e["sig"], payload.encode(), e["writer"]) + 300 and e["time"] != inherited:
+            e["signed"] = verify(home, e["sig"], payload.encode(), e["writer"])
+            if e["time"] > e["signed"] + 300 and e["time"] != inherited:
                 fail("epoch time ahead of its signature")
+            # Its key is judged no earlier than the signatures of the writes it follows (300 s of skew):
+            # a key that expired cannot keep writing by dating its signatures back.
+            expires = key_expiry(home, e["writer"])
+            if expires and any(x["signed"] - 300 >= expires for x in epochs[:i] if x["id"] in e["parent_ids"]):
+                fail("signed by a key that expired before the writes it follows")
         # Step 6: values against the latest claims.
         latest = {}
         for e in epochs:  # canonical order: the chain's, not only the clock's

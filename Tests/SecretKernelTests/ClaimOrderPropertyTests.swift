@@ -38,7 +38,10 @@ struct ClaimOrderPropertyTests {
                 owner: Self.owners[Int(random.next() % UInt64(Self.owners.count))],
                 plugin: Self.plugins[Int(random.next() % UInt64(Self.plugins.count))], key: Self.key(&random))
             guard taken.insert(slot).inserted else { continue }
-            bundle.slots.append(SlotLine(slot: slot, value: nil, attributes: SlotAttributes(env: "P_\(values.count)")))
+            // One variable per plugin key, as the format requires.
+            let env = bundle.slots.first { $0.slot.plugin == slot.plugin && $0.slot.key == slot.key }?.attributes.env
+                ?? "P_\(slot.plugin.uppercased().replacingOccurrences(of: "-", with: "_"))_\(slot.key)"
+            bundle.slots.append(SlotLine(slot: slot, value: nil, attributes: SlotAttributes(env: env)))
             values[slot] = "value-\(values.count)"
         }
         bundle.slots.sort { $0.slot < $1.slot }

@@ -439,6 +439,86 @@ do {
         unavailable: ["alice/github/TOKEN"])
 }
 
+// Rules a reader written from the spec had to guess (issue 27, finding 10).
+do {
+    func lineNumber(_ bytes: [UInt8], of prefix: String) -> Int {
+        String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+            .firstIndex { $0.hasPrefix(prefix) }! + 1
+    }
+    func resigned(_ change: (inout SecretBundle) -> Void) -> SecretBundle {
+        var bundle = base
+        change(&bundle)
+        guard (try? PolicySigner.signAnew(&bundle, as: ops, with: admin)) != nil else { fail("signing failed") }
+        return bundle
+    }
+    // A key line followed by a trust packet (tag 12), which gpg would skip.
+    add("key-line-with-trust-packet", "the key listed as \(aliceFingerprint) is not that key",
+        resigned { $0.keys[aliceFingerprint]! += [0xB0, 0x02, 0x00, 0x00] }.serialized())
+    // A scope listed twice.
+    let webhook = slot("bob", "stripe", "WEBHOOK_SECRET")
+    let twice = resigned { $0.slots[index($0, webhook)].attributes.scopes = ["webhooks", "webhooks"] }.serialized()
+    add("duplicate-scope",
+        "invalid bundle: line \(lineNumber(twice, of: "slot bob stripe WEBHOOK_SECRET ")): scope 'webhooks' is listed twice",
+        twice)
+    // Two variables for one plugin key: `exec` would export alice's token
+    // under the deployment-wide slot's name.
+    let aliceGitHub = resigned { $0.slots[index($0, aliceToken)].attributes.env = "ALICE_GITHUB_TOKEN" }.serialized()
+    add("plugin-key-with-two-variables",
+        "invalid bundle: line \(lineNumber(aliceGitHub, of: "slot alice github TOKEN ")): a slot of github TOKEN has "
+            + "env=ALICE_GITHUB_TOKEN, but other slots of it have env=GITHUB_TOKEN (one variable per plugin key)",
+        aliceGitHub)
+    // erin's key expired two days ago (it lived one day); she signs a write
+    // dated back to when it was valid, after the bundle's newest write,
+    // whose time it inherits. Her key is judged at the time of that write.
+    let head = base.epochs.last!
+    guard let headSigned = try? admin.verifyDetached(
+        signature: head.signature,
+        data: head.payload(environment: base.environment, dataKeyDigest: Digest.sha256Hex(head.dataKeyMessage))).first?.timestamp
+    else { fail("cannot read the head's signature time") }
+    let (erinHome, erin) = home([])
+    defer { erinHome.remove() }
+    let born = headSigned - 3 * 86_400
+    func gpg(_ arguments: [String], input: [UInt8] = []) -> [UInt8] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["gpg", "--homedir", erinHome.path, "--batch", "--passphrase", ""] + arguments
+        let (stdin, stdout) = (Pipe(), Pipe())
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { fail("cannot run gpg") }
+        stdin.fileHandleForWriting.write(Data(input))
+        try? stdin.fileHandleForWriting.close()
+        let output = stdout.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Array(output)
+    }
+    _ = gpg(["--faked-system-time", "\(born)!", "--quick-gen-key", "erin <erin@example.invalid>", "ed25519", "sign,cert", "1d"])
+    guard let erinKey = try? erin.keys(in: gpg(["--export", "erin@example.invalid"])).first else { fail("no key for erin") }
+    let erinToken = slot("erin", "github", "TOKEN")
+    let withErin = resigned { bundle in
+        bundle.users["erin"] = erinKey.fingerprint
+        bundle.keys[erinKey.fingerprint] = gpg(["--export-options", "export-minimal", "--export", erinKey.fingerprint])
+        bundle.slots.append(SlotLine(slot: erinToken, value: nil, attributes: SlotAttributes(env: "GITHUB_TOKEN")))
+        bundle.slots.sort { $0.slot < $1.slot }
+    }
+    let rest = write(withErin, [erinToken: "github_pat_EXAMPLE_erin_backdated_00"], as: aliceFingerprint, alice)
+    var backdated = rest.epochs.last!
+    backdated.writer = erinKey.fingerprint
+    backdated.time = head.time
+    let payload = backdated.payload(environment: base.environment, dataKeyDigest: Digest.sha256Hex(backdated.dataKeyMessage))
+    backdated.signature = gpg(
+        ["--faked-system-time", "\(born + 3600)!", "--local-user", erinKey.fingerprint, "--detach-sign", "--output", "-"],
+        input: payload)
+    var withBackdated = withErin
+    withBackdated.epochs.append(backdated)
+    withBackdated.slots = rest.slots
+    add("expired-key-signs-a-write-dated-back",
+        "epoch \(backdated.id): signed by a key that expired at \(born + 86_400), before epoch \(head.id) it builds on "
+            + "was signed (\(headSigned)): a signature dated back to when the key was valid does not count",
+        withBackdated.serialized())
+}
+
 try? FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
 for vector in cases {
     var header = "expect: \(vector.expect)\npinned: \(vector.pinned)\n"

@@ -33,18 +33,12 @@ public enum CommitGuard {
     static func candidates(_ bytes: [UInt8]) -> [[UInt8]] {
         var found: [[UInt8]] = []
         if let header = bytes.first, header & 0x80 != 0, plausiblePacket(bytes) { found.append(bytes) }
-        // An armor header at the start of a line, whatever its type.
+        // An armor header anywhere — at a line's start, or inside a JSON,
+        // Python or shell string, a .env value — whatever its type.
         let armor = Array("-----BEGIN PGP ".utf8)
         var searchFrom = 0
         while let range = bytes[searchFrom...].firstRange(of: armor) {
-            let lineStart = range.lowerBound == 0 || bytes[range.lowerBound - 1] == 0x0A
-                || bytes[..<range.lowerBound].reversed().prefix { $0 != 0x0A }.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x22 }
-            if lineStart {
-                let end = bytes[range.lowerBound...].firstRange(of: Array("-----END PGP ".utf8))?.upperBound ?? bytes.count
-                let lineEnd = bytes[end...].firstIndex(of: 0x0A) ?? bytes.count
-                // One armored block per line ending: unescaped as JSON would (\n).
-                found.append(unescapedNewlines(Array(bytes[range.lowerBound..<lineEnd])))
-            }
+            found.append(armoredBlock(bytes[range.lowerBound...]))
             searchFrom = range.upperBound
         }
         // The base64 of an armored block: "-----BEGIN PGP" encodes to this.
@@ -62,17 +56,63 @@ public enum CommitGuard {
             }
             if !found.isEmpty { break }
         }
+        // The base64 of a binary secret key (a Kubernetes Secret's data, a
+        // CI variable): a long run that decodes to a secret-key packet.
+        var start = 0
+        while start < bytes.count {
+            guard isBase64(bytes[start]) else {
+                start += 1
+                continue
+            }
+            let run = bytes[start...].prefix { isBase64($0) }
+            if run.count >= 64, let decoded = Data(base64Encoded: Data(run.prefix(run.count - run.count % 4))),
+               startsWithSecretKeyPacket(Array(decoded))
+            {
+                found.append(Array(decoded))
+            }
+            start += run.count
+        }
         return found
+    }
+
+    /// The armored block starting at `block`'s first byte, up to the end of
+    /// its `-----END PGP …-----` line, as gpg reads armor: string escapes
+    /// (`\n`, `\r`, `\/`) undone and each line's indentation removed.
+    private static func armoredBlock(_ block: ArraySlice<UInt8>) -> [UInt8] {
+        var end = block.endIndex
+        if let footer = block.firstRange(of: Array("-----END PGP ".utf8)) {
+            end = block[footer.upperBound...].firstRange(of: Array("-----".utf8))?.upperBound ?? block.endIndex
+        }
+        var text = String(decoding: block[block.startIndex..<end], as: UTF8.self)
+        for (escape, character) in [("\\r\\n", "\n"), ("\\n", "\n"), ("\\r", "\n"), ("\\/", "/"), ("\r\n", "\n")] {
+            text = text.replacingOccurrences(of: escape, with: character)
+        }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
+            $0.drop { $0 == " " || $0 == "\t" }
+        }
+        return Array((lines.joined(separator: "\n") + "\n").utf8)
+    }
+
+    /// A secret key or subkey packet (tag 5 or 7) of version 4 or 5 with a
+    /// known public-key algorithm: what an exported secret key starts with,
+    /// and what random bytes almost never do.
+    private static func startsWithSecretKeyPacket(_ bytes: [UInt8]) -> Bool {
+        guard bytes.count > 8, bytes[0] & 0x80 != 0 else { return false }
+        let tag: UInt8, bodyStart: Int
+        if bytes[0] & 0x40 != 0 {
+            tag = bytes[0] & 0x3F
+            bodyStart = bytes[1] < 192 ? 2 : bytes[1] < 224 ? 3 : bytes[1] == 255 ? 6 : 2
+        } else {
+            tag = (bytes[0] >> 2) & 0x0F
+            bodyStart = [2, 3, 5, 1][Int(bytes[0] & 3)]
+        }
+        guard tag == 5 || tag == 7, bytes.count > bodyStart + 5 else { return false }
+        return [4, 5].contains(bytes[bodyStart]) && [1, 2, 3, 16, 17, 18, 19, 22, 25, 27].contains(bytes[bodyStart + 5])
     }
 
     private static func isBase64(_ byte: UInt8) -> Bool {
         (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) || (0x30...0x39).contains(byte)
             || byte == 0x2B || byte == 0x2F || byte == 0x3D
-    }
-
-    private static func unescapedNewlines(_ bytes: [UInt8]) -> [UInt8] {
-        guard bytes.firstRange(of: Array("\\n".utf8)) != nil else { return bytes }
-        return Array(String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: "\\n", with: "\n").utf8)
     }
 
     /// A first packet header gpg could read: a known tag and a length that fits.

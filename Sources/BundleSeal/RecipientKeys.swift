@@ -37,10 +37,15 @@ public struct RecipientKeys: Sendable {
 
     /// Why `envelope` is not encrypted to exactly these recipients (nil: it is):
     /// a session key to a key id no recipient has (a stranger, or a hidden
-    /// recipient's zero key id), or a recipient left out.
+    /// recipient's zero key id), two to one key id, or a recipient left out.
     public func problem(_ envelope: DataKeyEnvelope) -> String? {
         if let stranger = envelope.recipientKeyIDs.first(where: { owners[$0] == nil }) {
             return "its data key is encrypted to key id \(stranger), which is no recipient's"
+        }
+        // One session key per key id: hundreds to one key would each cost
+        // the reader a decryption attempt.
+        if Set(envelope.recipientKeyIDs).count != envelope.recipientKeyIDs.count {
+            return "its data key has more than one session key for one key id"
         }
         let reached = Set(envelope.recipientKeyIDs.compactMap { owners[$0] })
         if let missed = recipients.first(where: { !reached.contains($0) }) {

@@ -231,16 +231,20 @@ public struct BundleChecker {
         _ bundle: SecretBundle, _ environment: EnvironmentDeclaration, _ lines: [Substring], _ at: (Int) -> SourceLocation,
         into result: inout Result
     ) {
-        // Each declared recipient's key ids (any of its keys: gpg picks the subkey).
-        var owners: [String: String] = [:]
-        var recipients: [(name: String, ids: Set<String>)] = []
-        for recipient in environment.recipients ?? [] {
-            guard let key = project.keys[recipient.value] else { return }  // reported by the declarations' checks
-            let ids = Set(key.info.subkeyFingerprints.map { String($0.suffix(16)) })
-            for id in ids { owners[id] = recipient.value }
-            recipients.append((recipient.value, ids))
-        }
+        // The rule loaders apply, with the keys the policy lists (a policy
+        // that lists none for a recipient is reported with the signatures).
+        guard let recipients = try? RecipientKeys(bundle) else { return }
         let names = bundle.userNames
+        func recipientName(_ text: String) -> String {
+            // Fingerprints in the rule's words become the declared names.
+            var text = text
+            for recipient in environment.recipients ?? [] {
+                if let fingerprint = project.keys[recipient.value]?.info.fingerprint {
+                    text = text.replacingOccurrences(of: "recipient \(fingerprint)", with: "recipient '\(recipient.value)'")
+                }
+            }
+            return text
+        }
         for epoch in bundle.epochs {
             let line = at((lines.firstIndex { $0.hasPrefix("epoch ") && $0.contains(" \(epoch.id) ") } ?? 0) + 1)
             let write = "the write \(epoch.id) by \(names[epoch.writer] ?? project.keyName(for: epoch.writer) ?? epoch.writer)"
@@ -257,19 +261,10 @@ public struct BundleChecker {
                 result.log.error(.conflict, "\(write): \(error); its values cannot be read", at: line)
                 continue
             }
-            if let stranger = envelope.recipientKeyIDs.first(where: { owners[$0] == nil }) {
+            if let problem = recipients.problem(envelope) {
+                let declared = (environment.recipients ?? []).map(\.value).joined(separator: ", ")
                 result.log.error(
-                    .conflict,
-                    "\(write): its data key is encrypted to key id \(stranger), which is not a declared recipient's "
-                        + "(declared: \(recipients.map(\.name).joined(separator: ", ")))",
-                    at: line)
-            }
-            let reached = Set(envelope.recipientKeyIDs.compactMap { owners[$0] })
-            for recipient in recipients where !reached.contains(recipient.name) {
-                result.log.error(
-                    .conflict,
-                    "\(write): its data key is not encrypted to recipient '\(recipient.name)', who could not read its values",
-                    at: line)
+                    .conflict, "\(write): \(recipientName(problem)) (declared recipients: \(declared))", at: line)
             }
         }
     }
@@ -351,6 +346,16 @@ public struct BundleChecker {
             bundle.slots.first { $0.slot == line.slot }?.attributes != line.attributes
         }) {
             return "the metadata of \(changed.slot) changed"
+        }
+        if let field = skeleton.fields.first(where: { !bundle.fields.contains($0) }) ?? bundle.fields.first(where: {
+            !skeleton.fields.contains($0)
+        }) {
+            return "the manifest of plugin \(VisibleText.escaped(field.plugin)) changed (\(VisibleText.escaped(field.key)))"
+        }
+        if bundle.keys.keys.contains(where: { !skeleton.keys.keys.contains($0) })
+            || skeleton.keys.keys.contains(where: { bundle.keys[$0] == nil })
+        {
+            return "keys differ (the policy lists its recipients' keys since this version)"
         }
         return "keys differ"
     }

@@ -100,13 +100,18 @@ public enum ReservedVariable {
         "GCONV_PATH", "GLIBC_TUNABLES", "HOSTALIASES", "LOCALDOMAIN", "RES_OPTIONS", "EDITOR", "VISUAL", "PAGER",
         "LESSOPEN", "LESSCLOSE", "SSH_ASKPASS", "SUDO_ASKPASS", "SSH_AUTH_SOCK", "SSL_CERT_FILE", "SSL_CERT_DIR",
         "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "FTP_PROXY",
-        "GNUPGHOME", "KRB5CCNAME", "OPENSSL_CONF", "OPENSSL_ENGINES",
+        "GNUPGHOME", "KRB5CCNAME", "OPENSSL_CONF", "OPENSSL_ENGINES", "SSLKEYLOGFILE", "ZDOTDIR", "INPUTRC",
+        "PHPRC", "PHP_INI_SCAN_DIR", "TCLLIBPATH", "R_PROFILE", "R_PROFILE_USER", "R_ENVIRON", "R_ENVIRON_USER",
+        "GOTOOLCHAIN", "GOPROXY", "GOSUMDB", "GONOSUMDB", "GONOSUMCHECK", "GOPRIVATE", "GONOPROXY", "GOINSECURE",
+        "GOENV", "GOPATH", "GOROOT", "GOEXPERIMENT", "GOCACHE", "GOMODCACHE", "ERL_AFLAGS", "ERL_ZFLAGS", "ERL_LIBS",
+        "ELIXIR_ERL_OPTIONS", "KUBECONFIG", "DOCKER_HOST", "DOCKER_CONFIG", "WGETRC", "CURL_HOME", "COMPOSER_HOME",
     ]
     /// Prefixes: loaders, interpreters, tools, and what secretc itself reads.
     static let prefixes = [
         "LD_", "DYLD_", "PYTHON", "PERL5", "NODE_", "NPM_CONFIG_", "RUBY", "GEM_", "BUNDLE_", "JAVA_", "_JAVA_",
         "JDK_JAVA_", "GIT_", "MALLOC_", "BASH_FUNC_", "XDG_", "GPG_", "GNUPG", "SECRETC_", "DOTNET_", "COMPlus_",
-        "CORECLR_", "GOFLAGS", "GODEBUG", "RUSTC", "CARGO_",
+        "CORECLR_", "GOFLAGS", "GODEBUG", "RUSTC", "CARGO_", "CGO_", "LUA_", "PIP_",
+        "JULIA_", "DENO_", "BUN_",
     ]
 
     /// Why `name` may not be set by a secret, or nil when it may.

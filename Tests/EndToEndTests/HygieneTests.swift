@@ -83,6 +83,13 @@ struct HygieneTests {
         for (manifest, old, new) in [
             ("gridos/plugins/github/manifest.json", "\"env\": \"GITHUB_TOKEN\"", "\"env\": \"LD_PRELOAD\""),
             ("gridos/plugins/github/manifest.json", "\"env\": \"LD_PRELOAD\"", "\"env\": \"https_proxy\""),
+            // What common runtimes read at start (issue 27, finding 13).
+            ("gridos/plugins/github/manifest.json", "\"env\": \"https_proxy\"", "\"env\": \"LUA_INIT\""),
+            ("gridos/plugins/github/manifest.json", "\"env\": \"LUA_INIT\"", "\"env\": \"SSLKEYLOGFILE\""),
+            ("gridos/plugins/github/manifest.json", "\"env\": \"SSLKEYLOGFILE\"", "\"env\": \"PIP_INDEX_URL\""),
+            ("gridos/plugins/github/manifest.json", "\"env\": \"PIP_INDEX_URL\"", "\"env\": \"GOTOOLCHAIN\""),
+            ("gridos/plugins/github/manifest.json", "\"env\": \"GOTOOLCHAIN\"", "\"env\": \"PHPRC\""),
+            ("gridos/plugins/github/manifest.json", "\"env\": \"PHPRC\"", "\"env\": \"ZDOTDIR\""),
         ] {
             try deployment.scratch.edit(manifest, replacing: old, with: new)
             let result = try Secretc.run(["check"], in: deployment.root.path)
@@ -106,6 +113,27 @@ struct HygieneTests {
             #expect(!output.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x202E }, "\(format)")
             #expect(!output.split(separator: "\n").contains { $0.hasPrefix("::error file=evil") }, "\(format): \(output)")
             if format != "json" { #expect(output.contains("\\u{1b}[2J"), "\(format): \(output)") }
+        }
+        // A line separator in a quoted line, and bidirectional and C1
+        // characters in status's JSON (issue 27, finding 13): escaped too.
+        let hidden: [UInt32] = [0x2028, 0x2029, 0x202E, 0x2066, 0x0085]
+        try deployment.scratch.edit(
+            "gridos/plugins/github/manifest.json", replacing: "\"label\": \"GitHub App id\"",
+            with: #""label": "App\u2028id\u2029\u202e\u2066\u0085""#)
+        try deployment.scratch.edit(
+            "gridos/plugins/github/manifest.json", replacing: #""env": "X\u001b[2J\n::error file=evil::spoofed\u202e""#,
+            with: "\"env\": \"GITHUB_TOKEN\"")
+        let ops = try deployment.home(["ops"])
+        for environment in ["production", "staging"] {
+            let compile = try deployment.secretc(["compile", "--env", environment], home: ops)
+            #expect(compile.status == 0, "\(compile.stderrText)")
+        }
+        let status = try deployment.secretc(["status", "--format", "json"])
+        #expect(status.status == 0 && status.stdoutText.contains("App\\u2028id"), "\(status.stdoutText)\(status.stderrText)")
+        for arguments in [["check"], ["check", "--format", "json"], ["status", "--format", "json"], ["status"]] {
+            let result = try Secretc.run(arguments, in: deployment.root.path)
+            let output = result.stdoutText + result.stderrText
+            #expect(!output.unicodeScalars.contains { hidden.contains($0.value) }, "\(arguments): \(output)")
         }
     }
 

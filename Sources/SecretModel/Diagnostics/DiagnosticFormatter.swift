@@ -107,6 +107,6 @@ public struct DiagnosticFormatter: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data = (try? encoder.encode(entries)) ?? Data("[]".utf8)
-        return String(decoding: data, as: UTF8.self) + "\n"
+        return VisibleText.jsonEscaped(String(decoding: data, as: UTF8.self)) + "\n"
     }
 }

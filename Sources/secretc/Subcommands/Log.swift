@@ -53,7 +53,7 @@ struct Log: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             let json = filtered.map { JSONEntry($0, name: name) }
-            Console.out(String(decoding: try encoder.encode(json), as: UTF8.self) + "\n")
+            Console.out(VisibleText.jsonEscaped(String(decoding: try encoder.encode(json), as: UTF8.self)) + "\n")
         case .text:
             Console.out(filtered.isEmpty ? "no signed writes match\n" : filtered.map { Self.text($0, name: name, summarize: user == nil && plugin == nil) }.joined())
         }

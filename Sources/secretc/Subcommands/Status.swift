@@ -47,7 +47,7 @@ struct Status: ParsableCommand {
         case .json:
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            Console.out(String(decoding: try encoder.encode(report), as: UTF8.self) + "\n")
+            Console.out(VisibleText.jsonEscaped(String(decoding: try encoder.encode(report), as: UTF8.self)) + "\n")
         case .text:
             Console.out(table(report))
         }

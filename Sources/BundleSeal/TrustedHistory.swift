@@ -135,9 +135,15 @@ public struct TrustedHistory: Sendable, Equatable {
             guard reached.insert(id).inserted else { continue }
             pending += links[id]?.parents.ids ?? []
         }
-        // Judged by time only when a re-seal may have been missed: not when
-        // the newer policy directly replaces the trusted one.
-        let horizon = resealedByTime && newer.previousPolicy != policy.id
+        // Judged by time only when a re-seal was missed: when the new
+        // bundle's checkpoints name an epoch no history here holds (the
+        // checkpoint of a re-seal in between). Not when the newer policy
+        // directly replaces the trusted one, and not when every id the
+        // checkpoints name is known — a re-sign and a re-seal of a stale
+        // branch name exactly what they re-sealed, and it is not the
+        // trusted writes they leave out.
+        let missedReseal = reached.contains { links[$0] == nil && !present.keys.contains($0) }
+        let horizon = resealedByTime && newer.previousPolicy != policy.id && missedReseal
             ? newer.epochs.filter { $0.parents.isCheckpoint && $0.policySerial > policy.serial }.map(\.time).max() ?? .min
             : .min
         let spent = History.spentIDs(epochs)

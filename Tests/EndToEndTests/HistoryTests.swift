@@ -92,5 +92,19 @@ struct HistoryTests {
         let bad = try deployment.secretc(["show", file.path])
         #expect(bad.status == 0)
         #expect(bad.stdoutText.contains("NOT VERIFIED: ") || bad.stdoutText.hasPrefix("NOT A READABLE SECRETC BUNDLE"), "\(bad.stdoutText)")
+        // A forged write is never labelled as an admin's (issue 27, finding 13).
+        var forged = try deployment.bundle()
+        let signature = try #require(forged.range(of: " B10C30114A7A5CE22215A9196B7A4E014FFA39D1 1.")).upperBound
+        let epochLine = forged[signature...].prefix { $0 != "\n" }
+        let fields = epochLine.split(separator: " ")
+        var altered = Array(fields[3])  // its signature, one base64 digit changed near the end
+        altered[altered.count - 12] = altered[altered.count - 12] == "A" ? "B" : "A"
+        forged = forged.replacingOccurrences(of: String(fields[3]), with: String(altered))
+        try forged.write(to: file, atomically: true, encoding: .utf8)
+        let shown = try deployment.secretc(["show", file.path])
+        #expect(shown.stdoutText.contains("NOT VERIFIED: "), "\(shown.stdoutText)")
+        #expect(shown.stdoutText.contains("by ops (claimed, not verified)"), "\(shown.stdoutText)")
+        #expect(shown.stdoutText.components(separatedBy: "by ops").count
+            == shown.stdoutText.components(separatedBy: "by ops (claimed, not verified)").count, "\(shown.stdoutText)")
     }
 }

@@ -266,6 +266,29 @@ struct RollbackTests {
         }
     }
 
+    /// A re-sign and then a re-seal of a branch made before alice's write
+    /// (the attacker replays admin-signed files): the checkpoint names
+    /// exactly what it re-sealed, every id of it known to the state, so
+    /// alice's write is missing, not re-sealed — though the new policy's
+    /// `previous` is not the trusted one. (Only a re-seal the state never
+    /// saw, named by a checkpoint, lets time decide.)
+    @Test(arguments: [true, false])
+    func aResignAndAResealOfAStaleBranchIsRefused(inProcess: Bool) throws {
+        let state = scratch.url.appendingPathComponent("stale-resign-\(inProcess).state").path
+        let rotated = try fixture.written([aliceToken: "github_pat_EXAMPLE_alice_rotated_0"], by: "alice")
+        _ = try SecretKernel(configuration(rotated, inProcess: inProcess, state: state))
+        let resigned = try policy(fixture.bytes, signedBy: "ops") { _ in }
+        let stale = try policy(resigned, signedBy: "ops", reseal: true) { _ in }
+        #expect {
+            try SecretKernel(configuration(stale, inProcess: inProcess, state: state))
+        } throws: { error in
+            (error as? SecretKernelError)?.kind == .rollback && (error as? SecretKernelError)?.message.contains("by alice") == true
+        }
+        // The same two steps over the trusted bundle extend it.
+        let current = try policy(try policy(rotated, signedBy: "ops") { _ in }, signedBy: "ops", reseal: true) { _ in }
+        _ = try SecretKernel(configuration(current, inProcess: inProcess, state: state))
+    }
+
     /// A FIFO in the state's place is refused at once (not waited on), and
     /// so is a state in a folder others may write (they could remove it).
     @Test func aStateFileInUnsafePlacesIsRefused() throws {

@@ -50,7 +50,11 @@ struct Show: ParsableCommand {
             verified = nil
             problem = error.description
         }
-        let name = bundle.principalName(of:)
+        // Unverified, a signer is only what the bundle claims: say so at
+        // every name, so a forged write never reads as an admin's.
+        let name = { (fingerprint: String) in
+            problem == nil ? bundle.principalName(of: fingerprint) : "\(bundle.principalName(of: fingerprint)) (claimed, not verified)"
+        }
         let signedAt = verified?.policySignedAt ?? 0
         let entries = AuditTrail.entries([(bundle, policySignedAt: signedAt, nil)])
         var last: [SlotKey: (AuditEntry.Action, String, Int)] = [:]

@@ -67,6 +67,28 @@ public struct BaseRevision: Sendable {
         }
     }
 
+    /// The last version of `file` committed at or before this revision,
+    /// when the file is absent here (deleted, or its environment dropped):
+    /// the commit that last touched it, and its bytes there — or, when that
+    /// commit deleted it, in its parent. nil when it never existed.
+    public func lastVersion(of file: URL) -> (commit: String, bytes: [UInt8])? {
+        let folder = file.deletingLastPathComponent().path
+        guard let prefixBytes = Self.git(["rev-parse", "--show-prefix"], in: folder),
+              let prefix = String(bytes: prefixBytes, encoding: .utf8)?.trimmingCharacters(in: .newlines),
+              let root = Self.root(folder),
+              let listed = Self.git(
+                ["log", "-1", "--format=%H", commit, "--", "\(prefix)\(file.lastPathComponent)"], in: root),
+              let last = String(bytes: listed, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines),
+              last.utf8.count >= 40
+        else { return nil }
+        for revision in [last, "\(last)^"] {
+            if let bytes = Self.git(["cat-file", "blob", "\(revision):\(prefix)\(file.lastPathComponent)"], in: root) {
+                return (String(revision.prefix(10)), bytes)
+            }
+        }
+        return nil
+    }
+
     private static func root(_ folder: String) -> String? {
         git(["rev-parse", "--show-toplevel"], in: folder).map {
             String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .newlines)

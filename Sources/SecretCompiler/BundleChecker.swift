@@ -106,6 +106,26 @@ public struct BundleChecker {
             guard let bundle = try? SecretBundle(parsing: bytes) else { continue }  // reported by the checks above
             checkExtends(base, old, bundle, file: file, lines: lines, into: &result)
         }
+        // A bundle the base does not have, though its file was committed
+        // before (its environment dropped, or the file deleted, then put
+        // back): it must extend its last committed version, or dropping an
+        // environment in one change and putting back an old bundle in the
+        // next would roll it back unseen.
+        let compared = Set(declared.environments.map(\.name.value))
+        for environment in project.declarations.environments where !compared.contains(environment.name.value) {
+            let file = BundleFile(url: environment.bundleURL)
+            let previous: (label: String, bytes: [UInt8])
+            if let atBase = (try? base.contents(of: environment.bundleURL)) ?? nil {
+                previous = ("its version at \(base.name)", atBase)
+            } else if let (commit, bytes) = base.lastVersion(of: environment.bundleURL) {
+                previous = ("its last committed version (\(commit), before its environment or file was dropped)", bytes)
+            } else {
+                continue  // a new environment
+            }
+            guard let bytes = try? file.read(), let bundle = try? SecretBundle(parsing: bytes) else { continue }
+            let lines = quoted(file, bytes, into: &result)
+            checkExtends(base, previous.bytes, bundle, file: file, lines: lines, label: previous.label, into: &result)
+        }
     }
 
     /// Keeps `bytes` as `file`'s text, for diagnostics to quote; its lines.
@@ -273,10 +293,10 @@ public struct BundleChecker {
     /// bundle at the base revision must be extended by this one.
     private func checkExtends(
         _ base: BaseRevision, _ old: [UInt8], _ bundle: SecretBundle, file: BundleFile, lines: [Substring],
-        into result: inout Result
+        label: String? = nil, into result: inout Result
     ) {
         func at(_ line: Int) -> SourceLocation { SourceLocation(file: file.displayPath, line: max(1, line), column: 1) }
-        let label = "its version at \(base.name)"
+        let label = label ?? "its version at \(base.name)"
         guard let parsed = try? SecretBundle(parsing: old), let trusted = TrustedHistory(parsed) else {
             result.log.error(.invalidInput, "\(label) is not a valid signed bundle: nothing to compare with", at: at(1))
             return

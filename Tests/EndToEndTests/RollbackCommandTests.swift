@@ -264,6 +264,40 @@ struct RollbackCommandTests {
         try expectRollback("undeclared")
     }
 
+    /// Two pull requests, each passing against its own base: the first
+    /// drops the production environment and its bundle, the second declares
+    /// it again with the bundle from before alice's write. A bundle the base
+    /// lacks must extend its last committed version.
+    @Test func anEnvironmentDroppedAndPutBackWithAnOldBundleIsARollback() throws {
+        let deployment = try repositoryWithARotation()
+        let old = try git(deployment, ["show", "main~1:secrets/production.bundle"]).stdout
+        let config = try String(contentsOf: deployment.config, encoding: .utf8)
+        _ = try git(deployment, ["checkout", "-q", "-b", "drop"])
+        var dropped = config.components(separatedBy: "\n")
+        let start = try #require(dropped.firstIndex(of: "  production:"))
+        dropped.removeSubrange(start...(start + 3))
+        try dropped.joined(separator: "\n").replacingOccurrences(of: "environments: [production]", with: "environments: [staging]")
+            .write(to: deployment.config, atomically: true, encoding: .utf8)
+        _ = try git(deployment, ["rm", "-q", "secrets/production.bundle"])
+        _ = try git(deployment, ["commit", "-qam", "decommission production"])
+        let first = try deployment.secretc(["check", "--base", "main"])
+        #expect(!first.stdoutText.contains("[ROLLBACK]"), "dropping an environment is no rollback: \(first.stdoutText)")
+
+        _ = try git(deployment, ["checkout", "-q", "-b", "back"])
+        try config.write(to: deployment.config, atomically: true, encoding: .utf8)
+        try Data(old).write(to: deployment.root.appendingPathComponent("secrets/production.bundle"))
+        _ = try git(deployment, ["add", "-A"])
+        _ = try git(deployment, ["commit", "-qm", "production is back"])
+        let second = try deployment.secretc(["check", "--base", "drop"])
+        #expect(second.status == 1, "\(second.stdoutText)")
+        #expect(second.stdoutText.contains("does not extend its last committed version"), "\(second.stdoutText)")
+        #expect(second.stdoutText.contains("[ROLLBACK]"), "\(second.stdoutText)")
+        // The bundle as it was when dropped extends it.
+        _ = try git(deployment, ["checkout", "-q", "main", "--", "secrets/production.bundle"])
+        let current = try deployment.secretc(["check", "--base", "drop"])
+        #expect(!current.stdoutText.contains("[ROLLBACK]"), "\(current.stdoutText)")
+    }
+
     @Test func anUnknownBaseNamesTheFetchAShallowCloneNeeds() throws {
         let deployment = try repositoryWithARotation()
         let check = try deployment.secretc(["check", "--base", "origin/main"])

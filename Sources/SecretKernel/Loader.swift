@@ -369,9 +369,13 @@ enum Loader {
                                             let pattern = compiled[name] ?? ValuePattern(source)
                                             compiled[name] = pattern
                                             let start = Int(entry.offset)
+                                            // Matched as UTF-8 text: bytes that are not fail every pattern (spec §6, step 7).
                                             let value = String(
-                                                decoding: UnsafeRawBufferPointer(rebasing: target[start..<(start + Int(entry.length))]), as: UTF8.self)
-                                            if pattern?.matches(value) != true { contained.append((index, .pattern(source))) }
+                                                validating: UnsafeRawBufferPointer(rebasing: target[start..<(start + Int(entry.length))]),
+                                                as: UTF8.self)
+                                            if value.map({ pattern?.matches($0) == true }) != true {
+                                                contained.append((index, .pattern(source)))
+                                            }
                                         }
                                     }
                                 } catch {

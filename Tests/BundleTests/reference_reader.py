@@ -85,33 +85,9 @@ def session_key_ids(message):
 
 def session_keys_then_one_packet(message):
     """RFC 4880 packets: version-3 public-key session keys (tag 1), then one encrypted packet (18 or 20)."""
-    at, tags = 0, []
-    while at < len(message):
-        header = message[at]; at += 1
-        if not header & 0x80: return False
-        if header & 0x40:
-            tag, partial, first = header & 0x3F, True, True
-            while partial:
-                if at >= len(message): return False
-                octet = message[at]; at += 1
-                partial = False
-                if octet < 192: length = octet
-                elif octet < 224: length = ((octet - 192) << 8) + message[at] + 192; at += 1
-                elif octet == 255: length = int.from_bytes(message[at:at + 4], "big"); at += 4
-                else: length, partial = 1 << (octet & 0x1F), True
-                if tag == 1 and first and (length < 10 or at >= len(message) or message[at] != 3): return False
-                first = False
-                at += length
-        else:
-            tag, kind = (header >> 2) & 0x0F, header & 3
-            if kind == 3: return False
-            size = (1, 2, 4)[kind]
-            length = int.from_bytes(message[at:at + size], "big"); at += size
-            if tag == 1 and (length < 10 or at >= len(message) or message[at] != 3): return False
-            at += length
-        if at > len(message): return False
-        tags.append(tag)
-    return len(tags) >= 2 and all(t == 1 for t in tags[:-1]) and tags[-1] in (18, 20)
+    found = packets(message)
+    return (found is not None and len(found) >= 2 and found[-1][0] in (18, 20)
+            and all(tag == 1 and len(body) >= 10 and body[0] == 3 for tag, body in found[:-1]))
 
 
 def canonical(epochs):

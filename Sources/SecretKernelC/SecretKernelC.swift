@@ -105,6 +105,14 @@ public func secretc_kernel_open(
         give(describe(failure), to: error)
         return nil
     }
+    // The environment this service runs in is required: without it a
+    // staging bundle copied over the production one would be served.
+    guard let environment = object["environment"] as? String, !environment.isEmpty else {
+        give(describe(SecretKernelError(
+            .misconfigured, "no environment given: name the deployment environment this service runs in (e.g. production)")),
+             to: error)
+        return nil
+    }
     let keys: SecretKernel.KeySource
     if let key, keyLength > 0 {
         keys = .armoredSecretKey(
@@ -115,7 +123,7 @@ public func secretc_kernel_open(
         keys = .automatic
     }
     var settings = SecretKernel.Configuration(
-        bundle: .path(bundle), keys: keys, trustedAdmins: pins, expectedEnvironment: object["environment"] as? String,
+        bundle: .path(bundle), keys: keys, trustedAdmins: pins, expectedEnvironment: environment,
         scope: object["scope"] as? String, logger: Logger(label: "secretc.kernel") { _ in StandardErrorLines() },
         trustedState: object["trusted_state"] as? String)
     if let fallback = object["fallback_environment"] as? [String: String] { settings.fallbackEnvironment = fallback }

@@ -193,8 +193,8 @@ class Kernel:
     """One environment's verified bundle, served from memory.
 
     :param bundle: the bundle file (``secrets/production.bundle``).
-    :param environment: the environment this service runs in; a bundle of
-        any other is refused (set it).
+    :param environment: the environment this service runs in (required); a
+        bundle of any other is refused.
     :param trusted_admins: the admin fingerprints the service pins (40 hex
         digits each), from its own configuration, never from the repository.
     :param key: the runtime secret key, ASCII-armored (``bytes`` or ``str``),
@@ -212,7 +212,7 @@ class Kernel:
     def __init__(
         self,
         bundle: Union[str, os.PathLike],
-        environment: Optional[str],
+        environment: str,
         trusted_admins: Iterable[str],
         key: Union[bytes, str, None] = None,
         passphrase: Optional[str] = None,
@@ -222,6 +222,9 @@ class Kernel:
         fallback_environment: Optional[Mapping[str, str]] = None,
         protect_process: bool = True,
     ) -> None:
+        if not environment:
+            raise ValueError("environment is required: the deployment environment this service runs in "
+                             "(without it a bundle of another environment would be served)")
         self._lib = _library()
         configuration: Dict[str, Any] = {
             "bundle": os.fspath(bundle),

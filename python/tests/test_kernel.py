@@ -79,6 +79,13 @@ def test_a_tampered_bundle_is_refused(bundle, runtime_key):
     assert refused.value.kind in ("verification_failed", "invalid_bundle", "undecryptable")
 
 
+def test_the_environment_is_required(bundle, runtime_key):
+    for missing in (None, ""):
+        with pytest.raises(ValueError):
+            secretc.Kernel(bundle=bundle, environment=missing, trusted_admins=[ADMIN], key=runtime_key,
+                           protect_process=False)
+
+
 def test_a_bundle_of_another_environment_or_admin_is_refused(bundle, runtime_key):
     with pytest.raises(secretc.KernelError) as other:
         secretc.Kernel(bundle=bundle, environment="staging", trusted_admins=[ADMIN], key=runtime_key,

@@ -110,14 +110,47 @@ struct ImportDotEnv: ParsableCommand {
 
 struct ImportSOPS: ParsableCommand {
     /// The keys of a JSON object's top level, in order, duplicates kept.
-    static func topLevelKeys(_ json: [UInt8]) -> [String] {
+    static func topLevelKeys(_ json: [UInt8]) -> [String] { topLevel(json).keys }
+
+    /// Whether a number as sops printed it may have lost digits: SOPS reads
+    /// numbers as 64-bit floats, exact for integers up to 2^53 (15 digits
+    /// are always safe); beyond, or in exponent form, digits are gone.
+    static func lostDigits(_ number: String) -> Bool {
+        if number.contains(where: { $0 == "e" || $0 == "E" }) { return true }
+        let digits = number.filter(\.isNumber).drop { $0 == "0" }
+        return !number.contains(".") && digits.count > 15
+    }
+
+    /// The keys of a JSON object's top level, in order, duplicates kept, and
+    /// the text of each value that is a number, as written: a decoder would
+    /// turn a large integer into a float (`1.2345678901234568e+22`), and the
+    /// secret is the digits the file holds.
+    static func topLevel(_ json: [UInt8]) -> (keys: [String], numbers: [String: String]) {
         var keys: [String] = []
+        var numbers: [String: String] = [:]
         var depth = 0
         var index = 0
         var expectingKey = false
+        var expectingValue = false
         while index < json.count {
             let byte = json[index]
+            if expectingValue, depth == 1, byte == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) {
+                let number = json[index...].prefix {
+                    (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || Array("+-.eE".utf8).contains($0)
+                }
+                if let key = keys.last { numbers[key] = String(decoding: number, as: UTF8.self) }
+                index += number.count
+                expectingValue = false
+                continue
+            }
+            if byte != UInt8(ascii: " "), byte != UInt8(ascii: "\n"), byte != UInt8(ascii: "\t"), byte != UInt8(ascii: "\r"),
+               byte != UInt8(ascii: ":")
+            {
+                expectingValue = false
+            }
             switch byte {
+            case UInt8(ascii: ":"):
+                expectingValue = depth == 1
             case UInt8(ascii: "{"), UInt8(ascii: "["):
                 depth += 1
                 expectingKey = byte == UInt8(ascii: "{") && depth == 1
@@ -140,7 +173,7 @@ struct ImportSOPS: ParsableCommand {
             }
             index += 1
         }
-        return keys
+        return (keys, numbers)
     }
 
     static let configuration = CommandConfiguration(
@@ -162,14 +195,22 @@ struct ImportSOPS: ParsableCommand {
         }
         // A dotenv file may set a key twice; sops keeps both and a decoder one: refuse, as import dotenv does.
         var seen = Set<String>()
-        if let twice = Self.topLevelKeys(output).first(where: { !seen.insert($0).inserted }) {
+        let (keys, numbers) = Self.topLevel(output)
+        if let twice = keys.first(where: { !seen.insert($0).inserted }) {
             throw CLIFailure(message: "\(target.file) sets \(VisibleText.escaped(twice)) twice; nothing was written",
                              hints: ["keep one of them (sops edit), then import again"], code: "INVALID_INPUT")
         }
         var nested: [String] = []
         var values: [ImportOptions.Value] = []
         for (key, value) in tree.sorted(by: { $0.key < $1.key }) {
-            guard let text = value.text else {
+            if let number = numbers[key], Self.lostDigits(number) {
+                throw CLIFailure(
+                    message: "\(target.file): '\(VisibleText.escaped(key))' is a number SOPS keeps as a 64-bit float "
+                        + "(\(number)), which cannot hold every digit of it; nothing was written",
+                    hints: ["store it as a string in the SOPS file (quote it: sops edit), then import again"],
+                    code: "INVALID_INPUT")
+            }
+            guard let text = numbers[key] ?? value.text else {
                 nested.append(key)
                 continue
             }

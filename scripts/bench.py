@@ -11,6 +11,7 @@ imported into private GnuPG homes that are removed at the end.
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -87,7 +88,10 @@ class Bench:
         self.secretc = os.path.join(self.bin, "secretc")
         self.tool = os.path.join(self.bin, "secretc-bench")
         # Each build keeps its generated data apart: a baseline may write another bundle format.
-        self.cache = CACHE if self.bin == os.path.join(ROOT, ".build/release") else os.path.join(self.bin, "bench-data")
+        # A baseline's data apart from this build's, outside any .build folder
+        # (older builds refuse a project whose files lie under one).
+        self.cache = CACHE if self.bin == os.path.join(ROOT, ".build/release") else os.path.join(
+            ROOT, ".bench", "baseline-" + hashlib.sha256(os.path.abspath(self.bin).encode()).hexdigest()[:12])
         self.quick = options.quick
         self.runs = 5
         self.scratch = tempfile.mkdtemp(prefix="g.", dir="/tmp")  # short: gpg-agent sockets live in homes

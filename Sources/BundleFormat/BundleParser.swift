@@ -409,6 +409,7 @@ struct BundleParser {
         // One variable per plugin key (§3): its slots of every owner carry the same env=.
         var pluginKeys: [(plugin: Field, key: Field, env: String, line: Int)] = []
         var morePluginKeys: [String: (env: String, line: Int)] = [:]
+        var nextPluginKey = 0
         var lineStart = range.lowerBound
         while lineStart < range.upperBound {
             lineStart = try nextLine(bytes, from: lineStart, fields: &fields, spaces: &spaces)
@@ -431,8 +432,19 @@ struct BundleParser {
             try value(fields[4])
             let attributes = try attributes(fields[5], known: &variables)
             let known: String?
-            if let entry = pluginKeys.first(where: { $0.key.elementsEqual(fields[3]) && $0.plugin.elementsEqual(fields[2]) }) {
-                known = entry.env
+            // Slots come sorted by owner: each owner's plugin keys in the same
+            // order, so the entry after the last one found is usually next.
+            var found: Int?
+            for offset in 0..<pluginKeys.count {
+                let index = (nextPluginKey + offset) % pluginKeys.count
+                if Self.same(pluginKeys[index].key, fields[3]), Self.same(pluginKeys[index].plugin, fields[2]) {
+                    found = index
+                    break
+                }
+            }
+            if let found {
+                known = pluginKeys[found].env
+                nextPluginKey = found + 1
             } else if pluginKeys.count < 64 {
                 pluginKeys.append((fields[2], fields[3], attributes.env, lineNumber))
                 known = nil
@@ -541,6 +553,12 @@ struct BundleParser {
 
     /// A field of a line: a slice of the bundle's bytes, borrowed.
     typealias Field = Slice<UnsafeBufferPointer<UInt8>>
+
+    /// Byte equality of two fields, without iterating generically.
+    @inline(__always)
+    static func same(_ a: Field, _ b: Field) -> Bool {
+        a.count == b.count && memcmp(a.base.baseAddress! + a.startIndex, b.base.baseAddress! + b.startIndex, a.count) == 0
+    }
 
     func text(_ field: Field) -> String { String(decoding: field, as: UTF8.self) }
     func isDash(_ field: Field) -> Bool { field.count == 1 && field.first == UInt8(ascii: "-") }

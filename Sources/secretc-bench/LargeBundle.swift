@@ -31,8 +31,8 @@ struct LargeBundle {
     ///   own (a history of N writes, as a team's `set`s leave it).
     static func prepare(slots: Int, epochs: Int = 1, cache: String) throws -> LargeBundle {
         let users = max(1, slots / 5)
-        // v2: a distinct value per slot.
-        let root = URL(fileURLWithPath: cache).appendingPathComponent("set-v2-\(slots)" + (epochs > 1 ? "-e\(epochs)" : ""))
+        // v3: a distinct value per slot, recipients' keys in the policy.
+        let root = URL(fileURLWithPath: cache).appendingPathComponent("set-v3-\(slots)" + (epochs > 1 ? "-e\(epochs)" : ""))
         let config = root.appendingPathComponent("secretc.yaml")
         // v3 of the bundle: data keys encrypted as compile does (in process, uncompressed).
         let pristine = root.appendingPathComponent("production.pristine-v3")

@@ -131,11 +131,9 @@ struct ImportTests {
         // A number larger than SOPS's floats hold exactly: SOPS stored it
         // with digits lost, so it is refused, with the fix, not imported.
         guard kind != "env" else { return }
-        let big = try write(kind == "yaml" ? "APP_ID: 12345678901234567890123\n" : "{\"APP_ID\": 12345678901234567890123}\n",
-                            "big.\(kind)", in: deployment)
-        let bigEncrypted = try run(sops, ["encrypt", "--pgp", "B10C30114A7A5CE22215A9196B7A4E014FFA39D1", big],
-                                   environment: environment)
-        let bigFile = try write(bigEncrypted.stdoutText, "big.enc.\(kind)", in: deployment)
+        let bigFile = try sopsEncrypted(
+            kind == "yaml" ? "APP_ID: 12345678901234567890123\n" : "{\"APP_ID\": 12345678901234567890123}\n",
+            as: "big.\(kind)", in: deployment, sops: sops, environment: environment)
         let beforeBig = try deployment.bundle()
         let lost = try deployment.secretc(["import", "sops", bigFile, "--plugin", "github", "--env", "production"],
                                           home: ops, environment: environment)
@@ -204,11 +202,9 @@ struct ImportTests {
         let sops = try #require(Self.sops, "SOPS is not installed: scripts/test installs it (scripts/install-sops)")
         let deployment = try ExampleDeployment()
         let ops = try deployment.home(["ops"])
-        let source = try write("APP_ID: 1\ndb:\n  password: hunter2hunter2\n", "nested.yaml", in: deployment)
         let environment = ["GNUPGHOME": ops.path, "SECRETC_SOPS": sops, "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
-        let encrypted = try run(sops, ["encrypt", "--pgp", "B10C30114A7A5CE22215A9196B7A4E014FFA39D1", source],
-                                environment: environment)
-        let file = try write(encrypted.stdoutText, "nested.enc.yaml", in: deployment)
+        let file = try sopsEncrypted(
+            "APP_ID: 1\ndb:\n  password: hunter2hunter2\n", as: "nested.yaml", in: deployment, sops: sops, environment: environment)
         let before = try deployment.bundle()
         let result = try deployment.secretc(["import", "sops", file, "--plugin", "github", "--env", "production"],
                                             home: ops, environment: environment)
@@ -234,5 +230,19 @@ struct ImportTests {
         var object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         object["APP_ID"] = nil
         return String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+    }
+
+    /// `plain` written as `name` and encrypted by the real sops to the
+    /// example admin's key; the path of the encrypted copy (`name` with `.enc`).
+    func sopsEncrypted(
+        _ plain: String, as name: String, in deployment: ExampleDeployment, sops: String, environment: [String: String]
+    ) throws -> String {
+        let source = try write(plain, name, in: deployment)
+        let encrypted = try run(sops, ["encrypt", "--pgp", "B10C30114A7A5CE22215A9196B7A4E014FFA39D1", source],
+                                environment: environment)
+        #expect(encrypted.status == 0, "\(encrypted.stderrText)")
+        let url = URL(fileURLWithPath: name)
+        return try write(encrypted.stdoutText, url.deletingPathExtension().lastPathComponent + ".enc." + url.pathExtension,
+                         in: deployment)
     }
 }

@@ -128,7 +128,7 @@ public struct BundleSplice: Sendable {
         var recipients: [String] = []
         var keys: [String: [UInt8]] = [:]
         var start = 0
-        let recipientTag = Array("recipient ".utf8), keyTag = Array("key ".utf8)
+        let recipientTag = Array("recipient ".utf8), keyTag = Array("key ".utf8), policyTag = Array("policy ".utf8)
         while start < slotsStart {
             let end = Self.lineEnd(bytes, from: start)
             defer { start = end + 1 }
@@ -136,11 +136,15 @@ public struct BundleSplice: Sendable {
             if line.starts(with: recipientTag) {
                 recipients.append(String(decoding: line.dropFirst(recipientTag.count), as: UTF8.self))
             } else if line.starts(with: keyTag) {
+                // Recipient lines come first: only their keys are decoded, not
+                // every writer's (thousands of user keys in a large team).
                 let fields = line.split(separator: UInt8(ascii: " "))
-                if fields.count == 3, let key = Base64.decode(fields[2]) {
-                    keys[String(decoding: fields[1], as: UTF8.self)] = key
+                if fields.count == 3, case let fingerprint = String(decoding: fields[1], as: UTF8.self),
+                   recipients.contains(fingerprint), let key = Base64.decode(fields[2])
+                {
+                    keys[fingerprint] = key
                 }
-            } else if line.starts(with: Array("policy ".utf8)) {
+            } else if line.starts(with: policyTag) {
                 break  // the policy line ends the header's keys
             }
         }

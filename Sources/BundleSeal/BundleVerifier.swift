@@ -223,7 +223,7 @@ final class SignatureChecker {
     init(_ bundle: SecretBundle) throws(BundleSealError) {
         self.bundle = bundle
         for (fingerprint, key) in bundle.keys {
-            guard KeyFile.isTransferablePublicKey(key), let scan = try? KeyFile(scanning: key), scan.kind == .publicKey,
+            guard let scan = try? KeyFile(scanning: key), scan.kind == .publicKey, scan.holdsOnlyKeyPackets,
                   scan.fingerprints == [fingerprint]
             else {
                 throw .badKey(fingerprint: fingerprint)

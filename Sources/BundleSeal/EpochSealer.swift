@@ -313,13 +313,7 @@ public enum BundleOpener {
         guard message.count <= maximumDataKeyMessage else {
             throw .undecryptable("epoch \(epoch)'s data-key message is larger than \(maximumDataKeyMessage) bytes")
         }
-        let envelope: DataKeyEnvelope
-        do throws(DataKeyEnvelope.Problem) {
-            envelope = try DataKeyEnvelope(parsing: message)
-        } catch {
-            throw .undecryptable("epoch \(epoch): \(error)")
-        }
-        if let problem = recipients.problem(envelope) { throw .undecryptable("epoch \(epoch): \(problem)") }
+        if let problem = recipients.problem(message: message) { throw .undecryptable("epoch \(epoch): \(problem)") }
     }
 
     private static func dataKey(_ plaintext: SecureBytes, epoch: String) throws(BundleSealError) -> SymmetricKey {

@@ -24,7 +24,7 @@ public struct RecipientKeys: Sendable {
     public init(_ recipients: [(fingerprint: String, key: [UInt8]?)]) throws(BundleSealError) {
         var owners: [String: String] = [:]
         for (recipient, key) in recipients {
-            guard let key, let ids = try? KeyFile.keyIDs(key), !ids.isEmpty else {
+            guard let key, let ids = (try? KeyFile(scanning: key))?.keyIDs, !ids.isEmpty else {
                 throw .untrustedPolicy(
                     "recipient \(recipient) has no key line, so no reader can tell whom a data key is encrypted to "
                         + "(an admin re-signs the policy with `secretc compile`; no secret key is needed)")
@@ -33,6 +33,16 @@ public struct RecipientKeys: Sendable {
         }
         self.recipients = recipients.map(\.fingerprint)
         self.owners = owners
+    }
+
+    /// Why `message` breaks the packet rule (nil: it keeps it): it is not
+    /// session keys and one encrypted packet, or ``problem(_:)`` of its session keys.
+    public func problem(message: [UInt8]) -> String? {
+        do throws(DataKeyEnvelope.Problem) {
+            return problem(try DataKeyEnvelope(parsing: message))
+        } catch {
+            return "\(error)"
+        }
     }
 
     /// Why `envelope` is not encrypted to exactly these recipients (nil: it is):

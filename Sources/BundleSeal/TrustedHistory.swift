@@ -124,16 +124,18 @@ public struct TrustedHistory: Sendable, Equatable {
         // Every signed link seen: newer's own first, then the ones in between,
         // then ours. An epoch that carries an id its own history's checkpoint
         // names is not the epoch that checkpoint re-sealed: it links nothing.
-        var links: [String: Entry] = [:]
+        var links: [String: [String]] = [:]
         for history in [newer] + known + [self] {
             let spent = History.spentIDs(history.epochs)
-            for epoch in history.epochs where links[epoch.id] == nil && spent[epoch.id] == nil { links[epoch.id] = epoch }
+            for epoch in history.epochs where links[epoch.id] == nil && spent[epoch.id] == nil {
+                links[epoch.id] = epoch.parents.ids
+            }
         }
         var reached = Set<String>()
         var pending = newer.epochs.map(\.id)
         while let id = pending.popLast() {
             guard reached.insert(id).inserted else { continue }
-            pending += links[id]?.parents.ids ?? []
+            pending += links[id] ?? []
         }
         // Judged by time only when a re-seal was missed: when the new
         // bundle's checkpoints name an epoch no history here holds (the

@@ -23,57 +23,37 @@ public struct KeyFile: Sendable, Hashable {
     public var primaryKeyCount: Int
 
     /// The 64-bit key ids (16 upper-case hex digits: a v4 fingerprint's
-    /// last 16) of every primary key and subkey in `bytes`, as a session-key
-    /// packet names the key it is encrypted to.
-    public static func keyIDs(_ bytes: [UInt8]) throws -> Set<String> {
-        let packets = try binary(from: bytes)
-        var ids = Set<String>()
-        var offset = 0
-        while offset < packets.count {
-            let packet = try PacketHeader(in: packets, at: offset)
-            if [5, 6, 7, 14].contains(packet.tag), let fingerprint = v4Fingerprint(packets, packet) {
-                ids.insert(String(fingerprint.suffix(16)))
-            }
-            offset = packet.end
-        }
-        return ids
-    }
-
-    /// The packet types a transferable public key is made of (RFC 4880
-    /// §11.1): keys and subkeys, user ids and attributes, signatures. A
-    /// bundle's `key` line holds these and nothing else — no marker, trust
-    /// or other packet a reader would have to skip.
-    public static let transferablePublicKeyTags: Set<Int> = [2, 6, 13, 14, 17]
-
-    /// True when `bytes` (binary) are packets of ``transferablePublicKeyTags`` only.
-    public static func isTransferablePublicKey(_ bytes: [UInt8]) -> Bool {
-        var offset = 0
-        while offset < bytes.count {
-            guard let packet = try? PacketHeader(in: bytes, at: offset),
-                  transferablePublicKeyTags.contains(packet.tag)
-            else { return false }
-            offset = packet.end
-        }
-        return offset > 0
-    }
+    /// last 16) of every primary key and subkey, as a session-key packet
+    /// names the key it is encrypted to.
+    public var keyIDs: Set<String>
+    /// Whether every packet is one a transferable public key is made of
+    /// (RFC 4880 §11.1: keys and subkeys, user ids and attributes,
+    /// signatures) — as a bundle's `key` line must be: no marker, trust or
+    /// other packet a reader would have to skip.
+    public var holdsOnlyKeyPackets: Bool
 
     /// Scans `bytes` (ASCII-armored or binary).
     /// - Throws: ``GPGError/invalidData(_:)`` saying what is wrong.
     public init(scanning bytes: [UInt8]) throws {
         let packets = try Self.binary(from: bytes)
         var fingerprints: [String] = []
+        var keyIDs = Set<String>()
+        var holdsOnlyKeyPackets = true
         var count = 0
         var kind: Kind?
         var offset = 0
         while offset < packets.count {
             let packet = try PacketHeader(in: packets, at: offset)
+            let fingerprint = [5, 6, 7, 14].contains(packet.tag) ? Self.v4Fingerprint(packets, packet) : nil
+            if let fingerprint { keyIDs.insert(String(fingerprint.suffix(16))) }
+            if ![2, 6, 13, 14, 17].contains(packet.tag) { holdsOnlyKeyPackets = false }
             if packet.tag == 6 || packet.tag == 5 {
                 let packetKind: Kind = packet.tag == 6 ? .publicKey : .secretKey
                 if kind == nil { kind = packetKind } else if kind != packetKind {
                     throw GPGError.invalidData("mixes public and secret keys")
                 }
                 count += 1
-                if let fingerprint = Self.v4Fingerprint(packets, packet) { fingerprints.append(fingerprint) }
+                if let fingerprint { fingerprints.append(fingerprint) }
             } else if offset == 0 {
                 throw GPGError.invalidData("does not start with a key (packet type \(packet.tag))")
             }
@@ -83,6 +63,8 @@ public struct KeyFile: Sendable, Hashable {
         self.kind = kind
         self.fingerprints = fingerprints
         self.primaryKeyCount = count
+        self.keyIDs = keyIDs
+        self.holdsOnlyKeyPackets = holdsOnlyKeyPackets
     }
 
     /// The first user id of the first key in `bytes` (armored or binary), for display.

@@ -65,8 +65,10 @@ public enum CommitGuard {
                 continue
             }
             let run = bytes[start...].prefix { isBase64($0) }
-            if run.count >= 64, let decoded = Data(base64Encoded: Data(run.prefix(run.count - run.count % 4))),
-               startsWithSecretKeyPacket(Array(decoded))
+            // Its first 12 bytes decide (a packet header and the key's first
+            // fields); only a run that starts like a secret key is decoded whole.
+            if run.count >= 64, let head = Data(base64Encoded: Data(run.prefix(16))), startsWithSecretKeyPacket(Array(head)),
+               let decoded = Data(base64Encoded: Data(run.prefix(run.count - run.count % 4)))
             {
                 found.append(Array(decoded))
             }

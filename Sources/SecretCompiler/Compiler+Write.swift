@@ -399,29 +399,21 @@ public struct SlotWriter {
     /// reached. A record that names another recipient, or another key for
     /// one, thus never gets a value to a key the policy does not name.
     private func checkRecipients(of message: [UInt8], against splice: BundleSplice) throws(CompilerError) {
-        func refuse(_ what: String) -> CompilerError {
-            CompilerError(
-                .conflict,
-                "\(file.displayPath): this write's data key \(what); nothing was written",
-                hints: [
-                    "the declarations or the write cache disagree with the bundle's signed policy: run `secretc check`, "
-                        + "and if it passes, remove the write cache (\(cache.map { $0.folder.path } ?? "SECRETC_CACHE_DIR")) "
-                        + "and write again",
-                ])
-        }
-        let envelope: DataKeyEnvelope
-        do throws(DataKeyEnvelope.Problem) {
-            envelope = try DataKeyEnvelope(parsing: message)
-        } catch {
-            throw refuse("is not an OpenPGP message of session keys (\(error))")
-        }
         let recipients: RecipientKeys
         do throws(BundleSealError) {
             recipients = try RecipientKeys(splice.recipientKeys())
         } catch {
             throw .seal(error, bundle: file.displayPath)
         }
-        if let problem = recipients.problem(envelope) { throw refuse("would not go to the policy's recipients: \(problem)") }
+        guard let problem = recipients.problem(message: message) else { return }
+        throw CompilerError(
+            .conflict,
+            "\(file.displayPath): this write's data key would not go to the policy's recipients: \(problem); nothing was written",
+            hints: [
+                "the declarations or the write cache disagree with the bundle's signed policy: run `secretc check`, "
+                    + "and if it passes, remove the write cache (\(cache.map { $0.folder.path } ?? "SECRETC_CACHE_DIR")) "
+                    + "and write again",
+            ])
     }
 
     /// Records `digest` as the verified state of the bundle just written.

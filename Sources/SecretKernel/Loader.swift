@@ -641,12 +641,7 @@ enum Loader {
     /// The configured key source, `.automatic` resolved: `SECRETC_GPG_KEY`
     /// when it is set and not empty, else `GNUPGHOME` (or gpg's default).
     private static func keySource(_ configuration: SecretKernel.Configuration) -> SecretKernel.KeySource {
-        let variables: [String: String]
-        switch configuration.keys {
-        case .automatic: variables = ProcessInfo.processInfo.environment
-        case .fromVariables(let given): variables = given
-        case .gnupgHome, .armoredSecretKey: return configuration.keys
-        }
+        guard let variables = keyVariables(configuration) else { return configuration.keys }
         if let armored = variables["SECRETC_GPG_KEY"], !armored.isEmpty {
             return .armoredSecretKey(SecureBytes(armored), passphrase: variables["SECRETC_GPG_PASSPHRASE"])
         }
@@ -656,13 +651,17 @@ enum Loader {
     /// `SECRETC_GPG_PASSPHRASE` of the variables the key source reads, for
     /// a GnuPG home's key (nil: none given, or the key source names no variables).
     private static func homePassphrase(_ configuration: SecretKernel.Configuration) -> String? {
-        let variables: [String: String]
+        keyVariables(configuration)?["SECRETC_GPG_PASSPHRASE"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The variables `.automatic` and `.fromVariables` read the runtime key
+    /// from; nil for a key source that names its key itself.
+    private static func keyVariables(_ configuration: SecretKernel.Configuration) -> [String: String]? {
         switch configuration.keys {
-        case .automatic: variables = ProcessInfo.processInfo.environment
-        case .fromVariables(let given): variables = given
-        case .gnupgHome, .armoredSecretKey: return nil
+        case .automatic: ProcessInfo.processInfo.environment
+        case .fromVariables(let given): given
+        case .gnupgHome, .armoredSecretKey: nil
         }
-        return variables["SECRETC_GPG_PASSPHRASE"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// Each declared plugin key's variable, shared between its slots.

@@ -417,7 +417,9 @@ do {
     try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: folder) }
     let strangerFile = folder.appendingPathComponent("stranger.asc")
-    FileManager.default.createFile(atPath: strangerFile.path, contents: Data(strangerPublic.utf8))
+    guard FileManager.default.createFile(atPath: strangerFile.path, contents: Data(strangerPublic.utf8)) else {
+        fail("cannot write the stranger's key")
+    }
     let runtimeFile = example.appendingPathComponent("keys/runtime-production.asc").path
     func aliceWrite(through encryptor: Encryptor) -> [UInt8] {
         var bundle = base

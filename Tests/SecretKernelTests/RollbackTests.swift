@@ -253,7 +253,7 @@ struct RollbackTests {
             "\(error)".contains("is missing and no admin's checkpoint re-sealed it")
         }
         let state = scratch.url.appendingPathComponent("reused-\(inProcess)-\(victim).state").path
-        FileManager.default.createFile(atPath: state, contents: Data(trusted.text.utf8), attributes: [.posixPermissions: 0o600])
+        #expect(FileManager.default.createFile(atPath: state, contents: Data(trusted.text.utf8), attributes: [.posixPermissions: 0o600]))
         #expect {
             try SecretKernel(configuration(resealed, inProcess: inProcess, state: state))
         } throws: { error in
